@@ -1,0 +1,260 @@
+"""The JSON API under /api/v1: everything the staff pages do, for the case-management systems.
+
+Each endpoint is declared once in `ENDPOINTS`; routes and the OpenAPI document are both
+built from that table, so the document cannot fall out of step with what is served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server import accounts, audit, caseload, keys
+from server.access import ATTRIBUTE, Audience, Handler, allow
+from server.auth import Identity
+from server.errors import N_, Forbidden
+from server.models import Role, User
+from server.parsing import json_body, path_id
+from server.schemas import (
+    AppointmentIn,
+    AppointmentOut,
+    ClientOut,
+    ContactIn,
+    ContactOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+)
+
+PREFIX = "/api/v1"
+PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
+
+
+def _user(request: web.Request) -> User:
+    user: User = request["user"]
+    return user
+
+
+def _json(model: type[BaseModel], value: Any, status: int = 200) -> web.Response:
+    return web.json_response(model.model_validate(value).model_dump(mode="json"), status=status)
+
+
+def _list(model: type[BaseModel], values: Sequence[Any]) -> web.Response:
+    items = [model.model_validate(v).model_dump(mode="json") for v in values]
+    return web.json_response({"items": items})
+
+
+def _user_out(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name,
+            "roles": sorted(user.roles), "team_id": user.team_id, "active": user.active}
+
+
+@allow(Audience.STAFF)
+async def me(request: web.Request) -> web.Response:
+    return _json(UserOut, _user_out(_user(request)))
+
+
+@allow(*PRACTICE)
+async def clients(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        rows = await caseload.caseload(db, _user(request))
+        audit.record(db, request, "caseload.view", "caseload", _user(request).id,
+                     clients=len(rows))
+    items = []
+    for client, last in rows:
+        out = ClientOut.model_validate(client)
+        out.last_face_to_face_at = last
+        items.append(out.model_dump(mode="json"))
+    return web.json_response({"items": items})
+
+
+@allow(*PRACTICE)
+async def client(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        found, contacts, _appointments = await caseload.view_client(
+            db, request, _user(request), path_id(request))
+    out = ClientOut.model_validate(found)
+    out.last_face_to_face_at = next((c.happened_at for c in contacts
+                                     if c.kind == "face_to_face"), None)
+    return web.json_response(out.model_dump(mode="json"))
+
+
+@allow(*PRACTICE)
+async def contacts(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        _client, found, _ = await caseload.view_client(db, request, _user(request),
+                                                       path_id(request))
+    return _list(ContactOut, found)
+
+
+@allow(Role.PRACTITIONER)
+async def contact_create(request: web.Request) -> web.Response:
+    data = await json_body(request, ContactIn)
+    async with request.app[keys.DB].begin() as db:
+        contact = await caseload.add_contact(db, request, _user(request), path_id(request), data)
+    return _json(ContactOut, contact, status=201)
+
+
+@allow(*PRACTICE)
+async def appointments(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        _client, _, found = await caseload.view_client(db, request, _user(request),
+                                                       path_id(request))
+    return _list(AppointmentOut, found)
+
+
+@allow(Role.PRACTITIONER)
+async def appointment_create(request: web.Request) -> web.Response:
+    data = await json_body(request, AppointmentIn)
+    async with request.app[keys.DB].begin() as db:
+        appointment = await caseload.schedule(db, request, _user(request), path_id(request),
+                                              data)
+    return _json(AppointmentOut, appointment, status=201)
+
+
+@allow(Role.PRACTITIONER)
+async def appointment_cancel(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        appointment = await caseload.cancel(db, request, _user(request), path_id(request))
+    return _json(AppointmentOut, appointment)
+
+
+@allow(Role.SUPERVISOR)
+async def team(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        teams = await caseload.team_caseloads(db, _user(request))
+        audit.record(db, request, "team.view", "team", _user(request).team_id)
+    return web.json_response({"items": [
+        {"practitioner": _user_out(person),
+         "clients": [ClientOut.model_validate(c).model_dump(mode="json") for c in people]}
+        for person, people in teams
+    ]})
+
+
+@allow(Role.ADMIN)
+async def users(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        found = await accounts.list_users(db, _user(request))
+    return web.json_response({"items": [_user_out(u) for u in found]})
+
+
+@allow(Role.ADMIN)
+async def user_create(request: web.Request) -> web.Response:
+    data = await json_body(request, UserIn)
+    async with request.app[keys.DB].begin() as db:
+        user = await accounts.create_user(db, request, _user(request),
+                                          _user(request).organisation_id, data)
+    return _json(UserOut, _user_out(user), status=201)
+
+
+@allow(Role.ADMIN)
+async def user_set_active(request: web.Request) -> web.Response:
+    active = request.match_info.route.name == "api-user-reactivate"
+    async with request.app[keys.DB].begin() as db:
+        user = await accounts.set_active(db, request, _user(request), path_id(request), active)
+    return _json(UserOut, _user_out(user))
+
+
+@allow(Audience.STAFF)
+async def tokens(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        found = await accounts.list_tokens(db, _user(request))
+    return _list(TokenOut, found)
+
+
+@allow(Audience.STAFF)
+async def token_create(request: web.Request) -> web.Response:
+    identity: Identity = request["identity"]
+    if identity.via != "session":
+        raise Forbidden(N_("API tokens can only be created while signed in, not with a token."))
+    data = await json_body(request, TokenIn)
+    async with request.app[keys.DB].begin() as db:
+        row, secret = await accounts.create_token(db, request, _user(request), data,
+                                                  request.app[keys.SETTINGS])
+    out = TokenOut.model_validate(row).model_dump(mode="json")
+    return _json(TokenCreated, {**out, "token": secret}, status=201)
+
+
+@allow(Audience.STAFF)
+async def token_revoke(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        row = await accounts.revoke_token(db, request, _user(request), path_id(request))
+    return _json(TokenOut, row)
+
+
+@allow(Audience.PUBLIC)
+async def openapi(request: web.Request) -> web.Response:
+    from server.openapi import document
+
+    return web.json_response(document(ENDPOINTS))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    name: str
+    summary: str
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    listing: bool = False
+    status: int = 200
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def rule(self) -> frozenset[Any]:
+        rule: frozenset[Any] = getattr(self.handler, ATTRIBUTE)
+        return rule
+
+
+E = Endpoint
+ENDPOINTS: tuple[Endpoint, ...] = (
+    E("GET", "/me", me, "api-me", "The signed-in person", response=UserOut, tags=("account",)),
+    E("GET", "/clients", clients, "api-clients", "Clients in your caseload (or your team's)",
+      response=ClientOut, listing=True, tags=("caseload",)),
+    E("GET", "/clients/{id}", client, "api-client", "One client", response=ClientOut,
+      tags=("caseload",)),
+    E("GET", "/clients/{id}/contacts", contacts, "api-contacts", "A client's contact history",
+      response=ContactOut, listing=True, tags=("caseload",)),
+    E("POST", "/clients/{id}/contacts", contact_create, "api-contact-create",
+      "Record a contact", body=ContactIn, response=ContactOut, status=201, tags=("caseload",)),
+    E("GET", "/clients/{id}/appointments", appointments, "api-appointments",
+      "A client's appointments", response=AppointmentOut, listing=True, tags=("caseload",)),
+    E("POST", "/clients/{id}/appointments", appointment_create, "api-appointment-create",
+      "Schedule an appointment", body=AppointmentIn, response=AppointmentOut, status=201,
+      tags=("caseload",)),
+    E("POST", "/appointments/{id}/cancel", appointment_cancel, "api-appointment-cancel",
+      "Cancel an appointment", response=AppointmentOut, tags=("caseload",)),
+    E("GET", "/team", team, "api-team", "Your team's caseloads (supervisors)",
+      tags=("caseload",)),
+    E("GET", "/users", users, "api-users", "Staff accounts (admins)", response=UserOut,
+      listing=True, tags=("admin",)),
+    E("POST", "/users", user_create, "api-user-create", "Create a staff account (admins)",
+      body=UserIn, response=UserOut, status=201, tags=("admin",)),
+    E("POST", "/users/{id}/deactivate", user_set_active, "api-user-deactivate",
+      "Deactivate an account: its sessions and tokens end at once", response=UserOut,
+      tags=("admin",)),
+    E("POST", "/users/{id}/reactivate", user_set_active, "api-user-reactivate",
+      "Reactivate an account", response=UserOut, tags=("admin",)),
+    E("GET", "/tokens", tokens, "api-tokens", "Your personal API tokens", response=TokenOut,
+      listing=True, tags=("account",)),
+    E("POST", "/tokens", token_create, "api-token-create",
+      "Create a personal API token (signed-in session only)", body=TokenIn,
+      response=TokenCreated, status=201, tags=("account",)),
+    E("POST", "/tokens/{id}/revoke", token_revoke, "api-token-revoke",
+      "Revoke one of your API tokens", response=TokenOut, tags=("account",)),
+    E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
+)
+
+
+def setup(app: web.Application) -> None:
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, PREFIX + endpoint.path, endpoint.handler,
+                             name=endpoint.name)

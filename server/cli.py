@@ -1,0 +1,170 @@
+"""The `rapport` command: parse arguments, build settings, call the app factory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from server.settings import Settings, SettingsError, load_settings
+
+DESCRIPTION = """\
+Rapport: secure video supervision for probation.
+
+Settings come from RAPPORT_* environment variables (e.g. RAPPORT_DATABASE_URL, RAPPORT_PORT,
+RAPPORT_BASE_URL) or a TOML file given with --config. Start with `rapport demo` to try it.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rapport", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="a TOML settings file (environment variables win)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", help="run the web server (migrates a brand-new database first)")
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--to", default="head", help="target revision (default: head)")
+    migrate.add_argument("--down", metavar="REV", help="migrate down to REV (e.g. base)")
+    user = sub.add_parser("create-user", help="create a staff account")
+    user.add_argument("--email", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", action="append", required=True, dest="roles",
+                      choices=["practitioner", "supervisor", "admin"],
+                      help="repeat for several roles")
+    user.add_argument("--organisation", default="Rapport",
+                      help="organisation name (created if new; default: Rapport)")
+    user.add_argument("--team", help="team name within the organisation (created if new)")
+    user.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input instead of prompting")
+    demo = sub.add_parser("demo", help="load demo data, print logins and links, and serve")
+    demo.add_argument("--no-serve", action="store_true", help="load and print, then exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(config_file=args.config)
+    except SettingsError as exc:
+        print(f"rapport: bad setting: {exc}", file=sys.stderr)
+        return 2
+    from server.logs import configure
+
+    configure(settings.log_level, settings.log_json)
+    commands = {"serve": _serve, "migrate": _migrate, "create-user": _create_user,
+                "demo": _demo}
+    try:
+        return commands[args.command](settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from server.app import create_app
+
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=lambda _msg: print(f"Rapport is running on {settings.base_url} "
+                                         "(Ctrl+C to stop)", flush=True))
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from server import migrate
+    from server.db import make_engine
+
+    async def run() -> str | None:
+        engine = make_engine(settings)
+        try:
+            if args.down:
+                await migrate.downgrade(engine, args.down)
+            else:
+                await migrate.upgrade(engine, args.to)
+            return await migrate.current(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database at revision: {asyncio.run(run()) or 'base (empty)'}")
+    return 0
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from server import accounts, migrate
+    from server.db import make_engine
+    from server.errors import AppError
+    from server.models import Organisation, Team
+    from server.schemas import UserIn
+
+    password = (sys.stdin.readline().rstrip("\n") if args.password_stdin
+                else getpass.getpass("Password for the new account: "))
+
+    async def run() -> int:
+        engine = make_engine(settings)
+        try:
+            await migrate.upgrade(engine)
+            async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
+                org = await db.scalar(select(Organisation).where(
+                    Organisation.name == args.organisation))
+                if org is None:
+                    org = Organisation(name=args.organisation)
+                    db.add(org)
+                    await db.flush()
+                team_id = None
+                if args.team:
+                    team = await db.scalar(select(Team).where(
+                        Team.organisation_id == org.id, Team.name == args.team))
+                    if team is None:
+                        team = Team(organisation_id=org.id, name=args.team)
+                        db.add(team)
+                        await db.flush()
+                    team_id = team.id
+                from server.parsing import validate
+
+                data = validate(UserIn, {"email": args.email, "name": args.name,
+                                         "roles": args.roles, "team_id": team_id,
+                                         "password": password})
+                user = await accounts.create_user(db, None, None, org.id, data)
+                print(f"created {user.email} ({', '.join(sorted(user.roles))})")
+            return 0
+        except AppError as exc:
+            print(f"rapport: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from server import demo, migrate
+    from server.db import make_engine
+
+    async def run() -> demo.DemoResult:
+        engine = make_engine(settings)
+        try:
+            await migrate.upgrade(engine)
+            async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
+                return await demo.load(db, settings)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    print(f"Rapport demo on {settings.base_url}/login")
+    for label, (email, password) in result.logins.items():
+        print(f"{label} login: {email} / {password}")
+    print(f"client link: {result.client_link}")
+    print(f"client date of birth: {result.client_date_of_birth.isoformat()}")
+    print(f"interpreter link: {result.interpreter_link}", flush=True)
+    if args.no_serve or os.environ.get("RAPPORT_DEMO_NO_SERVE"):
+        return 0
+    return _serve(settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

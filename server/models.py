@@ -1,0 +1,270 @@
+"""The store: SQLAlchemy 2 declarative models. Alembic migrations mirror these exactly."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from server.clock import UTC
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use server.clock.now()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    PRACTITIONER = "practitioner"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class RoshLevel(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    VERY_HIGH = "very_high"
+
+
+class ContactKind(enum.StrEnum):
+    FACE_TO_FACE = "face_to_face"
+    VIDEO = "video"
+    AUDIO = "audio"
+    PHONE = "phone"
+
+
+class ContactOutcome(enum.StrEnum):
+    ATTENDED = "attended"
+    FAILED_TO_ATTEND = "failed_to_attend"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    TECHNICAL_FAILURE = "technical_failure"
+
+
+class AppointmentKind(enum.StrEnum):
+    IN_PERSON = "in_person"
+    REMOTE = "remote"
+
+
+class SafeguardingFlag(enum.StrEnum):
+    DOMESTIC_ABUSE = "domestic_abuse"
+    CHILD_PROTECTION = "child_protection"
+    CHILD_IN_NEED = "child_in_need"
+    SEXUAL_CONVICTION = "sexual_conviction"
+    NATIONAL_SECURITY = "national_security"
+    YOUTH_CASE = "youth_case"
+
+
+class InvitationRole(enum.StrEnum):
+    CLIENT = "client"
+    INTERPRETER = "interpreter"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable and easy to extend in a migration.
+    return Enum(kind, name=name, native_enum=False, length=32,
+                values_callable=lambda k: [m.value for m in k])
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Team(Base):
+    __tablename__ = "team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class User(Base):
+    __tablename__ = "staff_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Space-separated Role values: an admin may also be a practitioner.
+    roles_text: Mapped[str] = mapped_column("roles", String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(Role(r) for r in self.roles_text.split())
+
+    @roles.setter
+    def roles(self, value: frozenset[Role] | set[Role]) -> None:
+        self.roles_text = " ".join(sorted(r.value for r in value))
+
+
+class Client(Base):
+    __tablename__ = "client"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    crn: Mapped[str] = mapped_column(String(20), unique=True)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    preferred_language: Mapped[str] = mapped_column(String(16), default="en")
+    interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    interpreter_language: Mapped[str | None] = mapped_column(String(16))
+    rosh_level: Mapped[RoshLevel] = mapped_column(_enum(RoshLevel, "rosh_level"))
+    mappa_level: Mapped[int | None] = mapped_column(Integer)
+    safeguarding_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    practitioner: Mapped[User] = relationship(lazy="raise")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
+    kind: Mapped[ContactKind] = mapped_column(_enum(ContactKind, "contact_kind"))
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[ContactOutcome] = mapped_column(_enum(ContactOutcome, "contact_outcome"))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+
+    __table_args__ = (Index("ix_contact_client_time", "client_id", "happened_at"),)
+
+
+class Appointment(Base):
+    __tablename__ = "appointment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    kind: Mapped[AppointmentKind] = mapped_column(_enum(AppointmentKind, "appointment_kind"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Invitation(Base):
+    """A link for one person to one appointment; only the token's SHA-256 is stored."""
+
+    __tablename__ = "invitation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    role: Mapped[InvitationRole] = mapped_column(_enum(InvitationRole, "invitation_role"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    first_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffSession(Base):
+    """A server-side login session; the cookie holds a random token, the row its hash."""
+
+    __tablename__ = "staff_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ApiToken(Base):
+    """A personal API token (Bearer); only its SHA-256 is stored, and it always expires."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Failed logins per key ("acct:…", "pair:…", "addr:…") in the current window."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEvent(Base):
+    """Who did what to which personal data, when. Append-only (hash chaining: issue 6)."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

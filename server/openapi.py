@@ -1,0 +1,104 @@
+"""The OpenAPI 3.1 document of /api/v1, built from the endpoint table and pydantic schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server.access import Audience
+
+if TYPE_CHECKING:
+    from server.api import Endpoint
+
+REF = "#/components/schemas/{model}"
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"},
+        "status": {"type": "integer"}, "detail": {"type": "string"},
+        "instance": {"type": "string"}, "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+}
+
+
+def _schemas(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    models: set[type[BaseModel]] = set()
+    for e in endpoints:
+        models.update(m for m in (e.body, e.response) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, top = models_json_schema([(m, "validation") for m in ordered], ref_template=REF)
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    schemas["Problem"] = PROBLEM
+    return schemas
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": REF.format(
+                model="Problem")}}}}
+
+
+def _operation(e: Endpoint) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": e.name.removeprefix("api-").replace("-", "_"),
+                          "summary": e.summary, "tags": list(e.tags)}
+    public = Audience.PUBLIC in e.rule
+    who = sorted(str(r) for r in e.rule)
+    op["description"] = "Public." if public else f"Allowed for: {', '.join(who)}."
+    if public:
+        op["security"] = []
+    if "{id}" in e.path:
+        op["parameters"] = [{"name": "id", "in": "path", "required": True,
+                             "schema": {"type": "integer", "minimum": 1}}]
+    if e.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": REF.format(model=e.body.__name__)}}}}
+    content: dict[str, Any] = {"schema": {"type": "object"}}
+    if e.response is not None:
+        ref = {"$ref": REF.format(model=e.response.__name__)}
+        content = {"schema": {"type": "object", "required": ["items"], "properties": {
+            "items": {"type": "array", "items": ref}}} if e.listing else ref}
+    op["responses"] = {str(e.status): {"description": "Success",
+                                       "content": {"application/json": content}}}
+    if not public:
+        op["responses"].update({"401": _problem("Not signed in, or the token is not valid"),
+                                "403": _problem("Your role does not allow this")})
+    if "{id}" in e.path:
+        op["responses"]["404"] = _problem("Not found, or not in your caseload")
+    if e.body is not None or e.method != "GET":
+        op["responses"]["400"] = _problem("Malformed request")
+        op["responses"]["422"] = _problem("The request names fields that need correcting")
+    return op
+
+
+def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    from server.api import PREFIX
+
+    endpoints = list(endpoints)
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        paths.setdefault(PREFIX + e.path, {})[e.method.lower()] = _operation(e)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Rapport API", "version": "1.0.0",
+                 "description": "Clients, contacts and appointments, as on the staff pages. "
+                                "Authenticate with the signed-in session (send X-CSRF-Token "
+                                "on changes) or a personal API token as a Bearer token."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(endpoints),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "rapport_session"},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+    }

@@ -1,0 +1,129 @@
+"""What the API and forms accept and return: pydantic models, also the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from server.models import (
+    AppointmentKind,
+    ContactKind,
+    ContactOutcome,
+    InvitationRole,
+    Role,
+    RoshLevel,
+)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2026-11-22T14:30:00+00:00 or ...Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ContactIn(Input):
+    kind: ContactKind
+    happened_at: AwareDatetime
+    outcome: ContactOutcome = ContactOutcome.ATTENDED
+    notes: str = Field(default="", max_length=20_000)
+    sensitive: bool = False
+
+
+class AppointmentIn(Input):
+    kind: AppointmentKind
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(default=30, ge=5, le=240)
+
+
+class UserIn(Input):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1)
+    team_id: int | None = None
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenIn(Input):
+    name: str = Field(min_length=1, max_length=100)
+    days: int = Field(default=30, ge=1, le=365)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ClientOut(Output):
+    id: int
+    crn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    preferred_language: str
+    interpreter_needed: bool
+    interpreter_language: str | None
+    rosh_level: RoshLevel
+    mappa_level: int | None
+    safeguarding_flags: list[str]
+    practitioner_id: int
+    last_face_to_face_at: datetime | None = None
+
+
+class ContactOut(Output):
+    id: int
+    client_id: int
+    practitioner_id: int
+    appointment_id: int | None
+    kind: ContactKind
+    happened_at: datetime
+    outcome: ContactOutcome
+    notes: str
+    sensitive: bool
+    created_at: datetime
+
+
+class AppointmentOut(Output):
+    id: int
+    client_id: int
+    practitioner_id: int
+    kind: AppointmentKind
+    starts_at: datetime
+    duration_minutes: int
+    cancelled_at: datetime | None
+
+
+class UserOut(Output):
+    id: int
+    email: str
+    name: str
+    roles: list[Role]
+    team_id: int | None
+    active: bool
+
+
+class TokenOut(Output):
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown once; only its hash is kept.")
+
+
+class InvitationOut(Output):
+    id: int
+    role: InvitationRole
+    valid_from: datetime
+    valid_until: datetime

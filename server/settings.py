@@ -1,0 +1,163 @@
+"""Typed settings from `RAPPORT_*` environment variables and an optional TOML file.
+
+Precedence: environment over file over defaults. Every problem names the setting at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "RAPPORT_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///var/rapport.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Public address people use to reach Rapport; links in invitations are built from it.
+    base_url: str = "http://127.0.0.1:8080"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Staff sessions: idle and absolute lifetimes (OWASP ASVS 3.3).
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # Personal API tokens live at most this long.
+    api_token_max_days: int = 90
+    # Request bodies larger than this are refused with 413 before they are read.
+    max_body_bytes: int = 1024 * 1024
+    # Login throttling (per account and address pair, per account, per address).
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    login_max_lockout_minutes: int = 15
+    # Invitation links are valid from this long before to this long after the appointment.
+    invitation_before_minutes: int = 30
+    invitation_after_minutes: int = 120
+    # Local time of the organisation: form times are read in it, pages show times in it.
+    timezone: str = "Europe/London"
+    # Where the wording shown to people is translated to; the first is the default.
+    languages: tuple[str, ...] = ("en", "cy")
+    # Run `alembic upgrade head` on start when the database has no tables yet.
+    migrate_on_start: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def validate(self) -> Settings:
+        checks: list[tuple[str, bool, str]] = [
+            ("port", 0 <= self.port <= 65535, "must be between 0 and 65535"),
+            ("session_idle_minutes", self.session_idle_minutes > 0, "must be positive"),
+            ("session_absolute_hours", self.session_absolute_hours > 0, "must be positive"),
+            ("api_token_max_days", 0 < self.api_token_max_days <= 365, "must be 1 to 365"),
+            ("max_body_bytes", self.max_body_bytes >= 1024, "must be at least 1024"),
+            ("login_max_failures", self.login_max_failures > 0, "must be positive"),
+            ("login_window_minutes", self.login_window_minutes > 0, "must be positive"),
+            ("login_max_lockout_minutes", self.login_max_lockout_minutes > 0, "must be positive"),
+            ("invitation_before_minutes", self.invitation_before_minutes >= 0, "must be >= 0"),
+            ("invitation_after_minutes", self.invitation_after_minutes > 0, "must be positive"),
+            ("log_level", self.log_level.upper() in _LEVELS, f"must be one of {sorted(_LEVELS)}"),
+            ("languages", len(self.languages) > 0, "must name at least one language"),
+            (
+                "database_url",
+                self.database_url.split(":", 1)[0] in _DRIVERS,
+                f"must start with one of {sorted(_DRIVERS)}",
+            ),
+            (
+                "base_url",
+                self.base_url.startswith(("http://", "https://")),
+                "must start with http:// or https://",
+            ),
+        ]
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            checks.append(("timezone", False, "must be an IANA time zone such as Europe/London"))
+        for name, ok, why in checks:
+            if not ok:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}: {why} (got {getattr(self, name)!r})"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, kind: Any, raw: Any, source: str) -> Any:
+    where = f"{source} {name}"
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise SettingsError(f"{where}: expected true or false, got {raw!r}")
+    if kind is int:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{where}: expected a whole number, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: expected a whole number, got {raw!r}") from None
+    if kind == tuple[str, ...]:
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if not isinstance(raw, str):
+        raise SettingsError(f"{where}: expected text, got {raw!r}")
+    return raw
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Build settings from a TOML file (optional) and `RAPPORT_*` variables."""
+    env = dict(os.environ if environ is None else environ)
+    hints = get_type_hints(Settings)
+    names = {f.name for f in dataclasses.fields(Settings) if f.name != "extra"}
+    values: dict[str, Any] = {}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        values.update(_read_file(Path(path), names, hints))
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in names:
+            continue  # other tools may share the prefix (e.g. RAPPORT_TEST_*)
+        values[name] = _convert(key, hints[name], raw, "environment variable")
+    return Settings(**values).validate()
+
+
+def _read_file(path: Path, names: set[str], hints: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{ENV_PREFIX}CONFIG: no such file {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    table = data.get("rapport", data)
+    out: dict[str, Any] = {}
+    for name, raw in table.items():
+        if name not in names:
+            raise SettingsError(f"{path}: unknown setting {name!r}")
+        out[name] = _convert(name, hints[name], raw, f"{path}:")
+    return out

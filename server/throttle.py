@@ -1,0 +1,66 @@
+"""Login throttling per account-and-address, per account and per address.
+
+Failures inside a window raise a block that doubles with each further failure but never
+lasts longer than `login_max_lockout_minutes`, so nobody can lock a person out for long.
+The pair key is strictest: a guesser at one address is slowed long before the person's own
+account-wide limit (four times higher) is reached.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.clock import now
+from server.models import LoginThrottle
+from server.settings import Settings
+
+
+def throttle_keys(email: str, address: str, settings: Settings) -> dict[str, int]:
+    """Each key with the number of failures it tolerates before blocking."""
+    limit = settings.login_max_failures
+    return {
+        f"pair:{email}|{address}": limit,
+        f"acct:{email}": limit * 4,
+        f"addr:{address}": limit * 10,
+    }
+
+
+async def blocked_until(db: AsyncSession, keys: dict[str, int]) -> datetime | None:
+    """The latest block among the keys, if any is still in force."""
+    rows = (await db.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))).all()
+    current = now()
+    blocks = [r.blocked_until for r in rows if r.blocked_until and r.blocked_until > current]
+    return max(blocks) if blocks else None
+
+
+async def record_failure(db: AsyncSession, keys: dict[str, int], settings: Settings) -> None:
+    current = now()
+    window = timedelta(minutes=settings.login_window_minutes)
+    cap = timedelta(minutes=settings.login_max_lockout_minutes)
+    rows = {r.key: r for r in (await db.scalars(
+        select(LoginThrottle).where(LoginThrottle.key.in_(keys)).with_for_update()
+    )).all()}
+    for key, limit in keys.items():
+        row = rows.get(key)
+        if row is None:
+            row = LoginThrottle(key=key, failures=0, window_started_at=current)
+            db.add(row)
+        elif current - row.window_started_at > window and not _blocked(row, current):
+            row.failures, row.window_started_at = 0, current
+        row.failures += 1
+        over = row.failures - limit
+        if over >= 0:
+            row.blocked_until = current + min(timedelta(minutes=2**over), cap)
+
+
+def _blocked(row: LoginThrottle, current: datetime) -> bool:
+    return row.blocked_until is not None and row.blocked_until > current
+
+
+async def record_success(db: AsyncSession, keys: dict[str, int]) -> None:
+    """A correct password clears this person's own counters (not the address's)."""
+    personal = [k for k in keys if not k.startswith("addr:")]
+    await db.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(personal)))
