@@ -37,7 +37,7 @@ PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
 
 def _user(request: web.Request) -> User:
-    user: User = request["user"]
+    user: User = request[keys.USER]
     return user
 
 
@@ -170,7 +170,7 @@ async def tokens(request: web.Request) -> web.Response:
 
 @allow(Audience.STAFF)
 async def token_create(request: web.Request) -> web.Response:
-    identity: Identity = request["identity"]
+    identity: Identity = request[keys.IDENTITY]
     if identity.via != "session":
         raise Forbidden(N_("API tokens can only be created while signed in, not with a token."))
     data = await json_body(request, TokenIn)

@@ -49,7 +49,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Request id, security headers on every response, one structured log line per request."""
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[keys.REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500
@@ -62,7 +62,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             response.headers.setdefault("Cache-Control", "no-store")
         return response
     finally:
-        user = request.get("user")
+        user = request.get(keys.USER)
         log.info("%s %s %s", request.method, request.path, status, extra={"fields": {
             "status": status, "method": request.method, "path": request.path,
             "ms": round((time.perf_counter() - started) * 1000, 1),
@@ -100,7 +100,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unhandled error")
         error = AppError(N_("Something went wrong on our side. It has been logged; "
                             "please try again. Quote reference {ref} if you report it."),
-                         ref=request.get("request_id"))
+                         ref=request.get(keys.REQUEST_ID))
         error.status, error.slug, error.title = 500, "internal", N_("Something went wrong")
     assert error is not None
     wants_json = is_api(request) or "application/json" in request.headers.get("Accept", "")

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import keys
 from server.clock import now
 from server.models import AuditEvent, User
 
@@ -23,7 +24,7 @@ def record(
     **detail: Any,
 ) -> None:
     """Add an audit event to the session; it commits (or rolls back) with the act itself."""
-    who = actor if actor is not None else (request.get("user") if request is not None else None)
+    who = actor if actor is not None else (request.get(keys.USER) if request is not None else None)
     db.add(
         AuditEvent(
             at=now(),
@@ -32,7 +33,7 @@ def record(
             target_type=target_type,
             target_id=None if target_id is None else str(target_id),
             client_id=client_id,
-            request_id=request.get("request_id") if request is not None else None,
+            request_id=request.get(keys.REQUEST_ID) if request is not None else None,
             address=request.remote if request is not None else None,
             detail=detail,
         )

@@ -46,7 +46,7 @@ def set_cookie(response: web.StreamResponse, settings: Settings, name: str, valu
 async def start_session(db: AsyncSession, user: User, request: web.Request) -> tuple[str, StaffSession]:
     """A fresh session for a successful sign-in; any session the browser had is revoked."""
     settings = request.app[keys.SETTINGS]
-    old = request.get("identity")
+    old = request.get(keys.IDENTITY)
     if old is not None and old.session is not None:
         await db.execute(update(StaffSession).where(StaffSession.id == old.session.id)
                          .values(revoked_at=now()))
@@ -153,13 +153,13 @@ async def csrf_ok(request: web.Request, identity: Identity | None) -> bool:
 
 def csrf_token_for(request: web.Request) -> str:
     """The token forms on this page must send back."""
-    identity: Identity | None = request.get("identity")
+    identity: Identity | None = request.get(keys.IDENTITY)
     if identity is not None and identity.session is not None:
         return identity.session.csrf_token
-    token = request.cookies.get(PRE_CSRF_COOKIE) or request.get("new_pre_csrf")
+    token = request.cookies.get(PRE_CSRF_COOKIE) or request.get(keys.NEW_PRE_CSRF)
     if not token:
         token = secrets.token_urlsafe(32)
-        request["new_pre_csrf"] = token
+        request[keys.NEW_PRE_CSRF] = token
     return str(token)
 
 
@@ -173,8 +173,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise request.match_info.http_exception
         raise Forbidden(N_("This address has no access rule, so it is closed to everyone."))
     identity = await identify(request)
-    request["identity"] = identity
-    request["user"] = identity.user if identity else None
+    request[keys.IDENTITY] = identity
+    request[keys.USER] = identity.user if identity else None
     if not access.permits(rule, identity.user.roles if identity else None):
         if identity is None:
             if request.method == "GET" and not is_api(request):
@@ -187,7 +187,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise Forbidden(N_("This form has expired or did not come from Rapport. "
                            "Go back, reload the page and try again."))
     response = await handler(request)
-    pre = request.get("new_pre_csrf")
+    pre = request.get(keys.NEW_PRE_CSRF)
     if pre:
         set_cookie(response, request.app[keys.SETTINGS], PRE_CSRF_COOKIE, pre)
     return response

@@ -10,7 +10,9 @@ if TYPE_CHECKING:
     import jinja2
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from server.auth import Identity
     from server.i18n import Catalogues
+    from server.models import User
     from server.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -18,3 +20,9 @@ ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
 DB: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("db")
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
 CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
+
+# Per-request state.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity", object)  # type: ignore[arg-type]
+USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
+NEW_PRE_CSRF: web.RequestKey[str] = web.RequestKey("new_pre_csrf", str)

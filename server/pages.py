@@ -26,7 +26,7 @@ PARTICIPANT_COOKIE = "rapport_participant"
 
 
 def _user(request: web.Request) -> User:
-    user: User = request["user"]
+    user: User = request[keys.USER]
     return user
 
 
@@ -109,7 +109,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @allow(Audience.STAFF)
 async def logout(request: web.Request) -> web.StreamResponse:
-    identity: Identity = request["identity"]
+    identity: Identity = request[keys.IDENTITY]
     everywhere = request.match_info.route.name == "logout-everywhere"
     async with _db(request).begin() as db:
         only = None if everywhere or identity.session is None else identity.session.id
@@ -124,7 +124,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 @allow(Audience.PUBLIC)
 async def home(request: web.Request) -> web.StreamResponse:
-    user = request.get("user")
+    user = request.get(keys.USER)
     if user is None:
         raise web.HTTPSeeOther("/login")
     raise web.HTTPSeeOther("/admin/users" if user.roles == {Role.ADMIN} else "/caseload")

@@ -36,7 +36,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     env = request.app[keys.JINJA]
     page = env.get_template(template).render(
         request=request,
-        user=request.get("user"),
+        user=request.get(keys.USER),
         csrf_token=csrf_token_for(request),
         lang=i18n.current_language(),
         languages=[(c, i18n.LANGUAGE_NAMES.get(c, c))
@@ -62,7 +62,7 @@ def problem(request: web.Request, error: AppError) -> web.Response:
         "status": error.status,
         "detail": detail,
         "instance": request.path,
-        "request_id": request.get("request_id"),
+        "request_id": request.get(keys.REQUEST_ID),
     }
     if error.errors:
         body["errors"] = error.errors
