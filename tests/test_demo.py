@@ -1,0 +1,90 @@
+"""Demo data covers the situations the policy rules care about, and its links work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from server import demo
+from server.clock import now
+from server.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
+from server.passwords import verify_password
+
+
+async def _load(db, settings):
+    async with db.begin() as s:
+        return await demo.load(s, settings)
+
+
+async def _last_f2f_days(db, crn):
+    async with db() as s:
+        client = await s.scalar(select(Client).where(Client.crn == crn))
+        dates = (await s.scalars(select(Contact.happened_at).where(
+            Contact.client_id == client.id, Contact.kind == ContactKind.FACE_TO_FACE))).all()
+    return None if not dates else (now() - max(dates)).days
+
+
+async def test_caseload_covers_policy_situations(db, settings):
+    result = await _load(db, settings)
+    async with db() as s:
+        clients = {c.crn: c for c in (await s.scalars(select(Client))).all()}
+        appointment = await s.scalar(select(Appointment).order_by(Appointment.id.desc()))
+    assert await _last_f2f_days(db, "X100001") is None  # never seen in person
+    assert await _last_f2f_days(db, "X100002") == 7  # seen last week
+    assert await _last_f2f_days(db, "X100003") == 40
+    assert clients["X100004"].rosh_level == RoshLevel.VERY_HIGH
+    assert clients["X100005"].interpreter_needed and clients["X100005"].interpreter_language == "pl"
+    # the demo appointment: remote, now, with the client seen last week
+    assert appointment.client_id == clients["X100002"].id
+    assert abs(appointment.starts_at - now()) < timedelta(minutes=2)
+    assert result.client_date_of_birth == clients["X100002"].date_of_birth
+
+
+async def test_printed_passwords_work(db, settings):
+    result = await _load(db, settings)
+    from server.models import User
+
+    async with db() as s:
+        for email, password in result.logins.values():
+            user = await s.scalar(select(User).where(User.email == email))
+            assert await verify_password(user.password_hash, password)
+
+
+async def test_reloading_keeps_one_caseload(db, settings):
+    await _load(db, settings)
+    await _load(db, settings)
+    async with db() as s:
+        assert len((await s.scalars(select(Client))).all()) == 6
+
+
+async def test_client_link_opens_holding_page_and_leaves_address_bar(client, db, settings):
+    result = await _load(db, settings)
+    path = result.client_link.removeprefix(settings.base_url)
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/join"
+    holding = await client.get("/join")
+    assert holding.status == 200
+    assert "Your link works" in await holding.text()
+    async with db() as s:
+        assert all(i.first_used_at is not None or i.role == "interpreter"
+                   for i in (await s.scalars(select(Invitation))).all())
+
+
+async def test_bad_expired_and_revoked_links_say_the_same(client, db, settings):
+    result = await _load(db, settings)
+    client_path = result.client_link.removeprefix(settings.base_url)
+    interp_path = result.interpreter_link.removeprefix(settings.base_url)
+    bad = await client.get("/join/not-a-real-token")
+    assert bad.status == 404
+    async with db.begin() as s:
+        await s.execute(update(Invitation).where(Invitation.role == "client")
+                        .values(valid_until=now() - timedelta(minutes=1)))
+        await s.execute(update(Invitation).where(Invitation.role == "interpreter")
+                        .values(revoked_at=now()))
+    expired = await client.get(client_path)
+    revoked = await client.get(interp_path)
+    texts = {await r.text() for r in (bad, expired, revoked)}
+    assert {r.status for r in (expired, revoked)} == {404}
+    assert len({t.split("<main", 1)[1] for t in texts}) == 1  # nothing reveals which case
+    assert "This link does not work" in texts.pop()

@@ -1,0 +1,59 @@
+"""Headers every response carries, and errors a person can read."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/v1/openapi.json", "/static/rapport.css",
+                                  "/no/such/page", "/api/v1/nothing", "/healthz"])
+async def test_security_headers_on_every_response(client, path):
+    response = await client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"])
+
+
+def test_templates_have_no_inline_script_or_style():
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template.name
+        assert " style=" not in text and "<style" not in text, template.name
+        assert not re.search(r"\son[a-z]+=", text), template.name
+        assert "http://" not in text and "https://" not in text, template.name  # no CDN
+
+
+async def test_unknown_page_is_readable_html(client):
+    response = await client.get("/no/such/page")
+    assert response.status == 404
+    assert response.content_type == "text/html"
+    assert "There is nothing at this address" in await response.text()
+
+
+async def test_unknown_api_path_is_problem_json(client):
+    response = await client.get("/api/v1/nothing")
+    assert response.status == 404
+    assert response.content_type == "application/problem+json"
+    body = await response.json()
+    assert body["type"] == "urn:rapport:problem:not-found" and body["detail"]
+
+
+async def test_request_id_is_echoed_when_sane(client):
+    response = await client.get("/healthz", headers={"X-Request-Id": "abcdef12-3456"})
+    assert response.headers["X-Request-Id"] == "abcdef12-3456"
+    odd = await client.get("/healthz", headers={"X-Request-Id": "<script>"})
+    assert odd.headers["X-Request-Id"] != "<script>"
+
+
+async def test_pages_are_not_cached_static_files_may_be(client):
+    assert (await client.get("/login")).headers["Cache-Control"] == "no-store"
+    assert "no-store" not in (await client.get("/static/rapport.css")).headers.get(
+        "Cache-Control", "")
