@@ -10,10 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import audit
+from server import audit, keys
 from server.auth import revoke_sessions
 from server.clock import now
-from server.errors import N_, Conflict, Invalid, NotFound
+from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from server.models import ApiToken, Team, User
 from server.passwords import hash_password, password_problems
 from server.schemas import TokenIn, UserIn
@@ -98,7 +98,14 @@ async def list_tokens(db: AsyncSession, actor: User) -> Sequence[ApiToken]:
 
 async def create_token(db: AsyncSession, request: web.Request, actor: User, data: TokenIn,
                        settings: Settings) -> tuple[ApiToken, str]:
-    """A new personal API token; the caller sees the token once."""
+    """A new personal API token; the caller sees the token once.
+
+    Only a signed-in session may mint one (checked here so that every route, page or API,
+    obeys it): a leaked token must not be able to renew itself beyond its expiry.
+    """
+    identity = request.get(keys.IDENTITY)
+    if identity is None or identity.via != "session":
+        raise Forbidden(N_("API tokens can only be created while signed in, not with a token."))
     if data.days > settings.api_token_max_days:
         raise Invalid(N_("API tokens may last at most {days} days."),
                       days=settings.api_token_max_days,

@@ -22,6 +22,9 @@ from server.tokens import new_token, same, token_hash
 
 PRE_CSRF_COOKIE = "rapport_csrf"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# RFC 6750 section 3: every 401 for a Bearer request says how to authenticate.
+CHALLENGE = 'Bearer realm="rapport"'
+
 TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -43,7 +46,8 @@ def set_cookie(response: web.StreamResponse, settings: Settings, name: str, valu
                         secure=settings.secure_cookies, samesite="Lax")
 
 
-async def start_session(db: AsyncSession, user: User, request: web.Request) -> tuple[str, StaffSession]:
+async def start_session(db: AsyncSession, user: User,
+                        request: web.Request) -> tuple[str, StaffSession]:
     """A fresh session for a successful sign-in; any session the browser had is revoked."""
     settings = request.app[keys.SETTINGS]
     old = request.get(keys.IDENTITY)
@@ -110,10 +114,13 @@ async def identify(request: web.Request) -> Identity | None:
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated(N_("Send the API token as 'Authorization: Bearer <token>'."))
+                raise Unauthenticated(N_("Send the API token as 'Authorization: Bearer <token>'."),
+                                      headers={"WWW-Authenticate": CHALLENGE})
             identity = await _from_token(db, token.strip())
             if identity is None:
-                raise Unauthenticated(N_("This API token is not valid: it may have expired or been revoked."))
+                raise Unauthenticated(
+                    N_("This API token is not valid: it may have expired or been revoked."),
+                    headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'})
             return identity
         assert cookie is not None
         return await _from_session(db, cookie, settings)
@@ -124,8 +131,18 @@ def is_api(request: web.Request) -> bool:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """Defence in depth next to the CSRF token (which is always required as well).
+
+    Rapport's pages send `Referrer-Policy: no-referrer`, and with it browsers send
+    `Origin: null` on every form POST, even same-origin ones (Fetch standard, "serialize a
+    request origin"). For that case the browser's `Sec-Fetch-Site` says where the request
+    came from; without it (older browsers) the token alone decides.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
     origin = request.headers.get("Origin")
-    if origin is None:  # older browsers and API clients send none; the token still counts
+    if origin is None or origin == "null":  # no origin to compare; the token still counts
         return True
     parts = urlsplit(origin)
     allowed = {urlsplit(request.app[keys.SETTINGS].base_url).netloc, request.host}
@@ -181,7 +198,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}"
                                        if request.path != "/" else "/login")
             raise Unauthenticated(N_("Sign in first, or send a valid API token."),
-                                  headers={"WWW-Authenticate": 'Bearer realm="rapport"'})
+                                  headers={"WWW-Authenticate": CHALLENGE})
         raise Forbidden(N_("Your role does not allow this."))
     if request.method in UNSAFE and not await csrf_ok(request, identity):
         raise Forbidden(N_("This form has expired or did not come from Rapport. "

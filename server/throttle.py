@@ -53,7 +53,14 @@ async def record_failure(db: AsyncSession, keys: dict[str, int], settings: Setti
         row.failures += 1
         over = row.failures - limit
         if over >= 0:
-            row.blocked_until = current + min(timedelta(minutes=2**over), cap)
+            row.blocked_until = current + _block_length(over, cap)
+
+
+def _block_length(over: int, cap: timedelta) -> timedelta:
+    """2**over minutes, capped. The exponent is bounded first: with a window much longer
+    than the cap, failures pile up and 2**over minutes would overflow timedelta (a 500 that
+    rolls back the failure, so the guesser would never be blocked)."""
+    return min(timedelta(minutes=2 ** min(over, 30)), cap)
 
 
 def _blocked(row: LoginThrottle, current: datetime) -> bool:
