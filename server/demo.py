@@ -113,8 +113,9 @@ async def load(db: AsyncSession, settings: Settings) -> DemoResult:
         db.add(team)
         await db.flush()
     else:
-        team = await db.scalar(select(Team).where(Team.organisation_id == org.id))
-        assert team is not None
+        existing = await db.scalar(select(Team).where(Team.organisation_id == org.id))
+        assert existing is not None, "the demo organisation always has its team"
+        team = existing
     staff: dict[str, User] = {}
     logins: dict[str, tuple[str, str]] = {}
     for label, name, email, roles in STAFF:

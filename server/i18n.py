@@ -18,9 +18,10 @@ from babel.support import NullTranslations, Translations
 TRANSLATIONS = Path(__file__).parent.parent / "web" / "translations"
 LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg"}
 
-_current: contextvars.ContextVar[NullTranslations] = contextvars.ContextVar(
-    "translations", default=NullTranslations()
+_current: contextvars.ContextVar[NullTranslations | None] = contextvars.ContextVar(
+    "translations", default=None
 )
+_SOURCE = NullTranslations()  # English, the source language
 _current_lang: contextvars.ContextVar[str] = contextvars.ContextVar("lang", default="en")
 
 
@@ -80,12 +81,16 @@ def current_language() -> str:
     return _current_lang.get()
 
 
+def _translations() -> NullTranslations:
+    return _current.get() or _SOURCE
+
+
 def gettext(message: str) -> str:
-    return _current.get().ugettext(message)
+    return _translations().ugettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _current.get().ungettext(singular, plural, n)
+    return _translations().ungettext(singular, plural, n)
 
 
 _ = gettext

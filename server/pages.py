@@ -44,11 +44,13 @@ def _local_to_aware(request: web.Request, form: dict[str, Any], field: str) -> N
     if not raw:
         return
     try:
-        form[field] = datetime.fromisoformat(str(raw)).replace(tzinfo=_zone(request))
+        value = datetime.fromisoformat(str(raw))
     except ValueError:
         raise Invalid(N_("'{raw}' is not a date and time. Use the date picker, or write it "
                          "as 2026-11-22T14:30."), raw=str(raw)[:40],
                       errors=[{"field": field, "message": "not a date and time"}]) from None
+    # An explicit offset (never sent by a browser's picker) is honoured, not overwritten.
+    form[field] = value if value.tzinfo is not None else value.replace(tzinfo=_zone(request))
 
 
 async def _form(request: web.Request) -> dict[str, Any]:

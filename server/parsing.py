@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.errors import N_, BadRequest, Invalid
+from server.errors import N_, BadRequest, Invalid, NotFound
 
 M = TypeVar("M", bound=BaseModel)
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns; PostgreSQL refuses larger parameters
 
 
 def validate(model: type[M], data: dict[str, Any]) -> M:
@@ -41,6 +42,10 @@ async def json_body(request: web.Request, model: type[M]) -> M:
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest(N_("'{raw}' is not a valid id: ids are whole numbers."), raw=raw[:40])
-    return int(raw)
+    value = int(raw)
+    if value > MAX_ID:  # no row can have it
+        raise NotFound(N_("There is nothing at this address. Check the link, or go back to "
+                          "the start."))
+    return value

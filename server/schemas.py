@@ -51,7 +51,8 @@ class UserIn(Input):
     email: Email
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
-    team_id: int | None = None
+    # ids are 32-bit columns: a larger number would reach PostgreSQL and fail there.
+    team_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     password: str = Field(min_length=1, max_length=1024)
 
 
