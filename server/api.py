@@ -15,7 +15,6 @@ from pydantic import BaseModel
 
 from server import accounts, audit, caseload, keys
 from server.access import ATTRIBUTE, Audience, Handler, allow
-from server.auth import Identity
 from server.errors import N_, Forbidden
 from server.models import Role, User
 from server.parsing import json_body, path_id
@@ -37,7 +36,8 @@ PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
 
 def _user(request: web.Request) -> User:
-    user: User = request[keys.USER]
+    user = request[keys.USER]
+    assert user is not None, "only called behind a rule that requires a signed-in caller"
     return user
 
 
@@ -170,7 +170,8 @@ async def tokens(request: web.Request) -> web.Response:
 
 @allow(Audience.STAFF)
 async def token_create(request: web.Request) -> web.Response:
-    identity: Identity = request[keys.IDENTITY]
+    identity = request[keys.IDENTITY]
+    assert identity is not None
     if identity.via != "session":
         raise Forbidden(N_("API tokens can only be created while signed in, not with a token."))
     data = await json_body(request, TokenIn)

@@ -189,12 +189,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if request.match_info.http_exception is not None:
             raise request.match_info.http_exception
         raise Forbidden(N_("This address has no access rule, so it is closed to everyone."))
-    identity = await identify(request)
+    try:
+        identity = await identify(request)
+    except Unauthenticated:
+        if not access.permits(rule, None):
+            raise
+        identity = None  # a stale token must not break public pages such as /healthz
     request[keys.IDENTITY] = identity
     request[keys.USER] = identity.user if identity else None
     if not access.permits(rule, identity.user.roles if identity else None):
         if identity is None:
-            if request.method == "GET" and not is_api(request):
+            if request.method in ("GET", "HEAD") and not is_api(request):
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}"
                                        if request.path != "/" else "/login")
             raise Unauthenticated(N_("Sign in first, or send a valid API token."),

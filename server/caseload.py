@@ -7,7 +7,7 @@ A client outside the caller's caseload is "not found": its existence is not reve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import Select, and_, false, func, or_, select
@@ -26,8 +26,11 @@ from server.models import (
 )
 from server.schemas import AppointmentIn, ContactIn
 
+# "Now" typed into a form is already a minute old when it arrives.
+PAST_GRACE = timedelta(minutes=15)
 
-def visible_clients(actor: User) -> Select[tuple[Client]]:
+
+def visible_clients(actor: User) -> Select[Client]:
     """Clients the actor may see: their own caseload, and their team's if a supervisor."""
     conditions = []
     if Role.PRACTITIONER in actor.roles:
@@ -67,7 +70,7 @@ def _aware(value: datetime | str | None) -> datetime | None:
 
 
 async def get_client(db: AsyncSession, actor: User, client_id: int) -> Client:
-    client = await db.scalar(visible_clients(actor).where(Client.id == client_id))
+    client: Client | None = await db.scalar(visible_clients(actor).where(Client.id == client_id))
     if client is None:
         raise NotFound(N_("No client with id {id} is in your caseload."), id=client_id)
     return client
@@ -129,6 +132,10 @@ async def schedule(
     """Schedule an appointment with the actor's own client."""
     client = await get_client(db, actor, client_id)
     _require_own(actor, client)
+    if data.starts_at < now() - PAST_GRACE:
+        raise Invalid(N_("An appointment cannot start in the past. Record a contact "
+                         "instead if it has already happened."),
+                      errors=[{"field": "starts_at", "message": "in the past"}])
     appointment = Appointment(
         client_id=client.id, practitioner_id=actor.id, kind=data.kind,
         starts_at=data.starts_at, duration_minutes=data.duration_minutes, created_at=now(),

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from server import accounts, audit, caseload, invitations, keys, throttle
 from server.access import Audience, allow
-from server.auth import Identity, revoke_sessions, session_cookie_name, set_cookie, start_session
+from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
-from server.errors import N_, Invalid, TooMany
+from server.errors import N_, BadRequest, Invalid, TooMany
 from server.i18n import gettext as _
 from server.models import AppointmentKind, ContactKind, ContactOutcome, Role, User
 from server.parsing import path_id, validate
@@ -26,7 +26,8 @@ PARTICIPANT_COOKIE = "rapport_participant"
 
 
 def _user(request: web.Request) -> User:
-    user: User = request[keys.USER]
+    user = request[keys.USER]
+    assert user is not None, "only called behind a rule that requires a signed-in caller"
     return user
 
 
@@ -111,16 +112,22 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @allow(Audience.STAFF)
 async def logout(request: web.Request) -> web.StreamResponse:
-    identity: Identity = request[keys.IDENTITY]
+    identity = request[keys.IDENTITY]
+    assert identity is not None  # the STAFF rule guarantees a caller
+    if identity.session is None:
+        raise BadRequest(N_("Signing out ends a browser session. To stop an API token, "
+                            "revoke it on your account page."))
     everywhere = request.match_info.route.name == "logout-everywhere"
     async with _db(request).begin() as db:
-        only = None if everywhere or identity.session is None else identity.session.id
+        only = None if everywhere else identity.session.id
         await revoke_sessions(db, identity.user.id, only=only)
         audit.record(db, request, "logout.everywhere" if everywhere else "logout", "user",
                      identity.user.id)
     settings = request.app[keys.SETTINGS]
     response = web.HTTPSeeOther("/login")
-    response.del_cookie(session_cookie_name(settings), path="/")
+    # A __Host- cookie is only replaced by one with the same attributes (Secure included).
+    response.del_cookie(session_cookie_name(settings), path="/", secure=settings.secure_cookies,
+                        httponly=True, samesite="Lax")
     raise response
 
 

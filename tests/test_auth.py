@@ -195,10 +195,8 @@ async def test_login_over_https_uses_secure_host_prefixed_cookie(settings, world
     assert other.status == 401
 
 
-@pytest.mark.xfail(reason="pages.logout deletes the __Host- cookie without the Secure "
-                          "attribute, which browsers ignore for __Host- cookies", strict=True)
 async def test_logout_over_https_clears_cookie_with_secure_attribute(settings, world,
-                                                                      aiohttp_client):
+                                                                   aiohttp_client):
     secure = replace(settings, base_url="https://rapport.example.test")
     client = await aiohttp_client(create_app(secure))
     form = await client.get("/login")
@@ -792,3 +790,27 @@ async def test_bearer_token_calls_need_no_csrf_token(client, world, login):
 
     assert response.status == 200
     assert (await response.json())["revoked_at"] is not None
+
+
+async def test_logout_with_an_api_token_is_refused_and_ends_no_session(client, db, world, login):
+    alice = await login(world.users["alice"])
+    created = await alice.post_json("/api/v1/tokens", {"name": "script", "days": 1})
+    token = (await created.json())["token"]
+    response = await client.post("/logout", headers={"Authorization": f"Bearer {token}"},
+                                 allow_redirects=False)
+    assert response.status == 400
+    assert "revoke it on your account page" in await response.text()
+    assert (await alice.get("/api/v1/me")).status == 200  # the browser session lives on
+
+
+async def test_stale_token_does_not_break_public_pages(client):
+    headers = {"Authorization": "Bearer rpt_not-a-token"}
+    assert (await client.get("/healthz", headers=headers)).status == 200
+    assert (await client.get("/api/v1/openapi.json", headers=headers)).status == 200
+    assert (await client.get("/api/v1/me", headers=headers)).status == 401
+
+
+async def test_anonymous_head_of_a_page_redirects_like_get(client):
+    response = await client.head("/caseload", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/login")

@@ -665,3 +665,18 @@ async def test_team_id_out_of_range_is_422(world, login, team_id):
         "email": "new@example.test", "name": "New", "roles": ["practitioner"],
         "team_id": team_id, "password": "correct-horse-battery-staple-99"}), 422)
     assert fields(refused) == {"team_id"}
+
+
+async def test_appointments_cannot_start_in_the_past(world, login, db):
+    alice = await login(world.users["alice"])
+    client_id = world.clients["a1"].id
+    response = await alice.post_json(f"/api/v1/clients/{client_id}/appointments",
+                                     {"kind": "remote", "starts_at": "2020-01-01T10:00:00Z"})
+    assert response.status == 422
+    body = await response.json()
+    assert "past" in body["detail"] and body["errors"][0]["field"] == "starts_at"
+    form = await alice.post_form(f"/clients/{client_id}/appointments",
+                                 {"kind": "remote", "starts_at": "2020-01-01T10:00",
+                                  "duration_minutes": "30"})
+    assert form.status == 422
+    assert "cannot start in the past" in await form.text()
