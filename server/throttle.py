@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
@@ -40,20 +41,29 @@ async def record_failure(db: AsyncSession, keys: dict[str, int], settings: Setti
     current = now()
     window = timedelta(minutes=settings.login_window_minutes)
     cap = timedelta(minutes=settings.login_max_lockout_minutes)
+    await _ensure_rows(db, keys, current)
     rows = {r.key: r for r in (await db.scalars(
         select(LoginThrottle).where(LoginThrottle.key.in_(keys)).with_for_update()
     )).all()}
     for key, limit in keys.items():
-        row = rows.get(key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_started_at=current)
-            db.add(row)
-        elif current - row.window_started_at > window and not _blocked(row, current):
+        row = rows[key]
+        if current - row.window_started_at > window and not _blocked(row, current):
             row.failures, row.window_started_at = 0, current
         row.failures += 1
         over = row.failures - limit
         if over >= 0:
             row.blocked_until = current + _block_length(over, cap)
+
+
+async def _ensure_rows(db: AsyncSession, keys: dict[str, int], current: datetime) -> None:
+    """Create missing counters without racing: two first failures at once must not both
+    INSERT the same key (one would fail with a 500)."""
+    dialect = (await db.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(LoginThrottle).values(
+        [{"key": key, "failures": 0, "window_started_at": current} for key in keys]
+    ).on_conflict_do_nothing(index_elements=["key"])
+    await db.execute(statement)
 
 
 def _block_length(over: int, cap: timedelta) -> timedelta:

@@ -7,6 +7,7 @@ Time is never waited for: to make time pass, tests move timestamps in the databa
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -814,3 +815,19 @@ async def test_anonymous_head_of_a_page_redirects_like_get(client):
     response = await client.head("/caseload", allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"].startswith("/login")
+
+
+async def test_simultaneous_first_failures_are_both_counted(client, db, world):
+    """Two failures at once for a new key must not race on INSERT (one used to get a 500)."""
+    async def attempt():
+        token = await page_csrf(client, "/login")
+        return await client.post("/login", data={"email": "nobody@example.test",
+                                                 "password": "wrong-password-here",
+                                                 "csrf_token": token}, allow_redirects=False)
+
+    responses = await asyncio.gather(attempt(), attempt(), attempt())
+    assert [r.status for r in responses] == [401, 401, 401]
+    async with db() as s:
+        row = await s.scalar(select(LoginThrottle).where(
+            LoginThrottle.key == "acct:nobody@example.test"))
+    assert row.failures == 3
