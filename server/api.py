@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from server import accounts, audit, caseload, keys
 from server.access import ATTRIBUTE, Audience, Handler, allow
+from server.auth import session_cookie_name
 from server.errors import N_, Forbidden
 from server.models import Role, User
 from server.parsing import json_body, path_id
@@ -193,7 +194,8 @@ async def token_revoke(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     from server.openapi import document
 
-    return web.json_response(document(ENDPOINTS))
+    cookie = session_cookie_name(request.app[keys.SETTINGS])
+    return web.json_response(document(ENDPOINTS, cookie=cookie))
 
 
 @dataclass(frozen=True)

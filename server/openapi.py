@@ -77,8 +77,8 @@ def _operation(e: Endpoint) -> dict[str, Any]:
     return op
 
 
-def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
-    """The whole OpenAPI document."""
+def document(endpoints: Iterable[Endpoint], cookie: str = "rapport_session") -> dict[str, Any]:
+    """The whole OpenAPI document; `cookie` is the session cookie's name as served."""
     from server.api import PREFIX
 
     endpoints = list(endpoints)
@@ -97,7 +97,7 @@ def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
             "schemas": _schemas(endpoints),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "rapport_session"},
+                "session": {"type": "apiKey", "in": "cookie", "name": cookie},
             },
         },
         "security": [{"bearer": []}, {"session": []}],

@@ -153,3 +153,15 @@ async def test_problem_responses_match_the_documented_schema(spec, world, login,
     assert response.content_type == "application/problem+json"
     errors = [e.message for e in validator(spec, "Problem").iter_errors(await response.json())]
     assert errors == []
+
+
+async def test_session_cookie_name_matches_what_is_served(settings, aiohttp_client):
+    from dataclasses import replace
+
+    from server.app import create_app
+
+    for base_url, name in [("http://127.0.0.1:8080", "rapport_session"),
+                           ("https://rapport.example.test", "__Host-rapport")]:
+        client = await aiohttp_client(create_app(replace(settings, base_url=base_url)))
+        document = await (await client.get("/api/v1/openapi.json")).json()
+        assert document["components"]["securitySchemes"]["session"]["name"] == name
