@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from sqlalchemy import select, update
@@ -200,8 +200,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not access.permits(rule, identity.user.roles if identity else None):
         if identity is None:
             if request.method in ("GET", "HEAD") and not is_api(request):
-                raise web.HTTPSeeOther(f"/login?next={request.path_qs}"
-                                       if request.path != "/" else "/login")
+                target = quote(request.path_qs, safe="/")
+                raise web.HTTPSeeOther(f"/login?next={target}" if request.path != "/"
+                                       else "/login")
             raise Unauthenticated(N_("Sign in first, or send a valid API token."),
                                   headers={"WWW-Authenticate": CHALLENGE})
         raise Forbidden(N_("Your role does not allow this."))

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import ClientResponse, ClientSession, CookieJar
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
+from yarl import URL
 
 from server import throttle
 from server.app import create_app
@@ -831,3 +832,11 @@ async def test_simultaneous_first_failures_are_both_counted(client, db, world):
         row = await s.scalar(select(LoginThrottle).where(
             LoginThrottle.key == "acct:nobody@example.test"))
     assert row.failures == 3
+
+
+async def test_sign_in_returns_to_the_page_asked_for_with_its_query(client, world):
+    asked = await client.get("/caseload?sort=name&page=2", allow_redirects=False)
+    location = asked.headers["Location"]
+    assert URL(location).query["next"] == "/caseload?sort=name&page=2"
+    form = await client.get(location)
+    assert 'name="next" value="/caseload?sort=name&amp;page=2"' in await form.text()
