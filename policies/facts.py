@@ -4,8 +4,8 @@ Nothing here reads a clock, a file or a database. Every time is a timezone-aware
 (UTC by convention); a naive datetime is refused at construction, because comparing naive and
 aware times silently gives wrong answers about "how many days ago".
 
-The enumerations repeat the string values of `server.models` on purpose: the policies package
-stays free of the ORM, and a test checks the two never drift apart.
+The enumerations of clients and contacts are defined here, and the store (`server.models`)
+uses these same classes: the policies package stays free of the ORM, with one vocabulary.
 """
 
 from __future__ import annotations

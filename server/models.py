@@ -22,6 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The vocabulary of clients and contacts belongs to the policy rules, which must not
+# depend on the ORM; the store uses the same enumerations.
+from policies.facts import ContactKind as ContactKind
+from policies.facts import ContactOutcome as ContactOutcome
+from policies.facts import RoshLevel as RoshLevel
+from policies.facts import SafeguardingFlag as SafeguardingFlag
 from server.clock import UTC
 
 NAMING = {
@@ -62,40 +68,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class RoshLevel(enum.StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    VERY_HIGH = "very_high"
 
-
-class ContactKind(enum.StrEnum):
-    FACE_TO_FACE = "face_to_face"
-    VIDEO = "video"
-    AUDIO = "audio"
-    PHONE = "phone"
-
-
-class ContactOutcome(enum.StrEnum):
-    ATTENDED = "attended"
-    FAILED_TO_ATTEND = "failed_to_attend"
-    RESCHEDULED = "rescheduled"
-    CANCELLED = "cancelled"
-    TECHNICAL_FAILURE = "technical_failure"
 
 
 class AppointmentKind(enum.StrEnum):
     IN_PERSON = "in_person"
     REMOTE = "remote"
 
-
-class SafeguardingFlag(enum.StrEnum):
-    DOMESTIC_ABUSE = "domestic_abuse"
-    CHILD_PROTECTION = "child_protection"
-    CHILD_IN_NEED = "child_in_need"
-    SEXUAL_CONVICTION = "sexual_conviction"
-    NATIONAL_SECURITY = "national_security"
-    YOUTH_CASE = "youth_case"
 
 
 class InvitationRole(enum.StrEnum):
