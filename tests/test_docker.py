@@ -26,10 +26,19 @@ def compose() -> str:
     return path
 
 
-def _config(compose: str, password: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PASSWORD"}
+TURN_SECRET = "not-a-real-turn-secret"
+# Set by each test as it needs, never taken from the developer's environment.
+_OVERRIDDEN = {"POSTGRES_PASSWORD", "RAPPORT_TURN_SECRET", "RAPPORT_TURN_URLS",
+               "RAPPORT_FORCE_RELAY"}
+
+
+def _config(compose: str, password: str | None, *args: str,
+            turn_secret: str | None = TURN_SECRET) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _OVERRIDDEN}
     if password is not None:
         env["POSTGRES_PASSWORD"] = password
+    if turn_secret is not None:
+        env["RAPPORT_TURN_SECRET"] = turn_secret
     return subprocess.run([compose, "-f", str(DOCKER / "compose.yaml"), "config", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
@@ -40,7 +49,7 @@ def test_compose_config_is_accepted(compose: str) -> None:
     assert result.returncode == 0, result.stderr
     services = _config(compose, "not-a-real-secret", "--services")
     assert services.returncode == 0, services.stderr
-    assert set(services.stdout.split()) == {"rapport", "db"}
+    assert set(services.stdout.split()) == {"rapport", "db", "coturn"}
     volumes = _config(compose, "not-a-real-secret", "--volumes")
     assert volumes.stdout.split() == ["pgdata"]
     text = result.stdout
@@ -55,6 +64,36 @@ def test_compose_requires_a_database_password(compose: str) -> None:
     result = _config(compose, None)
     assert result.returncode != 0
     assert "set POSTGRES_PASSWORD" in result.stderr
+
+
+def _service(config: str, name: str) -> str:
+    """The text of one service in `docker-compose config` output (two-space indented)."""
+    match = re.search(rf"^  {name}:\n((?:    .*\n|\n)*)", config, re.M)
+    assert match, f"no service {name!r} in:\n{config}"
+    return match.group(1)
+
+
+def test_compose_coturn_checks_credentials_minted_with_the_shared_secret(compose: str) -> None:
+    result = _config(compose, "not-a-real-secret")
+    assert result.returncode == 0, result.stderr
+    coturn, rapport = _service(result.stdout, "coturn"), _service(result.stdout, "rapport")
+    assert re.search(r"image: coturn/coturn:\S+", coturn)
+    # TURN REST API: coturn accepts credentials Rapport mints with the same secret.
+    assert "- --use-auth-secret\n" in coturn
+    assert f"- --static-auth-secret={TURN_SECRET}\n" in coturn
+    assert f"RAPPORT_TURN_SECRET: {TURN_SECRET}\n" in rapport
+    assert re.search(r"RAPPORT_TURN_URLS: turn:\S+:3478\?transport=udp", rapport)
+    # No fixed user accounts, and the CLI (with its default empty password) is off.
+    assert "--lt-cred-mech" not in coturn and "--user" not in coturn
+    assert "- --no-cli\n" in coturn
+    # turnserver directly: the image's entrypoint script `eval`s its arguments.
+    assert re.search(r"entrypoint:\n\s+- turnserver\n", coturn)
+
+
+def test_compose_requires_a_turn_secret(compose: str) -> None:
+    result = _config(compose, "not-a-real-secret", turn_secret=None)
+    assert result.returncode != 0
+    assert "set RAPPORT_TURN_SECRET" in result.stderr
 
 
 def _instructions() -> list[tuple[str, str]]:
