@@ -13,11 +13,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import accounts, audit, caseload, keys
+from server import accounts, audit, caseload, decisions, invitations, keys
 from server.access import ATTRIBUTE, Audience, Handler, allow
 from server.auth import session_cookie_name
-from server.errors import N_, Forbidden
-from server.models import Role, User
+from server.clock import now
+from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from server.i18n import gettext as _
+from server.models import Appointment, Client, Invitation, InvitationRole, Role, User
+from server.notify import Outgoing
 from server.parsing import json_body, path_id
 from server.schemas import (
     AppointmentIn,
@@ -25,6 +28,10 @@ from server.schemas import (
     ClientOut,
     ContactIn,
     ContactOut,
+    DecisionOut,
+    InvitationCreated,
+    InvitationIn,
+    InvitationOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -116,7 +123,11 @@ async def appointment_create(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
         appointment = await caseload.schedule(db, request, _user(request), path_id(request),
                                               data)
-    return _json(AppointmentOut, appointment, status=201)
+    out = AppointmentOut.model_validate(appointment)
+    decision = request.get(keys.DECISION)
+    if decision is not None:
+        out.decision = DecisionOut.model_validate(decisions.explain(decision))
+    return web.json_response(out.model_dump(mode="json"), status=201)
 
 
 @allow(Role.PRACTITIONER)
@@ -190,6 +201,80 @@ async def token_revoke(request: web.Request) -> web.Response:
     return _json(TokenOut, row)
 
 
+@allow(Role.PRACTITIONER)
+async def invitation_create(request: web.Request) -> web.Response:
+    """A link for the client or the interpreter; earlier links for that person stop working."""
+    from signalling.handler import ROOMS
+
+    data = await json_body(request, InvitationIn)
+    user = _user(request)
+    settings = request.app[keys.SETTINGS]
+    async with request.app[keys.DB].begin() as db:
+        appointment = await caseload.own_remote_appointment(db, user, path_id(request))
+        client = await db.get(Client, appointment.client_id)
+        assert client is not None
+        if data.role is InvitationRole.INTERPRETER and not client.interpreter_needed:
+            raise Invalid(N_("This client's record does not say they need an interpreter. "
+                             "Update the record first."),
+                          errors=[{"field": "role", "message": "no interpreter needed"}])
+        decision = await decisions.decide_remote(db, request.app[keys.POLICY], appointment,
+                                                 client, now())
+        decisions.record(db, decision, point="mint", client_id=client.id,
+                         appointment_id=appointment.id, now=now(), actor_user_id=user.id)
+        if not decision.allowed:
+            refused = decisions.explain(decision)["reasons"]
+    if not decision.allowed:  # the decision is kept; no link is made
+        raise Conflict(N_("The policy does not allow this remote session now: {reasons}"),
+                       reasons=" ".join(f"{r['message']} {r['remedy']}" for r in refused
+                                        if r["outcome"] != "allowed"),
+                       errors=[{"field": "policy", "rule": r["rule"], "message": r["message"],
+                                "remedy": r["remedy"]} for r in refused])
+    async with request.app[keys.DB].begin() as db:
+        appointment = await caseload.own_remote_appointment(db, user, path_id(request))
+        rooms = request.app[ROOMS]
+        replaced = await rooms.revoke_links(db, appointment.id, data.role.value, now())
+        row, token = await invitations.mint(db, appointment, data.role, user, settings)
+        audit.record(db, request, "invitation.create", "invitation", row.id,
+                     client_id=client.id, role=data.role.value,
+                     sent_by=data.send.channel if data.send else None)
+    for participant in replaced:
+        await request.app[keys.BUS].send(appointment.id, participant, {"type": "removed"})
+    if replaced:
+        await rooms.roster(appointment.id)
+    link = invitations.link(settings, token)
+    sent = False
+    if data.send is not None:
+        text = _("Your probation appointment by video: {link}").format(link=link)
+        await request.app[keys.NOTIFIER].send(Outgoing(data.send.channel, data.send.to, text,
+                                                        link))
+        sent = True
+    out = InvitationOut.model_validate(row).model_dump(mode="json")
+    return _json(InvitationCreated, {**out, "link": link, "sent": sent}, status=201)
+
+
+@allow(Role.PRACTITIONER)
+async def invitation_revoke(request: web.Request) -> web.Response:
+    """Stop a link working; whoever joined with it leaves the room."""
+    from signalling.handler import ROOMS
+
+    user = _user(request)
+    async with request.app[keys.DB].begin() as db:
+        row = await db.get(Invitation, path_id(request))
+        appointment = await db.get(Appointment, row.appointment_id) if row else None
+        if row is None or appointment is None or appointment.practitioner_id != user.id:
+            raise NotFound(N_("No invitation with id {id} is yours."), id=path_id(request))
+        if row.revoked_at is None:
+            row.revoked_at = now()
+        replaced = await request.app[ROOMS].revoke_links(db, appointment.id, row.role.value,
+                                                         now())
+        audit.record(db, request, "invitation.revoke", "invitation", row.id,
+                     client_id=appointment.client_id)
+    for participant in replaced:
+        await request.app[keys.BUS].send(appointment.id, participant, {"type": "removed"})
+    await request.app[ROOMS].roster(appointment.id)
+    return _json(InvitationOut, row)
+
+
 @allow(Audience.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     from server.openapi import document
@@ -253,6 +338,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       response=TokenCreated, status=201, tags=("account",)),
     E("POST", "/tokens/{id}/revoke", token_revoke, "api-token-revoke",
       "Revoke one of your API tokens", response=TokenOut, tags=("account",)),
+    E("POST", "/appointments/{id}/invitations", invitation_create, "api-invitation-create",
+      "Create an invitation link for the client or interpreter (optionally send it)",
+      body=InvitationIn, response=InvitationCreated, status=201, tags=("calls",)),
+    E("POST", "/invitations/{id}/revoke", invitation_revoke, "api-invitation-revoke",
+      "Revoke an invitation link", response=InvitationOut, tags=("calls",)),
     E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
 )
 

@@ -10,14 +10,17 @@ import uuid
 from aiohttp import web
 from sqlalchemy import text
 
+from policies import load_default_policy
 from server import access, api, i18n, keys, pages
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
 from server.errors import N_, AppError, BadRequest, NotFound
 from server.logs import request_id_var
+from server.notify import LogNotifier
 from server.render import WEB, error_page, make_jinja, problem
 from server.settings import Settings
+from signalling import handler as signalling_handler
 
 log = logging.getLogger("rapport.http")
 
@@ -159,11 +162,14 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.CATALOGUES] = i18n.load_catalogues(settings.languages)
     app[keys.JINJA] = make_jinja()
+    app[keys.POLICY] = load_default_policy()
+    app[keys.NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")
     pages.setup(app)
     api.setup(app)
+    signalling_handler.setup(app)
     app.on_startup.append(_check_rules)
     return app

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import audit
+from server import audit, decisions, keys
 from server.clock import UTC, now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from server.models import (
     Appointment,
+    AppointmentKind,
     Client,
     Contact,
     ContactKind,
@@ -144,7 +146,28 @@ async def schedule(
     await db.flush()
     audit.record(db, request, "appointment.create", "appointment", appointment.id,
                  client_id=client.id, kind=data.kind.value)
+    if appointment.kind is AppointmentKind.REMOTE:
+        # Warn and explain now; the authoritative check is at admission.
+        decision = await decisions.decide_remote(db, request.app[keys.POLICY], appointment,
+                                                 client, now())
+        decisions.record(db, decision, point="schedule", client_id=client.id,
+                         appointment_id=appointment.id, now=now(), actor_user_id=actor.id)
+        request[keys.DECISION] = decision
     return appointment
+
+
+async def upcoming_decisions(db: AsyncSession, request: web.Request, client: Client,
+                             appointments: Sequence[Appointment]) -> dict[int, Any]:
+    """For each upcoming remote appointment, whether the policy allows it as things stand."""
+    out: dict[int, Any] = {}
+    for appointment in appointments:
+        if (appointment.kind is AppointmentKind.REMOTE and appointment.cancelled_at is None
+                and appointment.starts_at + timedelta(minutes=appointment.duration_minutes)
+                > now()):
+            decision = await decisions.decide_remote(db, request.app[keys.POLICY],
+                                                     appointment, client, now())
+            out[appointment.id] = decisions.explain(decision)
+    return out
 
 
 async def cancel(db: AsyncSession, request: web.Request, actor: User,
@@ -173,3 +196,14 @@ async def team_caseloads(db: AsyncSession, actor: User) -> list[tuple[User, list
         by_practitioner.setdefault(client.practitioner_id, []).append(client)
     return [(person, by_practitioner.get(person.id, [])) for person in staff
             if Role.PRACTITIONER in person.roles]
+
+
+async def own_remote_appointment(db: AsyncSession, actor: User,
+                                 appointment_id: int) -> Appointment:
+    """A remote, not cancelled appointment of the actor's own; 404 for anything else."""
+    appointment = await db.get(Appointment, appointment_id)
+    if (appointment is None or appointment.practitioner_id != actor.id
+            or appointment.kind is not AppointmentKind.REMOTE
+            or appointment.cancelled_at is not None):
+        raise NotFound(N_("No remote appointment with id {id} is yours."), id=appointment_id)
+    return appointment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
@@ -15,7 +15,13 @@ from server.tokens import new_token, token_hash
 
 async def mint(db: AsyncSession, appointment: Appointment, role: InvitationRole,
                actor: User, settings: Settings) -> tuple[Invitation, str]:
-    """A new invitation; returns the row and the token (shown once, never stored)."""
+    """A new invitation; returns the row and the token (shown once, never stored).
+
+    One link per person: earlier links of the same role for this appointment are revoked.
+    """
+    await db.execute(update(Invitation).where(
+        Invitation.appointment_id == appointment.id, Invitation.role == role,
+        Invitation.revoked_at.is_(None)).values(revoked_at=now()))
     token = new_token()
     row = Invitation(
         appointment_id=appointment.id, role=role, token_hash=token_hash(token),
@@ -30,18 +36,3 @@ async def mint(db: AsyncSession, appointment: Appointment, role: InvitationRole,
 
 def link(settings: Settings, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/join/{token}"
-
-
-async def find_usable(db: AsyncSession, token: str) -> Invitation | None:
-    """The invitation for a token if it is in its window and not revoked; else None.
-
-    Callers show one page for every refusal, so a link never reveals whether an
-    appointment exists.
-    """
-    row = await db.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token)))
-    current = now()
-    if row is None or row.revoked_at is not None:
-        return None
-    if not row.valid_from <= current <= row.valid_until:
-        return None
-    return row

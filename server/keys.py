@@ -10,19 +10,29 @@ if TYPE_CHECKING:
     import jinja2
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from policies import Decision, Policy
     from server.auth import Identity
     from server.i18n import Catalogues
     from server.models import User
+    from server.notify import Notifier
     from server.settings import Settings
+    from signalling.bus import RoomBus
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
 DB: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("db")
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
 CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
+POLICY: web.AppKey[Policy] = web.AppKey("policy")
+BUS: web.AppKey[RoomBus] = web.AppKey("bus")
+NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
+# Live WebSocket connections of this process, closed at shutdown.
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 
 # Per-request state.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity", object)  # type: ignore[arg-type]
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
 NEW_PRE_CSRF: web.RequestKey[str] = web.RequestKey("new_pre_csrf", str)
+# The policy decision made while handling this request (scheduling a remote appointment).
+DECISION: web.RequestKey[Decision] = web.RequestKey("decision", object)  # type: ignore[arg-type]

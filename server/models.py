@@ -82,6 +82,23 @@ class InvitationRole(enum.StrEnum):
     INTERPRETER = "interpreter"
 
 
+class ParticipantRole(enum.StrEnum):
+    PRACTITIONER = "practitioner"
+    CLIENT = "client"
+    INTERPRETER = "interpreter"
+
+
+class ParticipantState(enum.StrEnum):
+    """Where a person stands in a room (see docs/signalling.md for the transitions)."""
+
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    DENIED = "denied"
+    LEFT = "left"
+    REMOVED = "removed"
+    ENDED = "ended"
+
+
 def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
     # Stored as plain strings with a CHECK constraint: portable and easy to extend in a migration.
     return Enum(kind, name=name, native_enum=False, length=32,
@@ -192,6 +209,122 @@ class Invitation(Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     first_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when too many wrong dates of birth were entered; the link no longer works.
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when a client proved their date of birth (or an interpreter opened the link):
+    # from then on the link is used up and only the participant cookie it gave works.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CallSession(Base):
+    """One live video session of an appointment, from its start to its end."""
+
+    __tablename__ = "call_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Participant(Base):
+    """A person in an appointment's room: the practitioner, the client or an interpreter.
+
+    Clients and interpreters are known by `secret_hash`, the SHA-256 of their participant
+    cookie; staff by their user id. `connection_id` names the live WebSocket, if any.
+    """
+
+    __tablename__ = "participant"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitation.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole, "participant_role"))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[ParticipantState] = mapped_column(
+        _enum(ParticipantState, "participant_state"), default=ParticipantState.WAITING)
+    state_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    connection_id: Mapped[str | None] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    audio: Mapped[bool] = mapped_column(Boolean, default=True)
+    video: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ParticipantEvent(Base):
+    """Joined, admitted, denied, left, removed, reconnected, disconnected, ended … with its time.
+
+    Written in the same transaction as the state change it records; the contact record is
+    built from these.
+    """
+
+    __tablename__ = "participant_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    call_session_id: Mapped[int | None] = mapped_column(ForeignKey("call_session.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class ChecklistResponse(Base):
+    """One person's safe-space answers before a session; the newest per participant counts."""
+
+    __tablename__ = "checklist_response"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    answers: Mapped[dict[str, bool]] = mapped_column(JSON)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class ApprovalRequest(Base):
+    """A practitioner asks, a supervisor approves (with rationale and expiry) or refuses."""
+
+    __tablename__ = "approval"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    request_note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ApprovalStatus] = mapped_column(_enum(ApprovalStatus, "approval_status"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PolicyDecision(Base):
+    """A decision of the policy rules, kept with its reasons and the policy version."""
+
+    __tablename__ = "policy_decision"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    point: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    rule_ids: Mapped[list[str]] = mapped_column(JSON)
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    subject_participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class StaffSession(Base):

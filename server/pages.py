@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
 
-from server import accounts, audit, caseload, invitations, keys, throttle
+from server import accounts, approvals, audit, caseload, keys, participants, throttle
 from server.access import Audience, allow
 from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
 from server.errors import N_, BadRequest, Invalid, TooMany
 from server.i18n import gettext as _
-from server.models import AppointmentKind, ContactKind, ContactOutcome, Role, User
+from server.models import (
+    AppointmentKind,
+    Client,
+    ContactKind,
+    ContactOutcome,
+    InvitationRole,
+    Role,
+    User,
+)
 from server.parsing import path_id, validate
 from server.passwords import verify_password
 from server.render import render
 from server.schemas import AppointmentIn, ContactIn, TokenIn, UserIn
 
 PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
-PARTICIPANT_COOKIE = "rapport_participant"
 
 
 def _user(request: web.Request) -> User:
@@ -155,8 +162,12 @@ async def client_page(request: web.Request) -> web.Response:
     async with _db(request).begin() as db:
         client, contacts, appointments = await caseload.view_client(
             db, request, _user(request), path_id(request))
-    return render(request, "client.html", client=client, contacts=contacts,
+        policy = await caseload.upcoming_decisions(db, request, client, appointments)
+        pending = await approvals.pending_for(db, client.id)
+    return render(request, "client.html", client=client, contacts=contacts, policy=policy,
+                  pending_approval=pending,
                   appointments=appointments, zone=_zone(request), now=now(),
+                  timedelta=timedelta,
                   created=request.query.get("created"))
 
 
@@ -235,6 +246,44 @@ async def team_page(request: web.Request) -> web.Response:
         teams = await caseload.team_caseloads(db, _user(request))
         audit.record(db, request, "team.view", "team", _user(request).team_id)
     return render(request, "team.html", teams=teams)
+
+
+@allow(Role.PRACTITIONER)
+async def approval_request(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    client_id = path_id(request)
+    async with _db(request).begin() as db:
+        await approvals.request(db, request, _user(request), client_id,
+                                form.get("note", "").strip())
+    raise web.HTTPSeeOther(f"/clients/{client_id}?created=approval")
+
+
+@allow(Role.SUPERVISOR)
+async def approvals_page(request: web.Request) -> web.Response:
+    async with _db(request).begin() as db:
+        rows = await approvals.for_supervisor(db, _user(request))
+        audit.record(db, request, "approvals.view", "team", _user(request).team_id)
+    return render(request, "approvals.html", rows=rows, zone=_zone(request), values={},
+                  error=None, failed_id=None, decided=request.query.get("decided"))
+
+
+@allow(Role.SUPERVISOR)
+async def approval_decide(request: web.Request) -> web.Response:
+    form = await _form(request)
+    approval_id = path_id(request)
+    try:
+        async with _db(request).begin() as db:
+            await approvals.decide(
+                db, request, _user(request), approval_id,
+                approve=form.get("decision") == "approve",
+                rationale=form.get("rationale", ""), expires_on=form.get("expires_on", ""),
+                zone=_zone(request), policy=request.app[keys.POLICY])
+    except Invalid as error:
+        async with _db(request)() as db:
+            rows = await approvals.for_supervisor(db, _user(request))
+        return render(request, "approvals.html", status=422, rows=rows, zone=_zone(request),
+                      values=form, error=error, failed_id=approval_id, decided=None)
+    raise web.HTTPSeeOther("/approvals?decided=1")
 
 
 # --- administration -----------------------------------------------------------------------
@@ -319,33 +368,120 @@ async def token_revoke(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/account")
 
 
-# --- the client's side --------------------------------------------------------------------
+# --- the video session ---------------------------------------------------------------------
+
+@allow(Role.PRACTITIONER)
+async def call_page(request: web.Request) -> web.Response:
+    """The practitioner's side of a remote appointment: waiting list, checklist, call."""
+    user = _user(request)
+    async with _db(request).begin() as db:
+        appointment = await caseload.own_remote_appointment(db, user, path_id(request))
+        client = await caseload.get_client(db, user, appointment.client_id)
+        audit.record(db, request, "call.open", "appointment", appointment.id,
+                     client_id=client.id)
+    return render(request, "call.html", role="practitioner", appointment={
+        "id": appointment.id, "client_name": client.full_name,
+        "starts_at_local": appointment.starts_at.astimezone(_zone(request))
+        .strftime("%a %d %b %Y, %H:%M"),
+        "interpreter_needed": client.interpreter_needed})
+
+
+# --- the client's and interpreter's side --------------------------------------------------
+
+def _join_invalid(request: web.Request, locked: bool = False) -> web.Response:
+    return render(request, "join_invalid.html", status=404, locked=locked)
+
+
+def _birth_date(form: dict[str, Any]) -> date | None:
+    try:
+        return date(int(form.get("year", "")), int(form.get("month", "")),
+                    int(form.get("day", "")))
+    except (TypeError, ValueError):
+        return None
+
 
 @allow(Audience.PUBLIC)
 async def join(request: web.Request) -> web.StreamResponse:
-    """Exchange an invitation token for a participant cookie, so it leaves the address bar."""
-    token = request.match_info["token"]
-    async with _db(request).begin() as db:
-        invitation = await invitations.find_usable(db, token[:100])
-        if invitation is not None and invitation.first_used_at is None:
-            invitation.first_used_at = now()
-    if invitation is None:
-        return render(request, "join_invalid.html", status=404)
-    response = web.HTTPSeeOther("/join")
-    set_cookie(response, request.app[keys.SETTINGS], PARTICIPANT_COOKIE, token,
-               max_age=4 * 3600)
-    raise response
+    """An invitation link: a page that asks the client's date of birth (or the interpreter
+    to continue). Nothing is used up by opening it."""
+    token = request.match_info["token"][:100]
+    async with _db(request)() as db:
+        found = await participants.usable_link(db, token)
+    if found is None:
+        return _join_invalid(request)
+    return render(request, "join_start.html", role=found[0].role.value, values={},
+                  error=None, token=token)
 
 
 @allow(Audience.PUBLIC)
-async def join_holding(request: web.Request) -> web.Response:
-    """Until live calls exist: a calm page confirming the link works, revealing nothing."""
-    token = request.cookies.get(PARTICIPANT_COOKIE, "")
+async def join_submit(request: web.Request) -> web.StreamResponse:
+    """Check the date of birth, use the link up, and swap it for a participant cookie."""
+    settings = request.app[keys.SETTINGS]
+    token = request.match_info["token"][:100]
+    form = await _form(request)
+    failed: tuple[int, str, bool, int] | None = None
+    async with _db(request).begin() as db:
+        found = await participants.usable_link(db, token)
+        if found is None:
+            return _join_invalid(request)
+        invitation, appointment = found
+        verdict = participants.Verdict.OK
+        client = await db.get(Client, appointment.client_id)
+        assert client is not None
+        if invitation.role is InvitationRole.CLIENT:
+            given = _birth_date(form)
+            if given is None:
+                return render(request, "join_start.html", status=422, role="client",
+                              values=form, token=token, error=Invalid(
+                                  N_("Enter your date of birth as numbers, for example "
+                                     "27 3 1990.")))
+            verdict = await participants.check_birth_date(
+                db, invitation, appointment, given, settings.invitation_max_attempts)
+            if verdict is not participants.Verdict.OK:
+                locked = verdict is participants.Verdict.LOCKED
+                audit.record(db, request, "invitation.wrong_birth_date", "invitation",
+                             invitation.id, client_id=client.id, locked=locked)
+                left = settings.invitation_max_attempts - invitation.failed_attempts
+                failed = (appointment.id, client.full_name, locked, left)
+        if invitation.role is not InvitationRole.CLIENT or verdict is participants.Verdict.OK:
+            person, secret = await participants.claim(
+                db, invitation, appointment, participants.display_name(
+                    invitation.role, client, form.get("name", "").strip()[:100]))
+            audit.record(db, request, "invitation.use", "invitation", invitation.id,
+                         client_id=client.id, role=invitation.role.value,
+                         participant=person.id)
+            cookie_age = participants.cookie_seconds(invitation, now())
+            failed = None
+    if failed is None:  # committed: now the browser may have its cookie
+        response = web.HTTPSeeOther("/join")
+        set_cookie(response, settings, participants.PARTICIPANT_COOKIE, secret,
+                   max_age=cookie_age)
+        raise response
+    appointment_id, name, locked, left = failed
+    if locked:
+        await signalling_rooms(request).link_locked(appointment_id, name)
+        return _join_invalid(request, locked=True)
+    return render(request, "join_start.html", status=422, role="client", values=form,
+                  token=token, error=Invalid(
+                      N_("That date of birth does not match our records. You can try {left} "
+                         "more times."), left=left))
+
+
+@allow(Audience.PUBLIC)
+async def join_room(request: web.Request) -> web.Response:
+    """The call page for a person who joined by link (their cookie says who they are)."""
+    secret = request.cookies.get(participants.PARTICIPANT_COOKIE, "")[:100]
     async with _db(request)() as db:
-        invitation = await invitations.find_usable(db, token[:100]) if token else None
-    if invitation is None:
-        return render(request, "join_invalid.html", status=404)
-    return render(request, "join_holding.html")
+        found = await participants.current_participant(db, secret)
+    if found is None:
+        return _join_invalid(request)
+    return render(request, "call.html", role=found[0].role.value, appointment=None)
+
+
+def signalling_rooms(request: web.Request) -> Any:
+    from signalling.handler import ROOMS
+
+    return request.app[ROOMS]
 
 
 def setup(app: web.Application) -> None:
@@ -363,6 +499,9 @@ def setup(app: web.Application) -> None:
     r.add_post("/clients/{id}/appointments", appointment_create, name="appointment-create")
     r.add_post("/appointments/{id}/cancel", appointment_cancel, name="appointment-cancel")
     r.add_get("/team", team_page, name="team")
+    r.add_post("/clients/{id}/approvals", approval_request, name="approval-request")
+    r.add_get("/approvals", approvals_page, name="approvals")
+    r.add_post("/approvals/{id}/decide", approval_decide, name="approval-decide")
     r.add_get("/admin/users", users_page, name="users")
     r.add_get("/admin/users/new", user_form, name="user-form")
     r.add_post("/admin/users", user_create, name="user-create")
@@ -371,5 +510,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/account", account_page, name="account")
     r.add_post("/account/tokens", token_create, name="token-create")
     r.add_post("/account/tokens/{id}/revoke", token_revoke, name="token-revoke")
+    r.add_get("/appointments/{id}/call", call_page, name="call")
     r.add_get("/join/{token}", join, name="join")
-    r.add_get("/join", join_holding, name="join-holding")
+    r.add_post("/join/{token}", join_submit, name="join-submit")
+    r.add_get("/join", join_room, name="join-room")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -94,6 +94,20 @@ class ContactOut(Output):
     created_at: datetime
 
 
+class ReasonOut(Output):
+    rule: str
+    outcome: str
+    title: str
+    message: str
+    remedy: str
+
+
+class DecisionOut(Output):
+    outcome: str = Field(description="allowed, needs_approval or blocked")
+    policy_version: str
+    reasons: list[ReasonOut]
+
+
 class AppointmentOut(Output):
     id: int
     client_id: int
@@ -102,6 +116,9 @@ class AppointmentOut(Output):
     starts_at: datetime
     duration_minutes: int
     cancelled_at: datetime | None
+    decision: DecisionOut | None = Field(
+        default=None, description="For a new remote appointment: whether the policy allows "
+        "it as things stand, and why (checked again when links are made and at admission).")
 
 
 class UserOut(Output):
@@ -131,3 +148,19 @@ class InvitationOut(Output):
     role: InvitationRole
     valid_from: datetime
     valid_until: datetime
+
+
+class SendIn(Input):
+    channel: Literal["sms", "email"]
+    to: str = Field(min_length=3, max_length=254,
+                    description="A mobile number for SMS, an email address for email.")
+
+
+class InvitationIn(Input):
+    role: InvitationRole
+    send: SendIn | None = Field(default=None, description="Also send the link at once.")
+
+
+class InvitationCreated(InvitationOut):
+    link: str = Field(description="Shown once; only the token's hash is kept.")
+    sent: bool = False

@@ -43,6 +43,18 @@ class Settings:
     # Invitation links are valid from this long before to this long after the appointment.
     invitation_before_minutes: int = 30
     invitation_after_minutes: int = 120
+    # Wrong dates of birth a client may enter before their link locks.
+    invitation_max_attempts: int = 5
+    # ICE: STUN and TURN addresses given to browsers
+    # ("stun:host:3478", "turn:host:3478?transport=udp").
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    # coturn's static-auth-secret (use-auth-secret): TURN credentials are minted per participant
+    # with the TURN REST scheme and live this many seconds.
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 3600
+    # Send media only through TURN (iceTransportPolicy "relay"): hides people's addresses.
+    force_relay: bool = False
     # Local time of the organisation: form times are read in it, pages show times in it.
     timezone: str = "Europe/London"
     # Where the wording shown to people is translated to; the first is the default.
@@ -67,6 +79,13 @@ class Settings:
             ("login_max_lockout_minutes", self.login_max_lockout_minutes > 0, "must be positive"),
             ("invitation_before_minutes", self.invitation_before_minutes >= 0, "must be >= 0"),
             ("invitation_after_minutes", self.invitation_after_minutes > 0, "must be positive"),
+            ("invitation_max_attempts", self.invitation_max_attempts > 0, "must be positive"),
+            ("turn_ttl_seconds", 60 <= self.turn_ttl_seconds <= 86400,
+             "must be between 60 and 86400"),
+            ("turn_secret", bool(self.turn_secret) or not self.turn_urls,
+             "must be set when turn_urls is set"),
+            ("force_relay", bool(self.turn_urls) or not self.force_relay,
+             "needs turn_urls"),
             ("log_level", self.log_level.upper() in _LEVELS, f"must be one of {sorted(_LEVELS)}"),
             ("languages", len(self.languages) > 0, "must name at least one language"),
             (

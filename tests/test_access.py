@@ -68,13 +68,22 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/account/tokens", STAFF),
     ("POST", "/account/tokens/{id}/revoke", STAFF),
     # --- the client's side
+    ("GET HEAD", "/appointments/{id}/call", PRACTITIONER),
+    ("POST", "/clients/{id}/approvals", PRACTITIONER),
+    ("GET HEAD", "/approvals", SUPERVISOR),
+    ("POST", "/approvals/{id}/decide", SUPERVISOR),
     ("GET HEAD", "/join/{token}", PUBLIC),
+    ("POST", "/join/{token}", PUBLIC),
     ("GET HEAD", "/join", PUBLIC),
+    # The WebSocket identifies its caller itself (participant cookie or staff session).
+    ("GET HEAD", "/signal", PUBLIC),
     # --- API: account and meta
     ("GET", "/api/v1/me", STAFF),
     ("GET", "/api/v1/tokens", STAFF),
     ("POST", "/api/v1/tokens", STAFF),
     ("POST", "/api/v1/tokens/{id}/revoke", STAFF),
+    ("POST", "/api/v1/appointments/{id}/invitations", PRACTITIONER),
+    ("POST", "/api/v1/invitations/{id}/revoke", PRACTITIONER),
     ("GET", "/api/v1/openapi.json", PUBLIC),
     # --- API: caseload
     ("GET", "/api/v1/clients", PRACTICE),

@@ -10,6 +10,7 @@ from server import demo
 from server.clock import now
 from server.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
 from server.passwords import verify_password
+from tests.calls import CSRF_FIELD
 
 
 async def _load(db, settings):
@@ -58,17 +59,24 @@ async def test_reloading_keeps_one_caseload(db, settings):
         assert len((await s.scalars(select(Client))).all()) == 6
 
 
-async def test_client_link_opens_holding_page_and_leaves_address_bar(client, db, settings):
+async def test_client_link_asks_birth_date_then_leaves_address_bar(client, db, settings):
     result = await _load(db, settings)
     path = result.client_link.removeprefix(settings.base_url)
-    response = await client.get(path, allow_redirects=False)
+    page = await client.get(path, allow_redirects=False)
+    assert page.status == 200 and "Your date of birth" in await page.text()
+    csrf = CSRF_FIELD.search(await page.text())
+    assert csrf is not None
+    born = result.client_date_of_birth
+    response = await client.post(path, data={
+        "csrf_token": csrf.group(1), "day": str(born.day), "month": str(born.month),
+        "year": str(born.year)}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/join"
-    holding = await client.get("/join")
-    assert holding.status == 200
-    assert "Your link works" in await holding.text()
+    room = await client.get("/join")
+    assert room.status == 200
+    assert 'data-role="client"' in await room.text()
     async with db() as s:
-        assert all(i.first_used_at is not None or i.role == "interpreter"
-                   for i in (await s.scalars(select(Invitation))).all())
+        used = {i.role.value: i.claimed_at for i in (await s.scalars(select(Invitation))).all()}
+        assert used["client"] is not None and used["interpreter"] is None
 
 
 async def test_bad_expired_and_revoked_links_say_the_same(client, db, settings):

@@ -27,6 +27,9 @@ async def _fresh(url: str) -> None:
         await admin.dispose()
 
 
+HEAD = "0003"
+
+
 async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
     url = _url_for_scratch(database_url, tmp_path)
     await _fresh(url)
@@ -34,7 +37,10 @@ async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
     try:
         assert await migrate.current(engine) is None
         await migrate.upgrade(engine)
+        assert await migrate.current(engine) == HEAD
+        await migrate.downgrade(engine, "0001")
         assert await migrate.current(engine) == "0001"
+        await migrate.upgrade(engine)
         async with engine.connect() as conn:
             names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         assert set(Base.metadata.tables) <= names
@@ -46,7 +52,7 @@ async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
         assert not set(Base.metadata.tables) & names
 
         await migrate.upgrade(engine)
-        assert await migrate.current(engine) == "0001"
+        assert await migrate.current(engine) == HEAD
     finally:
         await engine.dispose()
 

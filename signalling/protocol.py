@@ -1,0 +1,367 @@
+"""The signalling protocol, version 1: typed messages, error codes and close codes.
+
+The browser's messages are pydantic models in one discriminated union on `type`;
+`docs/signalling.schema.json` is generated from them (`python -m signalling.protocol`) and a
+test keeps the two the same. `docs/signalling.md` explains the protocol with examples.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+VERSION = 1
+# A text message larger than this is answered `message_too_large` and dropped.
+MAX_MESSAGE_BYTES = 64 * 1024
+# A frame larger than this closes the connection (aiohttp answers 1009).
+MAX_FRAME_BYTES = 1024 * 1024
+SDP_MAX = 60 * 1024
+
+
+class ErrorCode(enum.StrEnum):
+    BAD_JSON = "bad_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    RATE_LIMITED = "rate_limited"
+    HELLO_REQUIRED = "hello_required"
+    HELLO_REPEATED = "hello_repeated"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    NOT_ALLOWED = "not_allowed"
+    NOT_ADMITTED = "not_admitted"
+    UNKNOWN_PARTICIPANT = "unknown_participant"
+    ADMISSION_REFUSED = "admission_refused"
+    BAD_CHECKLIST = "bad_checklist"
+    SESSION_ENDED = "session_ended"
+
+
+class Close(enum.IntEnum):
+    LEFT = 1000
+    TOO_BIG = 1009
+    BAD_HANDSHAKE = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    HEARTBEAT = 4408
+    REPLACED = 4409
+    GONE = 4410
+    FLOOD = 4429
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+ParticipantId = Annotated[int, Field(ge=1, le=2**53)]
+
+
+class Hello(_Message):
+    type: Literal["hello"]
+    version: int
+    appointment: ParticipantId | None = None
+    resume: bool = False
+
+
+class Checklist(_Message):
+    type: Literal["checklist"]
+    answers: dict[Annotated[str, Field(max_length=100)], bool] = Field(max_length=50)
+    location: Literal["premises", "home"] | None = None
+
+
+class Admit(_Message):
+    type: Literal["admit"]
+    participant: ParticipantId
+
+
+class Deny(_Message):
+    type: Literal["deny"]
+    participant: ParticipantId
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class Remove(_Message):
+    type: Literal["remove"]
+    participant: ParticipantId
+
+
+class End(_Message):
+    type: Literal["end"]
+
+
+class Offer(_Message):
+    type: Literal["offer"]
+    to: ParticipantId
+    sdp: str = Field(max_length=SDP_MAX)
+
+
+class Answer(_Message):
+    type: Literal["answer"]
+    to: ParticipantId
+    sdp: str = Field(max_length=SDP_MAX)
+
+
+class IceCandidate(_Message):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    candidate: str = Field(max_length=1024)
+    sdpMid: str | None = Field(default=None, max_length=64)  # noqa: N815 (WebRTC's name)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=1024)  # noqa: N815
+    usernameFragment: str | None = Field(default=None, max_length=256)  # noqa: N815
+
+
+class Candidate(_Message):
+    type: Literal["candidate"]
+    to: ParticipantId
+    candidate: IceCandidate | None
+
+
+class Media(_Message):
+    type: Literal["media"]
+    audio: bool
+    video: bool
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+Inbound = Annotated[
+    Hello | Checklist | Admit | Deny | Remove | End | Offer | Answer | Candidate | Media | Leave
+    | Ping,
+    Field(discriminator="type"),
+]
+INBOUND_TYPES = frozenset({"hello", "checklist", "admit", "deny", "remove", "end", "offer",
+                           "answer", "candidate", "media", "leave", "ping"})
+_adapter: TypeAdapter[Inbound] = TypeAdapter(Inbound)
+
+
+class ProtocolError(Exception):
+    """A message that cannot be acted on; becomes an `error` message to its sender."""
+
+    def __init__(self, code: ErrorCode, message: str, *, ref: str | None = None,
+                 **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+        self.extra = extra
+
+    def to_message(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "error", "code": self.code.value, "message": self.message}
+        if self.ref is not None:
+            out["ref"] = self.ref
+        out.update(self.extra)
+        return out
+
+
+def parse(text: str) -> Inbound:
+    """One message from its JSON text, or `ProtocolError` naming exactly what is wrong."""
+    if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
+                            f"messages may be at most {MAX_MESSAGE_BYTES} bytes")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_JSON, "the message is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "the message must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in INBOUND_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
+                            f"unknown message type {kind!r}" if kind is not None
+                            else "the message has no type")
+    try:
+        return _adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in err["loc"][1:]) or "type",
+                   "problem": err["msg"]} for err in exc.errors(include_url=False)]
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"the {kind} message is not valid",
+                            ref=kind, errors=errors) from None
+
+
+# --- what the server sends ------------------------------------------------------------------
+
+def error(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+    return ProtocolError(code, message, **extra).to_message()
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MediaState(_Out):
+    audio: bool
+    video: bool
+
+
+class ChecklistState(_Out):
+    complete: bool
+    passed: bool
+    failed: list[str]
+    advisory: list[str]
+    answers: dict[str, bool]
+
+
+class RosterEntry(_Out):
+    id: int
+    role: Literal["practitioner", "client", "interpreter"]
+    name: str
+    state: Literal["waiting", "admitted", "denied", "left", "removed", "ended"]
+    connected: bool
+    epoch: int
+    media: MediaState
+    waiting_since: str | None = None
+    checklist: ChecklistState | None = None
+
+
+class Roster(_Out):
+    type: Literal["roster"]
+    version: int = Field(description="Grows with every change; ignore a roster older than "
+                         "the last one you applied.")
+    participants: list[RosterEntry]
+
+
+class ChecklistItemOut(_Out):
+    id: str
+    wording: str
+    blocking: bool
+
+
+class ChecklistOffer(_Out):
+    role: str
+    items: list[ChecklistItemOut]
+    home_items: list[ChecklistItemOut] | None = None
+    answered: bool
+
+
+class You(_Out):
+    id: int
+    role: Literal["practitioner", "client", "interpreter"]
+    name: str
+    state: Literal["waiting", "admitted", "denied", "left", "removed", "ended"]
+
+
+class SessionInfo(_Out):
+    appointment: int
+    state: Literal["open", "live", "ended"]
+
+
+class Welcome(_Out):
+    type: Literal["welcome"]
+    version: int
+    you: You
+    session: SessionInfo
+    ice_servers: list[dict[str, Any]]
+    ice_transport_policy: Literal["all", "relay"]
+    heartbeat_seconds: int
+    checklist: ChecklistOffer | None
+
+
+class Alternative(_Out):
+    id: str
+    text: str
+
+
+class ChecklistResult(_Out):
+    type: Literal["checklist-result"]
+    passed: bool
+    complete: bool
+    failed: list[str]
+    advisory: list[str]
+    alternatives: list[Alternative]
+
+
+class ReasonOut(_Out):
+    rule: str
+    outcome: str
+    title: str
+    message: str
+    remedy: str
+
+
+class ErrorOut(_Out):
+    type: Literal["error"]
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+    reasons: list[ReasonOut] | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class Relayed(_Out):
+    type: Literal["offer", "answer"]
+    sdp: str
+    from_: int = Field(alias="from")
+
+
+class RelayedCandidate(_Out):
+    type: Literal["candidate"]
+    candidate: dict[str, Any] | None
+    from_: int = Field(alias="from")
+
+
+class MediaOut(_Out):
+    type: Literal["media"]
+    audio: bool
+    video: bool
+    from_: int = Field(alias="from")
+
+
+class Waiting(_Out):
+    type: Literal["waiting"]
+    since: str
+
+
+class Notice(_Out):
+    type: Literal["admitted", "denied", "removed", "ended", "replaced", "pong"]
+
+
+class LinkLocked(_Out):
+    type: Literal["link-locked"]
+    participant: int | None
+    name: str
+
+
+Outbound = Annotated[
+    Welcome | Roster | ChecklistResult | ErrorOut | Relayed | RelayedCandidate | MediaOut
+    | Waiting | Notice | LinkLocked,
+    Field(discriminator="type"),
+]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of both directions, as kept in docs/signalling.schema.json."""
+    inbound = TypeAdapter(Inbound).json_schema(ref_template="#/$defs/{model}")
+    outbound = TypeAdapter(Outbound).json_schema(ref_template="#/$defs/{model}",
+                                                 by_alias=True, mode="serialization")
+    defs: dict[str, Any] = {}
+    defs.update(inbound.pop("$defs", {}))
+    defs.update(outbound.pop("$defs", {}))
+    defs["ToServer"] = inbound
+    defs["FromServer"] = outbound
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://rapport.example/signalling/v1.schema.json",
+        "title": f"Rapport signalling protocol, version {VERSION}",
+        "description": "Messages on the /signal WebSocket; see docs/signalling.md.",
+        "oneOf": [{"$ref": "#/$defs/ToServer"}, {"$ref": "#/$defs/FromServer"}],
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - the generator
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parent.parent / "docs" / "signalling.schema.json"
+    target.write_text(schema_text(), encoding="utf-8")
+    print(f"wrote {target}")

@@ -1,0 +1,450 @@
+"""Rooms: who is in an appointment's room, in which state, and what each may do.
+
+Every state change is one database transaction that updates the participant and writes a
+`participant_event` (and, at admission, the policy decision); only after it commits are the
+people concerned told, through the room bus. The database is the authority on state, so a
+reconnecting person (on this process or another) finds themselves where they were.
+
+Transitions (anything else is refused with a typed error):
+
+    waiting  --admit-->  admitted  --leave-->  left  --hello-->  waiting
+    waiting  --deny-->   denied                       (final for that link)
+    admitted --remove--> removed                      (final for that link)
+    any      --end-->    ended                        (final for that link)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policies import (
+    ChecklistAnswer,
+    ChecklistError,
+    ChecklistRole,
+    Outcome,
+    Policy,
+    check_checklist,
+    decide,
+)
+from policies.policy import CHECKLIST
+from server import decisions
+from server.clock import now
+from server.errors import N_
+from server.i18n import gettext
+from server.models import (
+    Appointment,
+    CallSession,
+    ChecklistResponse,
+    Client,
+    Participant,
+    ParticipantEvent,
+    ParticipantRole,
+    ParticipantState,
+)
+from signalling.bus import RoomBus
+from signalling.protocol import ErrorCode, ProtocolError
+
+FINAL = frozenset({ParticipantState.DENIED, ParticipantState.REMOVED, ParticipantState.ENDED})
+PRESENT = (ParticipantState.WAITING, ParticipantState.ADMITTED)
+
+ALTERNATIVES = (
+    ("rebook_in_person", N_("Rebook the appointment face to face.")),
+    ("phone", N_("Hold the appointment by phone instead.")),
+    ("reschedule", N_("Move the video session to a time when it is safe to talk.")),
+)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """What a connection knows about the person it serves."""
+
+    participant_id: int
+    appointment_id: int
+    role: ParticipantRole
+    name: str
+    user_id: int | None
+
+
+def _event(db: AsyncSession, participant: Participant, kind: str, at: datetime,
+           session_id: int | None, actor: int | None = None, **detail: Any) -> None:
+    db.add(ParticipantEvent(appointment_id=participant.appointment_id,
+                            call_session_id=session_id, participant_id=participant.id,
+                            actor_id=actor, kind=kind, at=at, detail=detail))
+
+
+async def _live_session(db: AsyncSession, appointment_id: int) -> CallSession | None:
+    return await db.scalar(
+        select(CallSession).where(CallSession.appointment_id == appointment_id,
+                                  CallSession.ended_at.is_(None))
+        .order_by(CallSession.id.desc()).limit(1))
+
+
+def checklist_role(role: ParticipantRole, location: str | None) -> ChecklistRole:
+    if role is ParticipantRole.CLIENT:
+        return ChecklistRole.CLIENT
+    if role is ParticipantRole.INTERPRETER:
+        return ChecklistRole.INTERPRETER
+    return (ChecklistRole.PRACTITIONER_HOME if location == "home"
+            else ChecklistRole.PRACTITIONER_PREMISES)
+
+
+async def latest_checklists(db: AsyncSession, appointment_id: int,
+                            since: datetime | None = None) -> dict[int, ChecklistResponse]:
+    """The newest checklist response of each participant of the appointment."""
+    query = (select(ChecklistResponse)
+             .where(ChecklistResponse.appointment_id == appointment_id)
+             .order_by(ChecklistResponse.id))
+    if since is not None:
+        query = query.where(ChecklistResponse.answered_at >= since)
+    latest: dict[int, ChecklistResponse] = {}
+    for row in await db.scalars(query):
+        latest[row.participant_id] = row
+    return latest
+
+
+class Rooms:
+    """The operations on rooms; one instance per application."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], bus: RoomBus,
+                 policy: Policy) -> None:
+        self.db = db
+        self.bus = bus
+        self.policy = policy
+
+    # --- telling people ------------------------------------------------------------------
+
+    async def roster(self, appointment_id: int) -> None:
+        """Send everyone connected what they may see of the room."""
+        async with self.db() as db:
+            people = list(await db.scalars(
+                select(Participant).where(Participant.appointment_id == appointment_id,
+                                          Participant.state.in_(PRESENT))
+                .order_by(Participant.id)))
+            session = await _live_session(db, appointment_id)
+            checklists = await latest_checklists(
+                db, appointment_id, session.started_at if session else None)
+            # Every change writes an event, so the newest event id orders snapshots: a
+            # connection drops a roster older than one it already has.
+            version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
+                ParticipantEvent.appointment_id == appointment_id)) or 0
+        full = [self._entry(p, checklists.get(p.id)) for p in people]
+        admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
+                    if e["state"] == ParticipantState.ADMITTED.value]
+        for person in people:
+            if person.connection_id is None:
+                continue
+            if person.role is ParticipantRole.PRACTITIONER:
+                await self.bus.send(appointment_id, person.id, {
+                    "type": "roster", "version": version, "participants": full})
+            elif person.state is ParticipantState.ADMITTED:
+                await self.bus.send(appointment_id, person.id, {
+                    "type": "roster", "version": version, "participants": admitted})
+
+    def _entry(self, person: Participant, checklist: ChecklistResponse | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "id": person.id, "role": person.role.value, "name": person.name,
+            "state": person.state.value, "connected": person.connection_id is not None,
+            "epoch": person.epoch, "media": {"audio": person.audio, "video": person.video},
+        }
+        if person.state is ParticipantState.WAITING:
+            entry["waiting_since"] = iso(person.state_since)
+        if person.role is not ParticipantRole.PRACTITIONER:
+            entry["checklist"] = self._checklist_state(checklist)
+        return entry
+
+    def _checklist_state(self, response: ChecklistResponse | None) -> dict[str, Any]:
+        if response is None:
+            return {"complete": False, "passed": False, "failed": [], "advisory": [],
+                    "answers": {}}
+        result = self._check(ChecklistRole(response.role), response.answers)
+        return {"complete": result.complete, "passed": result.passed,
+                "failed": [i.id for i in result.failed_blocking],
+                "advisory": [i.id for i in result.failed_advisory],
+                "answers": dict(response.answers)}
+
+    def _check(self, role: ChecklistRole, answers: dict[str, bool]) -> Any:
+        return check_checklist(role, [ChecklistAnswer(role, k, v) for k, v in answers.items()],
+                               self.policy)
+
+    def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
+        """The checklist this person must answer, worded in the current language."""
+        if not self.policy.checklists.enabled:
+            return None
+
+        def items(role: ChecklistRole) -> list[dict[str, Any]]:
+            return [{"id": i.id, "wording": gettext(i.wording), "blocking": i.blocking}
+                    for i in self.policy.checklists.for_role(role)]
+
+        role = checklist_role(member.role, None)
+        offer: dict[str, Any] = {"role": role.value, "items": items(role), "answered": answered}
+        if member.role is ParticipantRole.PRACTITIONER:
+            offer["home_items"] = items(ChecklistRole.PRACTITIONER_HOME)
+        return offer
+
+    # --- connecting -----------------------------------------------------------------------
+
+    async def connect(self, member: Member, connection: str, resume: bool
+                      ) -> tuple[ParticipantState, datetime, bool, str]:
+        """Mark the person connected; returns their state, since when, whether their
+        checklist is answered, and the session state. Raises `ProtocolError` SESSION_ENDED
+        for a person whose part is over."""
+        current = now()
+        async with self.db.begin() as db:
+            person = await db.get(Participant, member.participant_id, with_for_update=True)
+            assert person is not None
+            if person.state in FINAL:
+                raise ProtocolError(ErrorCode.SESSION_ENDED,
+                                    gettext(N_("This session is over for you.")),
+                                    state=person.state.value)
+            session = await _live_session(db, person.appointment_id)
+            if person.role is ParticipantRole.PRACTITIONER:
+                if session is None:
+                    assert member.user_id is not None
+                    session = CallSession(appointment_id=person.appointment_id,
+                                          started_at=current, started_by_id=member.user_id)
+                    db.add(session)
+                    await db.flush()
+                    _event(db, person, "started", current, session.id)
+                if person.state is not ParticipantState.ADMITTED:
+                    person.state, person.state_since = ParticipantState.ADMITTED, current
+            kind = "reconnected"
+            if person.state is ParticipantState.LEFT:
+                person.state, person.state_since = ParticipantState.WAITING, current
+                kind = "joined"
+            elif person.connection_id is None and not resume and person.epoch == 0:
+                kind = "joined"
+            if not resume:
+                person.epoch += 1
+            replaced = person.connection_id is not None
+            person.connection_id = connection
+            _event(db, person, kind, current, session.id if session else None,
+                   resume=resume, replaced=replaced)
+            answered = await db.scalar(
+                select(ChecklistResponse.id).where(
+                    ChecklistResponse.participant_id == person.id,
+                    ChecklistResponse.answered_at >= (session.started_at if session
+                                                      else person.created_at)).limit(1))
+            state, since = person.state, person.state_since
+        return state, since, answered is not None, "live" if session else "open"
+
+    async def disconnect(self, member: Member, connection: str) -> None:
+        """The WebSocket closed; state stays as it was (reconnecting keeps admission)."""
+        current = now()
+        async with self.db.begin() as db:
+            person = await db.get(Participant, member.participant_id, with_for_update=True)
+            if person is None or person.connection_id != connection:
+                return
+            person.connection_id = None
+            session = await _live_session(db, person.appointment_id)
+            _event(db, person, "disconnected", current, session.id if session else None)
+        await self.roster(member.appointment_id)
+
+    # --- the checklist --------------------------------------------------------------------
+
+    async def answer_checklist(self, member: Member, answers: dict[str, bool],
+                               location: str | None) -> dict[str, Any]:
+        if location is not None and member.role is not ParticipantRole.PRACTITIONER:
+            raise ProtocolError(ErrorCode.BAD_CHECKLIST,
+                                "only the practitioner says where they are working",
+                                ref="checklist")
+        role = checklist_role(member.role, location)
+        try:
+            result = self._check(role, answers)
+        except ChecklistError as exc:
+            raise ProtocolError(ErrorCode.BAD_CHECKLIST, str(exc), ref="checklist") from None
+        current = now()
+        async with self.db.begin() as db:
+            person = await db.get(Participant, member.participant_id)
+            assert person is not None
+            session = await _live_session(db, member.appointment_id)
+            db.add(ChecklistResponse(
+                participant_id=member.participant_id, appointment_id=member.appointment_id,
+                role=role.value, answers=dict(answers), complete=result.complete,
+                passed=result.passed, policy_version=self.policy.version, answered_at=current))
+            _event(db, person, "checklist", current, session.id if session else None,
+                   role=role.value, passed=result.passed, complete=result.complete,
+                   failed=[i.id for i in result.failed_blocking])
+        await self.roster(member.appointment_id)
+        failed = bool(result.failed_blocking)
+        return {
+            "type": "checklist-result", "passed": result.passed, "complete": result.complete,
+            "failed": [i.id for i in result.failed_blocking],
+            "advisory": [i.id for i in result.failed_advisory],
+            "alternatives": [{"id": key, "text": gettext(text)} for key, text in ALTERNATIVES]
+            if failed else [],
+        }
+
+    # --- the practitioner's acts ----------------------------------------------------------
+
+    async def _target(self, db: AsyncSession, actor: Member, target_id: int,
+                      states: tuple[ParticipantState, ...]) -> Participant:
+        target = await db.get(Participant, target_id, with_for_update=True)
+        if (target is None or target.appointment_id != actor.appointment_id
+                or target.id == actor.participant_id or target.state not in states):
+            wanted = " or ".join(s.value for s in states)
+            raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
+                                f"participant {target_id} is not {wanted} in this room")
+        return target
+
+    async def admit(self, actor: Member, target_id: int) -> None:
+        """Admit a waiting person if, and only if, the policy allows it now."""
+        current = now()
+        async with self.db.begin() as db:
+            target = await self._target(db, actor, target_id, (ParticipantState.WAITING,))
+            session = await _live_session(db, actor.appointment_id)
+            if session is None:
+                raise ProtocolError(ErrorCode.SESSION_ENDED, "the session is not running")
+            appointment = await db.get(Appointment, actor.appointment_id)
+            assert appointment is not None
+            client = await db.get(Client, appointment.client_id)
+            assert client is not None
+            checklists = await latest_checklists(db, actor.appointment_id, session.started_at)
+            people = {p.id: p for p in await db.scalars(
+                select(Participant).where(Participant.appointment_id == actor.appointment_id))}
+            mine = checklists.get(actor.participant_id)
+            at_home = mine is not None and mine.role == ChecklistRole.PRACTITIONER_HOME.value
+            interpreter = target.role is ParticipantRole.INTERPRETER or any(
+                p.role is ParticipantRole.INTERPRETER and p.state is ParticipantState.ADMITTED
+                for p in people.values())
+            # Each role's newest answers; a practitioner answers for their own location only.
+            relevant = [r for pid, r in checklists.items() if pid in people
+                        and people[pid].state in PRESENT]
+            facts = await decisions.facts_for(
+                db, appointment, client, current, practitioner_at_home=at_home,
+                with_interpreter=interpreter, checklists=relevant)
+            decision = decide(facts, self.policy)
+            # Admitting the interpreter before the client must not wait for the client's
+            # own checklist; everything else counts.
+            # Blocks always count; "needs approval" only while no approval is in force.
+            open_questions = decision.reasons_for(Outcome.BLOCKED) + (
+                () if decision.approval is not None
+                else decision.reasons_for(Outcome.NEEDS_APPROVAL))
+            reasons = [r for r in open_questions
+                       if not (target.role is ParticipantRole.INTERPRETER
+                               and r.rule_id == CHECKLIST
+                               and r.params.get("role") == ChecklistRole.CLIENT.value)]
+            if target.role is ParticipantRole.CLIENT:
+                reasons = [r for r in reasons if not (
+                    r.rule_id == CHECKLIST
+                    and r.params.get("role") == ChecklistRole.INTERPRETER.value)]
+            decisions.record(db, decision, point="admit", client_id=client.id,
+                             appointment_id=appointment.id, now=current,
+                             actor_user_id=actor.user_id, subject_participant_id=target.id)
+            if reasons:
+                _event(db, target, "admission_refused", current, session.id,
+                       actor.participant_id, rules=sorted({r.rule_id for r in reasons}))
+                refused = ProtocolError(
+                    ErrorCode.ADMISSION_REFUSED,
+                    gettext(N_("%(name)s cannot be admitted yet.")) % {"name": target.name},
+                    ref="admit", participant=target.id,
+                    reasons=[decisions.reason_out(r) for r in reasons])
+            else:
+                target.state, target.state_since = ParticipantState.ADMITTED, current
+                _event(db, target, "admitted", current, session.id, actor.participant_id,
+                       policy_version=decision.policy_version)
+                refused = None
+        if refused is not None:
+            raise refused
+        # The roster first: by the time the person hears "admitted", every connection in
+        # the room knows who is admitted, so their first offer is relayed.
+        await self.roster(actor.appointment_id)
+        await self.bus.send(actor.appointment_id, target_id, {"type": "admitted"})
+
+    async def deny(self, actor: Member, target_id: int, reason: str | None) -> None:
+        await self._finish(actor, target_id, (ParticipantState.WAITING,),
+                           ParticipantState.DENIED, "denied", reason=reason or "")
+
+    async def remove(self, actor: Member, target_id: int) -> None:
+        await self._finish(actor, target_id, (ParticipantState.ADMITTED,),
+                           ParticipantState.REMOVED, "removed")
+
+    async def _finish(self, actor: Member, target_id: int,
+                      states: tuple[ParticipantState, ...], to: ParticipantState,
+                      kind: str, **detail: Any) -> None:
+        current = now()
+        async with self.db.begin() as db:
+            target = await self._target(db, actor, target_id, states)
+            session = await _live_session(db, actor.appointment_id)
+            target.state, target.state_since = to, current
+            _event(db, target, kind, current, session.id if session else None,
+                   actor.participant_id, **detail)
+        await self.bus.send(actor.appointment_id, target_id, {"type": kind})
+        await self.roster(actor.appointment_id)
+
+    async def end(self, actor: Member) -> None:
+        """End the session for everyone."""
+        current = now()
+        async with self.db.begin() as db:
+            session = await _live_session(db, actor.appointment_id)
+            people = list(await db.scalars(
+                select(Participant).where(Participant.appointment_id == actor.appointment_id,
+                                          Participant.state.not_in(FINAL))
+                .with_for_update()))
+            if session is not None:
+                session.ended_at = current
+            told = []
+            for person in people:
+                if person.role is ParticipantRole.PRACTITIONER:
+                    # The practitioner may start a new session later; their row stays usable.
+                    person.state, person.state_since = ParticipantState.LEFT, current
+                else:
+                    person.state, person.state_since = ParticipantState.ENDED, current
+                _event(db, person, "ended", current, session.id if session else None,
+                       actor.participant_id)
+                if person.connection_id is not None:
+                    told.append(person.id)
+        await self.bus.send_many(actor.appointment_id, told, {"type": "ended"})
+
+    async def leave(self, member: Member) -> None:
+        current = now()
+        async with self.db.begin() as db:
+            person = await db.get(Participant, member.participant_id, with_for_update=True)
+            assert person is not None
+            if person.state in PRESENT:
+                person.state, person.state_since = ParticipantState.LEFT, current
+            session = await _live_session(db, member.appointment_id)
+            _event(db, person, "left", current, session.id if session else None)
+        await self.roster(member.appointment_id)
+
+    async def media(self, member: Member, audio: bool, video: bool) -> None:
+        async with self.db.begin() as db:
+            person = await db.get(Participant, member.participant_id)
+            assert person is not None
+            person.audio, person.video = audio, video
+            session = await _live_session(db, member.appointment_id)
+            _event(db, person, "media", now(), session.id if session else None,
+                   audio=audio, video=video)
+        await self.roster(member.appointment_id)
+
+    async def link_locked(self, appointment_id: int, name: str) -> None:
+        """Tell the practitioner, if they are in the room, that a client's link locked."""
+        async with self.db() as db:
+            practitioner = await db.scalar(select(Participant.id).where(
+                Participant.appointment_id == appointment_id,
+                Participant.role == ParticipantRole.PRACTITIONER))
+        if practitioner is not None:
+            await self.bus.send(appointment_id, practitioner,
+                                {"type": "link-locked", "participant": None, "name": name})
+
+    async def revoke_links(self, db: AsyncSession, appointment_id: int, role: str,
+                           at: datetime) -> list[int]:
+        """In the caller's transaction: the people who joined by the given role's links
+        leave the room (their link was replaced); returns whom to tell once committed."""
+        people = list(await db.scalars(select(Participant).where(
+            Participant.appointment_id == appointment_id, Participant.role == role,
+            Participant.state.in_(PRESENT)).with_for_update()))
+        session = await _live_session(db, appointment_id)
+        for person in people:
+            person.state, person.state_since = ParticipantState.REMOVED, at
+            _event(db, person, "removed", at, session.id if session else None,
+                   reason="link replaced")
+        return [p.id for p in people if p.connection_id is not None]
