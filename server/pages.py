@@ -380,7 +380,7 @@ async def call_page(request: web.Request) -> web.Response:
         audit.record(db, request, "call.open", "appointment", appointment.id,
                      client_id=client.id)
     return render(request, "call.html", role="practitioner", appointment={
-        "id": appointment.id, "client_name": client.full_name,
+        "id": appointment.id, "client_id": client.id, "client_name": client.full_name,
         "starts_at_local": appointment.starts_at.astimezone(_zone(request))
         .strftime("%a %d %b %Y, %H:%M"),
         "interpreter_needed": client.interpreter_needed})

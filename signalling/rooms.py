@@ -316,8 +316,10 @@ class Rooms:
                 p.role is ParticipantRole.INTERPRETER and p.state is ParticipantState.ADMITTED
                 for p in people.values())
             # Each role's newest answers; a practitioner answers for their own location only.
+            # A waiting interpreter's answers count only once an interpreter is in the call.
             relevant = [r for pid, r in checklists.items() if pid in people
-                        and people[pid].state in PRESENT]
+                        and people[pid].state in PRESENT
+                        and (interpreter or people[pid].role is not ParticipantRole.INTERPRETER)]
             facts = await decisions.facts_for(
                 db, appointment, client, current, practitioner_at_home=at_home,
                 with_interpreter=interpreter, checklists=relevant)

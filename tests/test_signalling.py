@@ -122,6 +122,24 @@ async def test_three_way_call_with_interpreter(client, db, settings, world, logi
         await peer.close()
 
 
+async def test_client_admitted_before_a_waiting_interpreter(client, db, settings, world, login):
+    """The interpreter has answered and waits; the practitioner lets the client in first."""
+    await login(world.users["alice"])
+    call = await remote_call(db, settings, world.users["alice"], world.clients["a1"],
+                             interpreter=True)
+    doctor = await practitioner_peer(client, call.appointment.id)
+    assert call.interpreter_token is not None
+    interp = await client_peer(client, call.interpreter_token, checklist=INTERPRETER_CHECKS,
+                               name="Ola Nowak")
+    person = await client_peer(client, call.client_token)
+    await doctor.send(type="admit", participant=person.seen[0]["you"]["id"])
+    await person.expect("admitted")
+    await doctor.send(type="admit", participant=interp.seen[0]["you"]["id"])
+    await interp.expect("admitted")
+    for peer in (interp, person, doctor):
+        await peer.close()
+
+
 # --- the policy gate at admission (issue #4) --------------------------------------------------
 
 async def test_no_face_to_face_contact_refuses_admission_even_when_admit_is_sent(

@@ -1,0 +1,797 @@
+// The video session page: one WebSocket to /signal (docs/signalling.md), one
+// RTCPeerConnection per other person (mesh, perfect negotiation), a waiting room, the
+// safe-space checklist and the practitioner's controls. Every sentence comes from the
+// page's translated #call-text block; this file holds no text a person reads.
+
+const root = document.getElementById("call");
+const T = JSON.parse(document.getElementById("call-text").textContent);
+const ROLE = root.dataset.role;
+const APPOINTMENT = root.dataset.appointment ? Number(root.dataset.appointment) : null;
+const CSRF = root.dataset.csrf;
+const PRACTITIONER = ROLE === "practitioner";
+// Close codes after which a page must not reconnect (docs/signalling.md, "Limits and errors").
+const FINAL_CLOSE = new Set([1000, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 4429]);
+const STATS_EVERY_MS = 2000;
+const STUCK_MS = 5000;
+
+const $ = (id) => document.getElementById(id);
+const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
+
+const call = {
+  phase: "starting",   // starting | checklist | waiting | in | final
+  me: null,            // {id, role, name, state} from welcome, kept up to date from rosters
+  welcome: null,
+  roster: [],
+  rosterVersion: -1,
+  links: new Map(),    // peer id -> Link
+  local: new MediaStream(),
+  audio: false,
+  video: false,
+  socket: null,
+  attempts: 0,
+  everWelcomed: false,
+  final: null,
+  checklistDone: false,
+  queue: Promise.resolve(),
+  errors: [],          // the last few protocol errors, for support (and tests)
+  early: [],           // offers and candidates that came before we knew we were admitted
+};
+
+// --- small page helpers -------------------------------------------------------------------
+
+function status(text) {
+  $("call-status").textContent = text;
+}
+
+function show(id, visible) {
+  const el = $(id);
+  if (el) el.hidden = !visible;
+}
+
+function element(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key in el) el[key] = value;
+    else el.setAttribute(key, value);
+  }
+  el.append(...children);
+  return el;
+}
+
+function confirmAction(text) {
+  const dialog = $("confirm");
+  $("confirm-text").textContent = text;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+function timeOf(iso) {
+  return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+}
+
+// --- camera and microphone ----------------------------------------------------------------
+
+async function openMedia() {
+  const devices = navigator.mediaDevices;
+  const attempts = [
+    [{ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } } }, null],
+    [{ audio: true }, T.no_camera],
+  ];
+  if (devices && devices.getUserMedia) {
+    for (const [constraints, note] of attempts) {
+      try {
+        const stream = await devices.getUserMedia(constraints);
+        return [stream, note];
+      } catch (err) {
+        console.warn("getUserMedia", constraints, err.name);
+      }
+    }
+  }
+  return [new MediaStream(), T.no_media];
+}
+
+function track(kind) {
+  return call.local.getTracks().find((t) => t.kind === kind) || null;
+}
+
+function sendMediaState() {
+  send({ type: "media", audio: call.audio, video: call.video });
+}
+
+// --- the WebSocket ----------------------------------------------------------------------
+
+function send(message) {
+  const ws = call.socket;
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(scheme + location.host + "/signal");
+  call.socket = ws;
+  status(call.everWelcomed ? T.reconnecting : T.connecting);
+  ws.addEventListener("open", () => {
+    const hello = { type: "hello", version: 1, resume: call.everWelcomed };
+    if (APPOINTMENT !== null) hello.appointment = APPOINTMENT;
+    ws.send(JSON.stringify(hello));
+  });
+  ws.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    // One message at a time: SDP and candidates must be applied in the order they came.
+    call.queue = call.queue.then(() => handle(message)).catch((err) => console.error("signalling", err));
+  });
+  ws.addEventListener("close", (event) => closed(ws, event.code));
+}
+
+function closed(ws, code) {
+  if (ws !== call.socket || call.final) return;
+  if (FINAL_CLOSE.has(code)) {
+    const kinds = { 1000: "left", 4409: "replaced", 4410: "ended" };
+    finish(kinds[code] || "gone");
+    return;
+  }
+  const delay = Math.min(1000 * 2 ** call.attempts, 10000);
+  call.attempts += 1;
+  status(T.reconnecting);
+  setTimeout(() => {
+    if (!call.final && call.socket === ws) connect();
+  }, delay);
+}
+
+window.addEventListener("online", () => {
+  const ws = call.socket;
+  if (!call.final && ws && ws.readyState === WebSocket.CLOSED) {
+    call.attempts = 0;
+    connect();
+  }
+});
+
+// --- messages from the server -----------------------------------------------------------
+
+async function handle(m) {
+  switch (m.type) {
+    case "welcome": return welcomed(m);
+    case "roster": return rostered(m);
+    case "waiting":
+      $("waiting-since").textContent = fill(T.waiting_since, { time: timeOf(m.since) });
+      if (call.checklistDone || !call.welcome.checklist) enter("waiting");
+      return;
+    case "admitted":
+      call.me.state = "admitted";
+      enter("in");
+      sendMediaState();
+      syncLinks();
+      return replayEarly();
+    case "checklist-result": return checked(m);
+    case "offer":
+    case "answer":
+    case "candidate":
+      if (call.me?.state !== "admitted") {
+        // A peer may hear that we are admitted a moment before we do: keep its messages.
+        call.early.push(m);
+        return;
+      }
+      return negotiate(m);
+    case "media": {
+
+      const person = call.roster.find((p) => p.id === m.from);
+      if (person) person.media = { audio: m.audio, video: m.video };
+      renderTiles();
+      return;
+    }
+    case "link-locked":
+      status(fill(T.link_locked, { name: m.participant }));
+      return;
+    case "denied":
+    case "removed":
+    case "ended":
+    case "replaced":
+      finish(m.type);
+      return;
+    case "error": return failed(m);
+    default:
+      return;
+  }
+}
+
+async function negotiate(m) {
+  if (m.type === "candidate") {
+    const link = call.links.get(m.from);
+    if (link) await link.candidate(m.candidate);
+    return;
+  }
+  const link = linkFor(m.from);
+  if (link) await link.description(m.type, m.sdp);
+}
+
+async function replayEarly() {
+  if (call.me?.state !== "admitted") return;
+  const early = call.early;
+  call.early = [];
+  for (const m of early) await negotiate(m);
+}
+
+function welcomed(m) {
+  const resumed = call.everWelcomed;
+  call.welcome = m;
+  call.me = { ...m.you };
+  call.everWelcomed = true;
+  call.attempts = 0;
+  const checklist = m.checklist;
+  call.checklistDone = call.checklistDone || !checklist || checklist.answered;
+  if (!call.checklistDone) {
+    renderChecklist();
+    enter("checklist");
+  } else if (m.you.state === "admitted") {
+    enter("in");
+    sendMediaState();
+  } else {
+    enter("waiting");
+  }
+  if (resumed) {
+    // Signalling is back: connections that broke meanwhile are mended from the impolite side.
+    for (const link of call.links.values()) link.mendIfBroken();
+  }
+}
+
+async function rostered(m) {
+  if (m.version < call.rosterVersion) return;
+  call.rosterVersion = m.version;
+  call.roster = m.participants;
+  const me = call.roster.find((p) => call.me && p.id === call.me.id);
+  if (me) call.me.state = me.state;
+  syncLinks();
+  renderTiles();
+  if (PRACTITIONER) renderLobby();
+  if (call.phase === "in") {
+    const others = call.roster.filter((p) => p.state === "admitted" && p.id !== call.me.id);
+    if (others.length === 0) status(PRACTITIONER ? T.practitioner_ready : T.alone);
+    else status(T.admitted);
+  }
+  await replayEarly();
+}
+
+function checked(m) {
+  if (m.passed) {
+    call.checklistDone = true;
+    show("checklist-failed", false);
+    if (call.me.state === "admitted") {
+      enter("in");
+      sendMediaState();
+      syncLinks();
+    } else {
+      enter("waiting");
+    }
+    return;
+  }
+  if (!m.complete && m.failed.length === 0) {
+    status(T.checklist_unanswered);
+    return;
+  }
+  const list = $("alternatives");
+  list.replaceChildren(...m.alternatives.map((a) => element("li", { textContent: a.text, dataset: { id: a.id } })));
+  show("checklist", false);
+  show("checklist-failed", true);
+  $("checklist-failed").focus();
+}
+
+function failed(m) {
+  call.errors = [...call.errors.slice(-9), { code: m.code, ref: m.ref || null, message: m.message }];
+  if (m.code === "admission_refused" && PRACTITIONER) {
+    $("lobby-reasons").replaceChildren(...(m.reasons || []).map((r) =>
+      element("li", {}, element("strong", { textContent: r.title }), " ", r.message, " ",
+        element("span", { className: "hint", textContent: r.remedy }))));
+    show("lobby-refused", true);
+    $("lobby-refused").focus();
+    return;
+  }
+  if (m.code === "session_ended") {
+    finish("ended");
+    return;
+  }
+  if (m.code === "unsupported_version") {
+    status(T.version);
+    return;
+  }
+  status(fill(T.error, { message: m.message }));
+}
+
+// --- what the page shows --------------------------------------------------------------------
+
+function enter(phase) {
+  call.phase = phase;
+  show("checklist", phase === "checklist");
+  if (phase !== "checklist") show("checklist-failed", false);
+  show("waiting", phase === "waiting");
+  show("stage", phase === "in" || (PRACTITIONER && phase !== "final"));
+  if (phase === "checklist") status(T.checklist);
+  if (phase === "waiting") status(T.waiting);
+  if (phase === "in") status(T.admitted);
+}
+
+function finish(kind) {
+  if (call.final) return;
+  call.final = kind;
+  call.phase = "final";
+  for (const link of call.links.values()) link.close();
+  call.links.clear();
+  for (const t of call.local.getTracks()) t.stop();
+  for (const id of ["checklist", "checklist-failed", "waiting", "stage", "lobby", "invite"]) show(id, false);
+  const socket = call.socket;
+  if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
+  $("finished-title").textContent = T[`${kind}_title`] || T.gone_title;
+  $("finished-text").textContent = T[`${kind}_text`] || T.gone_text;
+  status(T[`${kind}_title`] || T.gone_title);
+  show("finished", true);
+  $("finished").focus();
+}
+
+function renderChecklist() {
+  const checklist = call.welcome.checklist;
+  const home = PRACTITIONER && document.querySelector("input[name=location]:checked")?.value === "home";
+  const items = home ? checklist.home_items : checklist.items;
+  const box = $("checklist-items");
+  const legend = box.querySelector("legend");
+  box.replaceChildren(legend, ...items.map((item, index) => {
+    const name = `item-${index}`;
+    const yes = element("input", { type: "radio", name, value: "yes", id: `${name}-yes` });
+    const no = element("input", { type: "radio", name, value: "no", id: `${name}-no` });
+    yes.dataset.item = item.id;
+    return element("fieldset", { className: "item" },
+      element("legend", { textContent: item.wording }),
+      element("div", { className: "check" }, yes, element("label", { htmlFor: yes.id, textContent: T.yes })),
+      element("div", { className: "check" }, no, element("label", { htmlFor: no.id, textContent: T.no })));
+  }));
+}
+
+function submitChecklist(event) {
+  event.preventDefault();
+  const answers = {};
+  let missing = null;
+  for (const group of $("checklist-items").querySelectorAll("fieldset.item")) {
+    const yes = group.querySelector("input[value=yes]");
+    const chosen = group.querySelector("input:checked");
+    if (!chosen && !missing) missing = yes;
+    answers[yes.dataset.item] = chosen ? chosen.value === "yes" : false;
+  }
+  if (missing) {
+    status(T.checklist_unanswered);
+    missing.focus();
+    return;
+  }
+  const message = { type: "checklist", answers };
+  if (PRACTITIONER) message.location = document.querySelector("input[name=location]:checked").value;
+  send(message);
+}
+
+function label(person) {
+  return person.id === call.me?.id ? `${person.name} (${T.you})` : `${person.name} (${T[`role_${person.role}`] || person.role})`;
+}
+
+function renderTiles() {
+  const list = $("tiles");
+  const admitted = call.roster.filter((p) => p.state === "admitted");
+  const seen = new Set();
+  for (const person of admitted) {
+    seen.add(String(person.id));
+    let tile = list.querySelector(`li[data-id="${person.id}"]`);
+    if (!tile) {
+      const mine = person.id === call.me?.id;
+      const video = element("video", { autoplay: true, playsInline: true, muted: mine });
+      video.setAttribute("aria-hidden", "true");
+      if (mine) video.srcObject = call.local;
+      tile = element("li", { className: mine ? "tile me" : "tile", dataset: { id: String(person.id) } },
+        video, element("p", { className: "name" }), element("p", { className: "quality hint" }));
+      if (PRACTITIONER && !mine) {
+        const remove = element("button", { type: "button", className: "link remove", textContent: T.remove });
+        remove.addEventListener("click", async () => {
+          if (await confirmAction(fill(T.confirm_remove, { name: person.name }))) {
+            send({ type: "remove", participant: person.id });
+          }
+        });
+        tile.append(remove);
+      }
+      list.append(tile);
+      const link = call.links.get(person.id);
+      if (link && link.stream) video.srcObject = link.stream;
+    }
+    const notes = [];
+    const media = person.media || { audio: true, video: true };
+    if (!media.audio) notes.push(T.muted);
+    if (!media.video) notes.push(T.camera_off);
+    tile.querySelector(".name").textContent = label(person) + (notes.length ? ` · ${notes.join(", ")}` : "");
+    tile.classList.toggle("no-video", !media.video);
+  }
+  for (const tile of [...list.children]) if (!seen.has(tile.dataset.id)) tile.remove();
+  list.dataset.count = String(list.children.length);
+}
+
+function checklistSummary(person) {
+  const c = person.checklist;
+  if (!c || !c.complete) return T.checklist_missing;
+  if (!c.passed) return T.checklist_failed;
+  return c.advisory.length ? T.checklist_advisory : T.checklist_passed;
+}
+
+function renderLobby() {
+  const waiting = call.roster.filter((p) => p.state === "waiting" && p.connected);
+  $("lobby-list").replaceChildren(...waiting.map((person) => {
+    const admit = element("button", { type: "button", textContent: T.admit });
+    admit.setAttribute("aria-label", `${T.admit}: ${person.name}`);
+    admit.addEventListener("click", () => {
+      show("lobby-refused", false);
+      send({ type: "admit", participant: person.id });
+    });
+    const deny = element("button", { type: "button", className: "quiet", textContent: T.deny });
+    deny.setAttribute("aria-label", `${T.deny}: ${person.name}`);
+    deny.addEventListener("click", () => send({ type: "deny", participant: person.id }));
+    const failedItems = person.checklist && !person.checklist.passed ? person.checklist.failed : [];
+    return element("li", { dataset: { id: String(person.id) } },
+      element("strong", { textContent: label(person) }),
+      element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
+      ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
+      element("div", { className: "actions" }, admit, deny));
+  }));
+  show("lobby-empty", waiting.length === 0);
+}
+
+// --- peer connections -----------------------------------------------------------------------
+
+class Link {
+  constructor(peer) {
+    this.id = peer.id;
+    this.epoch = peer.epoch;
+    this.polite = call.me.id > peer.id;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.stream = null;
+    this.last = null; // previous stats sample, for loss and bitrate
+    this.quality = "connecting";
+    this.stuckSince = 0;
+    this.early = [];  // remote candidates waiting for a remote description
+    this.rescues = 0; // how often the watchdog had to start negotiation over
+    const pc = new RTCPeerConnection({
+      iceServers: call.welcome.ice_servers,
+      iceTransportPolicy: call.welcome.ice_transport_policy,
+    });
+    this.pc = pc;
+    this.sending = false;
+    this.born = Date.now();
+    // The impolite side offers first; the polite side adds its tracks to the transceivers
+    // of that offer when it answers. Offers from both sides at once (glare) are resolved by
+    // perfect negotiation, but avoiding them makes the first connection quick and sure.
+    if (!this.polite) this.startSending();
+    pc.addEventListener("negotiationneeded", async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        // An offer, or an answer when a remote offer overtook this one: say which.
+        const { type, sdp } = pc.localDescription;
+        send({ type, to: this.id, sdp });
+      } catch (err) {
+        console.warn("offer", err);
+      } finally {
+        this.makingOffer = false;
+      }
+    });
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      send({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null });
+    });
+    pc.addEventListener("track", ({ track: incoming, streams }) => {
+      this.stream = streams[0] || this.stream || new MediaStream();
+      if (!streams[0]) this.stream.addTrack(incoming);
+      const video = $("tiles").querySelector(`li[data-id="${this.id}"] video`);
+      if (video && video.srcObject !== this.stream) video.srcObject = this.stream;
+    });
+    pc.addEventListener("iceconnectionstatechange", () => {
+      const state = pc.iceConnectionState;
+      if (state === "failed") this.restart();
+      if (state === "disconnected") {
+        setTimeout(() => { if (pc.iceConnectionState === "disconnected") this.restart(); }, 3000);
+      }
+    });
+  }
+
+  startSending() {
+    if (this.sending) return;
+    this.sending = true;
+    const tracks = call.local.getTracks();
+    for (const t of tracks) this.pc.addTrack(t, call.local);
+    if (tracks.length === 0 && !this.pc.remoteDescription) {
+      this.pc.addTransceiver("audio", { direction: "recvonly" });
+      this.pc.addTransceiver("video", { direction: "recvonly" });
+    }
+  }
+
+  restart() {
+    // The impolite side restarts; the polite side's offer would only collide with it.
+    if (!this.polite && this.pc.signalingState !== "closed") this.pc.restartIce();
+  }
+
+  mendIfBroken() {
+    const state = this.pc.iceConnectionState;
+    if (state === "failed" || state === "disconnected") this.restart();
+  }
+
+  async description(type, sdp) {
+    const pc = this.pc;
+    const collision = type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    try {
+      await pc.setRemoteDescription({ type, sdp }); // rolls our own offer back if we are polite
+      await this.addEarly();
+      if (type === "offer") {
+        this.startSending(); // addTrack reuses the offer's transceivers: the answer carries our media
+        await pc.setLocalDescription();
+        // Usually the answer; an offer when our own negotiation got in first. Say which.
+        send({ type: pc.localDescription.type, to: this.id, sdp: pc.localDescription.sdp });
+      }
+    } catch (err) {
+      console.warn("description", type, err);
+    }
+  }
+
+  async candidate(candidate) {
+    if (!candidate) return;
+    if (!this.pc.remoteDescription) {
+      // Candidates can overtake the description they belong to (an offer we ignored, then
+      // the answer to ours from the same ICE agent): keep them until it is set.
+      this.early.push(candidate);
+      return;
+    }
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      if (!this.ignoreOffer) console.warn("candidate", err);
+    }
+  }
+
+  async addEarly() {
+    for (const candidate of this.early.splice(0)) await this.candidate(candidate);
+  }
+
+  async stats() {
+    const report = await this.pc.getStats();
+    const out = { id: this.id, ice: this.pc.iceConnectionState, audioBytes: 0, videoBytes: 0,
+      packetsReceived: 0, packetsLost: 0, rtt: null, localCandidate: null, remoteCandidate: null };
+    let pair = null;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp") {
+        if (s.kind === "audio") out.audioBytes += s.bytesReceived || 0;
+        if (s.kind === "video") out.videoBytes += s.bytesReceived || 0;
+        out.packetsReceived += s.packetsReceived || 0;
+        out.packetsLost += Math.max(0, s.packetsLost || 0);
+      }
+      if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+    });
+    if (pair) {
+      out.rtt = pair.currentRoundTripTime ?? null;
+      out.localCandidate = report.get(pair.localCandidateId)?.candidateType ?? null;
+      out.remoteCandidate = report.get(pair.remoteCandidateId)?.candidateType ?? null;
+    }
+    return out;
+  }
+
+  watch() {
+    // A negotiation that went nowhere (an offer lost while someone reconnected): start over.
+    const pc = this.pc;
+    if (this.polite) {
+      // No offer came (the other page is reloading, say): offer ourselves.
+      if (!pc.remoteDescription && !this.sending && Date.now() - this.born > STUCK_MS) this.startSending();
+      return; // the impolite side starts stuck negotiations over; the polite side follows
+    }
+    const stuck = pc.signalingState === "have-local-offer"
+      || (pc.iceConnectionState === "new" && pc.signalingState === "stable");
+    this.stuckSince = stuck ? this.stuckSince || Date.now() : 0;
+    if (stuck && Date.now() - this.stuckSince > STUCK_MS) {
+      this.stuckSince = 0;
+      this.rescues += 1;
+      this.renegotiate();
+    }
+  }
+
+  async renegotiate() {
+    const pc = this.pc;
+    try {
+      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
+      pc.restartIce(); // fires negotiationneeded: a fresh offer with new ICE credentials
+    } catch (err) {
+      console.warn("renegotiate", err);
+    }
+  }
+
+  async measure() {
+    this.watch();
+    const now = await this.stats();
+    const connected = now.ice === "connected" || now.ice === "completed";
+    let quality = "connecting";
+    if (connected) {
+      const before = this.last || { packetsReceived: 0, packetsLost: 0 };
+      const received = now.packetsReceived - before.packetsReceived;
+      const lost = now.packetsLost - before.packetsLost;
+      const loss = received + lost > 0 ? lost / (received + lost) : 0;
+      const rtt = now.rtt ?? 0;
+      quality = loss < 0.02 && rtt < 0.3 ? "good" : loss < 0.08 && rtt < 0.6 ? "fair" : "poor";
+    }
+    this.last = now;
+    if (quality !== this.quality) {
+      this.quality = quality;
+      const tile = $("tiles").querySelector(`li[data-id="${this.id}"] .quality`);
+      if (tile) tile.textContent = T[`quality_${quality}`];
+    }
+  }
+
+  close() {
+    this.pc.close();
+  }
+}
+
+function linkFor(id) {
+  let link = call.links.get(id);
+  if (!link && call.me?.state === "admitted") {
+    const peer = call.roster.find((p) => p.id === id) || { id, epoch: 0 };
+    link = new Link(peer);
+    call.links.set(id, link);
+  }
+  return link;
+}
+
+function syncLinks() {
+  if (!call.me || call.me.state !== "admitted" || call.final) return;
+  const others = new Map(call.roster.filter((p) => p.id !== call.me.id && p.state === "admitted").map((p) => [p.id, p]));
+  for (const [id, link] of call.links) {
+    const peer = others.get(id);
+    // Gone, or their page started afresh (a new epoch): this connection cannot be mended.
+    if (!peer || (peer.epoch !== link.epoch && link.epoch !== 0)) {
+      link.close();
+      call.links.delete(id);
+    } else if (link.epoch === 0) {
+      link.epoch = peer.epoch;
+    }
+  }
+  // A peer whose WebSocket dropped keeps its connection; a new one waits until it is back.
+  for (const [id, peer] of others) {
+    if (!call.links.has(id) && peer.connected) call.links.set(id, new Link(peer));
+  }
+}
+
+setInterval(() => {
+  for (const link of call.links.values()) link.measure().catch(() => {});
+}, STATS_EVERY_MS);
+
+// --- controls -----------------------------------------------------------------------------
+
+function renderControls() {
+  const mute = $("mute");
+  const camera = $("camera");
+  mute.hidden = !track("audio");
+  camera.hidden = !track("video");
+  mute.textContent = call.audio ? T.mute : T.unmute;
+  mute.setAttribute("aria-pressed", String(!call.audio));
+  camera.textContent = call.video ? T.camera_stop : T.camera_start;
+  camera.setAttribute("aria-pressed", String(!call.video));
+}
+
+$("mute").addEventListener("click", () => {
+  const t = track("audio");
+  if (!t) return;
+  call.audio = !call.audio;
+  t.enabled = call.audio;
+  renderControls();
+  sendMediaState();
+});
+
+$("camera").addEventListener("click", () => {
+  const t = track("video");
+  if (!t) return;
+  call.video = !call.video;
+  t.enabled = call.video;
+  renderControls();
+  sendMediaState();
+});
+
+$("leave").addEventListener("click", async () => {
+  if (await confirmAction(T.confirm_leave)) send({ type: "leave" });
+});
+
+$("end")?.addEventListener("click", async () => {
+  if (await confirmAction(T.confirm_end)) send({ type: "end" });
+});
+
+$("checklist").addEventListener("submit", submitChecklist);
+$("checklist-again").addEventListener("click", () => {
+  enter("checklist");
+  $("checklist-items").querySelector("input")?.focus();
+});
+for (const radio of document.querySelectorAll("input[name=location]")) {
+  radio.addEventListener("change", () => { if (call.welcome) renderChecklist(); });
+}
+
+// --- the practitioner's invite panel ------------------------------------------------------
+
+async function invite(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = { role: form.elements.role.value };
+  const channel = form.elements.channel.value;
+  if (channel) body.send = { channel, to: form.elements.to.value.trim() };
+  show("invite-error", false);
+  let response;
+  try {
+    response = await fetch(`/api/v1/appointments/${APPOINTMENT}/invitations`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    response = null;
+  }
+  const data = response ? await response.json().catch(() => ({})) : {};
+  if (!response || !response.ok) {
+    const details = [data.detail, ...(data.errors || []).map((e) => e.message || e.problem)].filter(Boolean);
+    const box = $("invite-error");
+    box.textContent = [T.invite_failed, ...details].join(" ");
+    show("invite-error", true);
+    box.focus();
+    return;
+  }
+  $("invite-link").value = data.link;
+  show("invite-result", true);
+  status(data.sent ? T.sent : T.created);
+}
+
+async function copyLink() {
+  const input = $("invite-link");
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select();
+    document.execCommand("copy");
+  }
+  status(T.copied);
+}
+
+$("invite-form")?.addEventListener("submit", invite);
+$("invite-copy")?.addEventListener("click", copyLink);
+
+// --- for tests and support: a read-only view of the call ------------------------------------
+
+window.rapportCall = {
+  state: () => ({ phase: call.phase, final: call.final, me: call.me && { ...call.me },
+    socket: call.socket ? call.socket.readyState : null, rosterVersion: call.rosterVersion,
+    errors: [...call.errors] }),
+  peers: () => [...call.links.values()].map((l) => ({ id: l.id, epoch: l.epoch, polite: l.polite,
+    ice: l.pc.iceConnectionState, signaling: l.pc.signalingState, connection: l.pc.connectionState, quality: l.quality,
+    rescues: l.rescues })),
+  stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
+  socket: () => call.socket,
+};
+
+// --- start ----------------------------------------------------------------------------------
+
+async function start() {
+  status(T.connecting);
+  const [stream, note] = await openMedia();
+  call.local = stream;
+  call.audio = Boolean(track("audio"));
+  call.video = Boolean(track("video"));
+  renderControls();
+  connect();
+  if (note) {
+    $("media-note").textContent = note;
+    show("media-note", true);
+  }
+}
+
+start();
