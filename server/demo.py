@@ -87,8 +87,13 @@ async def _seed(db: AsyncSession, org: Organisation, staff: dict[str, User]) -> 
     other = await _client(db, org, tom, "X200001", "Riley", "Jones", date(1988, 9, 17),
                           rosh_level=RoshLevel.MEDIUM)
     db.add_all([
-        _contact(recent, pp, ContactKind.FACE_TO_FACE, t - timedelta(days=7),
+        # Mostly in person, so the demo's video session passes the remote-share rule.
+        _contact(recent, pp, ContactKind.FACE_TO_FACE, t - timedelta(days=35),
                  "Induction completed in the office."),
+        _contact(recent, pp, ContactKind.FACE_TO_FACE, t - timedelta(days=21),
+                 "Office appointment: sentence plan agreed."),
+        _contact(recent, pp, ContactKind.FACE_TO_FACE, t - timedelta(days=7),
+                 "Office appointment."),
         _contact(recent, pp, ContactKind.PHONE, t - timedelta(days=3), "Checked in by phone."),
         _contact(lapsed, pp, ContactKind.FACE_TO_FACE, t - timedelta(days=40),
                  "Office appointment."),

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from server import demo
+from policies import Outcome
+from server import demo, keys
 from server.clock import now
+from server.decisions import decide_remote
 from server.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
 from server.passwords import verify_password
 from tests.calls import CSRF_FIELD
@@ -40,6 +42,17 @@ async def test_caseload_covers_policy_situations(db, settings):
     assert appointment.client_id == clients["X100002"].id
     assert abs(appointment.starts_at - now()) < timedelta(minutes=2)
     assert result.client_date_of_birth == clients["X100002"].date_of_birth
+
+
+async def test_the_demo_session_is_allowed_by_the_policy(app, db, settings):
+    """The printed client link leads to a session the policy lets start (no refusal at
+    admission): the first command's demo must work end to end."""
+    await _load(db, settings)
+    async with db() as s:
+        appointment = await s.scalar(select(Appointment).order_by(Appointment.id.desc()))
+        client = await s.get(Client, appointment.client_id)
+        decision = await decide_remote(s, app[keys.POLICY], appointment, client, now())
+    assert decision.outcome is Outcome.ALLOWED, decision.reasons
 
 
 async def test_printed_passwords_work(db, settings):
