@@ -23,6 +23,7 @@ from tests.browser.calls import (
     practitioner_page,
     safe_answers,
     state,
+    stats,
 )
 from tests.browser.conftest import LiveServer, NewContext
 from tests.calls import remote_call
@@ -61,6 +62,24 @@ async def test_two_way_call_made_from_the_invite_panel(
     # Both see both tiles, named.
     assert await prac.locator("#tiles li").count() == 2
     await client.locator("#tiles li", has_text=f"{alice.name} (probation officer)").wait_for()
+
+    # The remote video really plays on each side.
+    for page in (prac, client):
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('#tiles li:not(.me) video')]"
+            ".some(v => v.videoWidth > 0 && v.currentTime > 0)")
+
+    # Audio only: the client stops sending video; the practitioner's video bytes stop rising
+    # while audio keeps flowing; and back.
+    await client.get_by_role("button", name="Audio only").click()
+    await prac.locator("#tiles li", has_text="camera off").wait_for()
+    before = (await stats(prac))[0]
+    await prac.wait_for_timeout(1500)
+    after = (await stats(prac))[0]
+    assert after["audioBytes"] > before["audioBytes"]
+    assert after["videoBytes"] - before["videoBytes"] < 5_000, (before, after)
+    await client.get_by_role("button", name="Audio only").click()
+    await media_flows(prac, peers=1)
 
     # Muting shows on the other side.
     await client.get_by_role("button", name="Mute microphone").click()

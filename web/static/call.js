@@ -27,6 +27,7 @@ const call = {
   local: new MediaStream(),
   audio: false,
   video: false,
+  audioOnly: false,    // send and show no video (a poor line)
   socket: null,
   attempts: 0,
   everWelcomed: false,
@@ -99,7 +100,7 @@ function track(kind) {
 }
 
 function sendMediaState() {
-  send({ type: "media", audio: call.audio, video: call.video });
+  send({ type: "media", audio: call.audio, video: call.video && !call.audioOnly });
 }
 
 // --- the WebSocket ----------------------------------------------------------------------
@@ -501,11 +502,24 @@ class Link {
     });
   }
 
+  async applyAudioOnly() {
+    if (!this.sending) return; // startSending applies it when our tracks are added
+    const camera = track("video");
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track.kind === "video" && t.sender && camera) {
+        await t.sender.replaceTrack(call.audioOnly ? null : camera).catch(() => {});
+      }
+    }
+  }
+
   startSending() {
     if (this.sending) return;
     this.sending = true;
     const tracks = call.local.getTracks();
-    for (const t of tracks) this.pc.addTrack(t, call.local);
+    for (const t of tracks) {
+      const sender = this.pc.addTrack(t, call.local);
+      if (t.kind === "video" && call.audioOnly) sender.replaceTrack(null).catch(() => {});
+    }
     if (tracks.length === 0 && !this.pc.remoteDescription) {
       this.pc.addTransceiver("audio", { direction: "recvonly" });
       this.pc.addTransceiver("video", { direction: "recvonly" });
@@ -680,7 +694,24 @@ function renderControls() {
   mute.setAttribute("aria-pressed", String(!call.audio));
   camera.textContent = call.video ? T.camera_stop : T.camera_start;
   camera.setAttribute("aria-pressed", String(!call.video));
+  camera.disabled = call.audioOnly;
+  $("audio-only").setAttribute("aria-pressed", String(call.audioOnly));
 }
+
+// Audio only: no video leaves this browser (the senders carry no track, so no bytes), and
+// other people's video is not shown. Cheaper on a poor line; undone the same way.
+async function setAudioOnly(on) {
+  call.audioOnly = on;
+  const camera = track("video");
+  if (camera) camera.enabled = !on && call.video;
+  for (const link of call.links.values()) await link.applyAudioOnly();
+  $("tiles").classList.toggle("audio-only", on);
+  renderControls();
+  send({ type: "media", audio: call.audio, video: !on && call.video && Boolean(camera) });
+  status(on ? T.audio_only_on : T.audio_only_off);
+}
+
+$("audio-only").addEventListener("click", () => setAudioOnly(!call.audioOnly));
 
 $("mute").addEventListener("click", () => {
   const t = track("audio");
