@@ -28,11 +28,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.report import write_section
-from policies import load_default_policy
 from server import demo, keys, migrate
 from server.app import create_app
 from server.models import Appointment
 from server.settings import Settings
+from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Call set-up in the browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -77,7 +77,7 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
         await prac.get_by_role("button", name="Sign in").click()
         await prac.wait_for_url("**/caseload")
         await prac.goto(f"/appointments/{appointment_id}/call")
-        await answer(prac)
+        await answer_checklist(prac, safe_answers("practitioner_premises"))
         await until(prac, "() => rapportCall.state().phase === 'in'")
 
         client = await client_ctx.new_page()
@@ -88,7 +88,7 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
         await client.get_by_label("Month").fill(str(born.month))
         await client.get_by_label("Year").fill(str(born.year))
         await client.get_by_role("button", name="Continue").click()
-        await answer(client)
+        await answer_checklist(client, safe_answers("client"))
         waiting = await until(client, "() => rapportCall.state().phase === 'waiting'")
 
         let_in = prac.get_by_role("button", name="Let in: Casey Morgan")
@@ -101,18 +101,6 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
     finally:
         await prac_ctx.close()
         await client_ctx.close()
-
-
-async def answer(page: Any) -> None:
-    """Every question answered the safe way (by the wording the page shows)."""
-    await page.get_by_role("heading", name="Before you start").wait_for()
-    await page.locator("#checklist-items input").first.wait_for()
-    for item in load_default_policy().checklists.items:
-        group = page.get_by_role("group", name=item.wording, exact=True)
-        if await group.count() == 0:
-            continue
-        await group.get_by_label("Yes" if item.safe_answer else "No", exact=True).check()
-    await page.get_by_role("button", name="Confirm").click()
 
 
 async def run(runs: int) -> tuple[list[float], list[float]]:
