@@ -12,8 +12,8 @@ import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from bench.report import DOC, write_section
 from policies import (
     Approval,
     ChecklistAnswer,
@@ -29,8 +29,7 @@ from policies import (
     load_default_policy,
 )
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-HEADING = "## Policy decisions"
+HEADING = "Policy decisions"
 NOW = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
 
@@ -93,9 +92,7 @@ def main() -> None:
 
 def write(contacts: int, approvals: int, runs: int, median: float, p95: float,
           worst: float) -> None:
-    section = "\n".join([
-        HEADING,
-        "",
+    body = "\n".join([
         "`python -m bench.policies` times `policies.decide` for one client with ten years of",
         f"weekly-ish contact history ({contacts} contacts, shuffled, an eighth not attended),",
         f"{approvals} past approvals, every risk factor that adds work, and checklist answers.",
@@ -109,17 +106,8 @@ def write(contacts: int, approvals: int, runs: int, median: float, p95: float,
         f"{platform.python_version()}, {platform.machine()}. `decide` makes one pass over the",
         "contacts, so the cost grows linearly with history; the whole history fits the budget",
         "many times over, so callers pass it all rather than trimming it.",
-        "",
     ])
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n\n"
-    if HEADING in text:
-        before, _, rest = text.partition(HEADING)
-        following = rest.find("\n## ")
-        after = rest[following + 1:] if following != -1 else ""
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
+    write_section(HEADING, body)
     print(f"updated {DOC}")
 
 
