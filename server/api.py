@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import accounts, audit, caseload, decisions, invitations, keys
+from server import accounts, audit, caseload, decisions, invitations, keys, policy_versions
 from server.access import ATTRIBUTE, Audience, Handler, allow
 from server.auth import session_cookie_name
 from server.clock import now
@@ -32,6 +32,11 @@ from server.schemas import (
     InvitationCreated,
     InvitationIn,
     InvitationOut,
+    PolicyCheckIn,
+    PolicyCheckOut,
+    PolicyIn,
+    PolicyOut,
+    PolicyVersionOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -217,7 +222,7 @@ async def invitation_create(request: web.Request) -> web.Response:
             raise Invalid(N_("This client's record does not say they need an interpreter. "
                              "Update the record first."),
                           errors=[{"field": "role", "message": "no interpreter needed"}])
-        decision = await decisions.decide_remote(db, request.app[keys.POLICY], appointment,
+        decision = await decisions.decide_remote(db, request.app[keys.POLICIES], appointment,
                                                  client, now())
         decisions.record(db, decision, point="mint", client_id=client.id,
                          appointment_id=appointment.id, now=now(), actor_user_id=user.id)
@@ -273,6 +278,53 @@ async def invitation_revoke(request: web.Request) -> web.Response:
         await request.app[keys.BUS].send(appointment.id, participant, {"type": "removed"})
     await request.app[ROOMS].roster(appointment.id)
     return _json(InvitationOut, row)
+
+
+# --- the organisation's policy (admins change it; supervisors read it) -------------------
+
+@allow(Role.ADMIN, Role.SUPERVISOR)
+async def policy_current(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        views = await policy_versions.history(db, _user(request).organisation_id)
+    body = (policy_versions.as_dict(views[0], with_source=True) if views
+            else policy_versions.shipped_dict(current=True, with_source=True))
+    return _json(PolicyOut, body)
+
+
+@allow(Role.ADMIN, Role.SUPERVISOR)
+async def policy_history(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        views = await policy_versions.history(db, _user(request).organisation_id)
+    items = [policy_versions.as_dict(v) for v in views]
+    items.append(policy_versions.shipped_dict(current=not views))
+    return _list(PolicyVersionOut, items)
+
+
+@allow(Role.ADMIN, Role.SUPERVISOR)
+async def policy_version(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        row = await policy_versions.get_version(db, _user(request), path_id(request))
+        newest = await policy_versions.newest(db, row.organisation_id)
+    view = policy_versions.VersionView(row, None, newest is not None and newest.id == row.id)
+    return _json(PolicyOut, policy_versions.as_dict(view, with_source=True))
+
+
+@allow(Role.ADMIN)
+async def policy_save(request: web.Request) -> web.Response:
+    """Store a new version; it is in force for the next decision. Problems: 422, nothing saved."""
+    data = await json_body(request, PolicyIn)
+    async with request.app[keys.DB].begin() as db:
+        row = await policy_versions.save(db, request, _user(request), data.source, data.note)
+    view = policy_versions.VersionView(row, _user(request).name, True)
+    return _json(PolicyOut, policy_versions.as_dict(view, with_source=True), status=201)
+
+
+@allow(Role.ADMIN)
+async def policy_check(request: web.Request) -> web.Response:
+    """Validate a policy text without saving it."""
+    data = await json_body(request, PolicyCheckIn)
+    policy = policy_versions.validate(data.source)
+    return _json(PolicyCheckOut, {"valid": True, "label": policy.version})
 
 
 @allow(Audience.PUBLIC)
@@ -343,6 +395,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       body=InvitationIn, response=InvitationCreated, status=201, tags=("calls",)),
     E("POST", "/invitations/{id}/revoke", invitation_revoke, "api-invitation-revoke",
       "Revoke an invitation link", response=InvitationOut, tags=("calls",)),
+    E("GET", "/policy", policy_current, "api-policy", "The organisation's policy in force",
+      response=PolicyOut, tags=("policy",)),
+    E("GET", "/policy/versions", policy_history, "api-policy-versions",
+      "Every version of the policy, newest first (the shipped default last)",
+      response=PolicyVersionOut, listing=True, tags=("policy",)),
+    E("GET", "/policy/versions/{id}", policy_version, "api-policy-version",
+      "One stored version of the policy", response=PolicyOut, tags=("policy",)),
+    E("POST", "/policy", policy_save, "api-policy-save",
+      "Save a new version of the policy (admins); in force at once", body=PolicyIn,
+      response=PolicyOut, status=201, tags=("policy",)),
+    E("POST", "/policy/check", policy_check, "api-policy-check",
+      "Check a policy text without saving it (admins)", body=PolicyCheckIn,
+      response=PolicyCheckOut, tags=("policy",)),
     E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
 )
 

@@ -18,6 +18,7 @@ from server.db import database_ctx
 from server.errors import N_, AppError, BadRequest, NotFound
 from server.logs import request_id_var
 from server.notify import LogNotifier
+from server.policy_versions import PolicyStore
 from server.render import WEB, error_page, make_jinja, problem
 from server.settings import Settings
 from signalling import handler as signalling_handler
@@ -147,6 +148,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "reachable"})
 
 
+async def _check_policies(app: web.Application) -> None:
+    """Every organisation's stored policy must still be valid for this code: say so at once."""
+    async with app[keys.DB]() as db:
+        await app[keys.POLICIES].check_stored(db)
+
+
 async def _check_rules(app: web.Application) -> None:
     missing = access.routes_without_rules(app)
     if missing:
@@ -162,7 +169,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.CATALOGUES] = i18n.load_catalogues(settings.languages)
     app[keys.JINJA] = make_jinja()
-    app[keys.POLICY] = load_default_policy()
+    app[keys.POLICIES] = PolicyStore(load_default_policy())
     app[keys.NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
@@ -172,4 +179,5 @@ def create_app(settings: Settings) -> web.Application:
     api.setup(app)
     signalling_handler.setup(app)
     app.on_startup.append(_check_rules)
+    app.on_startup.append(_check_policies)
     return app

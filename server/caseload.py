@@ -148,7 +148,7 @@ async def schedule(
                  client_id=client.id, kind=data.kind.value)
     if appointment.kind is AppointmentKind.REMOTE:
         # Warn and explain now; the authoritative check is at admission.
-        decision = await decisions.decide_remote(db, request.app[keys.POLICY], appointment,
+        decision = await decisions.decide_remote(db, request.app[keys.POLICIES], appointment,
                                                  client, now())
         decisions.record(db, decision, point="schedule", client_id=client.id,
                          appointment_id=appointment.id, now=now(), actor_user_id=actor.id)
@@ -164,7 +164,7 @@ async def upcoming_decisions(db: AsyncSession, request: web.Request, client: Cli
         if (appointment.kind is AppointmentKind.REMOTE and appointment.cancelled_at is None
                 and appointment.starts_at + timedelta(minutes=appointment.duration_minutes)
                 > now()):
-            decision = await decisions.decide_remote(db, request.app[keys.POLICY],
+            decision = await decisions.decide_remote(db, request.app[keys.POLICIES],
                                                      appointment, client, now())
             out[appointment.id] = decisions.explain(decision)
     return out

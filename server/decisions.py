@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,6 @@ from policies import (
     ContactFact,
     Decision,
     Facts,
-    Policy,
     ProposedSession,
     Reason,
     SafeguardingFlag,
@@ -38,6 +37,9 @@ from server.models import (
     Contact,
     PolicyDecision,
 )
+
+if TYPE_CHECKING:
+    from server.policy_versions import PolicyStore
 
 
 def _age(born: date, on: datetime) -> int:
@@ -126,9 +128,11 @@ def record(db: AsyncSession, decision: Decision, *, point: str, client_id: int,
     return row
 
 
-async def decide_remote(db: AsyncSession, policy: Policy, appointment: Appointment,
+async def decide_remote(db: AsyncSession, policies: PolicyStore, appointment: Appointment,
                         client: Client, at: datetime) -> Decision:
-    """May this remote appointment go ahead, before anyone's checklist is due?"""
+    """May this remote appointment go ahead, under the policy in force, before anyone's
+    checklist is due?"""
+    policy = await policies.for_client(db, client)
     return decide(await facts_for(db, appointment, client, at), policy)
 
 

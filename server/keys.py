@@ -10,11 +10,12 @@ if TYPE_CHECKING:
     import jinja2
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-    from policies import Decision, Policy
+    from policies import Decision
     from server.auth import Identity
     from server.i18n import Catalogues
     from server.models import User
     from server.notify import Notifier
+    from server.policy_versions import PolicyStore
     from server.settings import Settings
     from signalling.bus import RoomBus
 
@@ -23,7 +24,8 @@ ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
 DB: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("db")
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
 CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
-POLICY: web.AppKey[Policy] = web.AppKey("policy")
+# The policy in force per organisation (stored versions, else the shipped default).
+POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies")
 BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 # Live WebSocket connections of this process, closed at shutdown.

@@ -327,6 +327,25 @@ class PolicyDecision(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class PolicyVersion(Base):
+    """One version of an organisation's policy, as the TOML text an admin saved.
+
+    Append-only: the newest row of an organisation is the policy in force; going back to an
+    older version stores it again as a new row, so the history reads as what happened.
+    """
+
+    __tablename__ = "policy_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    label: Mapped[str] = mapped_column(String(64))  # the file's `version`, kept with decisions
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)  # why it changed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    restored_from_id: Mapped[int | None] = mapped_column(ForeignKey("policy_version.id"))
+
+
 class StaffSession(Base):
     """A server-side login session; the cookie holds a random token, the row its hash."""
 

@@ -9,11 +9,20 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import select
 
-from server import accounts, approvals, audit, caseload, keys, participants, throttle
+from server import (
+    accounts,
+    approvals,
+    audit,
+    caseload,
+    keys,
+    participants,
+    policy_versions,
+    throttle,
+)
 from server.access import Audience, allow
 from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
-from server.errors import N_, BadRequest, Invalid, TooMany
+from server.errors import N_, AppError, BadRequest, Conflict, Invalid, TooMany
 from server.i18n import gettext as _
 from server.models import (
     AppointmentKind,
@@ -273,11 +282,13 @@ async def approval_decide(request: web.Request) -> web.Response:
     approval_id = path_id(request)
     try:
         async with _db(request).begin() as db:
+            policy = await request.app[keys.POLICIES].for_organisation(
+                db, _user(request).organisation_id)
             await approvals.decide(
                 db, request, _user(request), approval_id,
                 approve=form.get("decision") == "approve",
                 rationale=form.get("rationale", ""), expires_on=form.get("expires_on", ""),
-                zone=_zone(request), policy=request.app[keys.POLICY])
+                zone=_zone(request), policy=policy)
     except Invalid as error:
         async with _db(request)() as db:
             rows = await approvals.for_supervisor(db, _user(request))
@@ -478,6 +489,90 @@ async def join_room(request: web.Request) -> web.Response:
     return render(request, "call.html", role=found[0].role.value, appointment=None)
 
 
+# --- the organisation's policy ------------------------------------------------------------
+
+async def _policy_context(request: web.Request) -> dict[str, Any]:
+    """The policy in force and the history, for the policy pages."""
+    org = _user(request).organisation_id
+    async with _db(request)() as db:
+        views = await policy_versions.history(db, org)
+        policy = await request.app[keys.POLICIES].for_organisation(db, org)
+    current = (policy_versions.as_dict(views[0], with_source=True) if views
+               else policy_versions.shipped_dict(current=True, with_source=True))
+    versions = [policy_versions.as_dict(v) for v in views]
+    versions.append(policy_versions.shipped_dict(current=not views))
+    return {"policy": policy, "current": current, "versions": versions, "zone": _zone(request)}
+
+
+@allow(Role.ADMIN, Role.SUPERVISOR)
+async def policy_page(request: web.Request) -> web.Response:
+    return render(request, "policy.html", **await _policy_context(request),
+                  saved=request.query.get("saved"))
+
+
+def _policy_form(request: web.Request, context: dict[str, Any], values: dict[str, Any],
+                 error: Invalid | AppError | None = None, checked: str | None = None,
+                 status: int = 200) -> web.Response:
+    changes = policy_versions.diff(str(context["current"]["source"]),
+                                   values.get("source", ""), _("in force"), _("your text"))
+    return render(request, "policy_edit.html", status=status, **context, values=values,
+                  error=error, checked=checked, changes=changes)
+
+
+@allow(Role.ADMIN)
+async def policy_edit(request: web.Request) -> web.Response:
+    context = await _policy_context(request)
+    start = (policy_versions.shipped_source() if request.query.get("from") == "default"
+             else str(context["current"]["source"]))
+    return _policy_form(request, context, {"source": start, "note": ""})
+
+
+@allow(Role.ADMIN)
+async def policy_save(request: web.Request) -> web.StreamResponse:
+    """Check a new text, or save it as the version in force; problems leave it unsaved."""
+    values = await _form(request)
+    source = values.get("source", "").replace("\r\n", "\n")
+    values["source"] = source
+    try:
+        if values.get("action") == "check":
+            policy = policy_versions.validate(source)
+            return _policy_form(request, await _policy_context(request), values,
+                                checked=policy.version)
+        async with _db(request).begin() as db:
+            await policy_versions.save(db, request, _user(request), source,
+                                       values.get("note", ""))
+    except (Invalid, Conflict) as error:
+        return _policy_form(request, await _policy_context(request), values, error,
+                            status=error.status)
+    raise web.HTTPSeeOther("/admin/policy?saved=1")
+
+
+@allow(Role.ADMIN, Role.SUPERVISOR)
+async def policy_version_page(request: web.Request, error: AppError | None = None,
+                              note: str = "") -> web.Response:
+    context = await _policy_context(request)
+    async with _db(request)() as db:
+        row = await policy_versions.get_version(db, _user(request), path_id(request))
+    changes = policy_versions.diff(row.source, str(context["current"]["source"]),
+                                   _("version %(label)s") % {"label": row.label}, _("in force"))
+    return render(request, "policy_version.html", status=error.status if error else 200,
+                  **context, version=row, changes=changes, error=error, note=note)
+
+
+@allow(Role.ADMIN)
+async def policy_restore(request: web.Request) -> web.StreamResponse:
+    """Put an earlier version back in force, stored again as the newest version."""
+    values = await _form(request)
+    try:
+        async with _db(request).begin() as db:
+            row = await policy_versions.get_version(db, _user(request), path_id(request))
+            await policy_versions.save(db, request, _user(request), row.source,
+                                       values.get("note", ""), restored_from=row)
+    except (Invalid, Conflict) as error:
+        return await policy_version_page(request, error, values.get("note", ""))
+    raise web.HTTPSeeOther("/admin/policy?saved=1")
+
+
 def signalling_rooms(request: web.Request) -> Any:
     from signalling.handler import ROOMS
 
@@ -507,6 +602,11 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/users", user_create, name="user-create")
     r.add_post("/admin/users/{id}/deactivate", user_set_active, name="user-deactivate")
     r.add_post("/admin/users/{id}/reactivate", user_set_active, name="user-reactivate")
+    r.add_get("/admin/policy", policy_page, name="policy")
+    r.add_get("/admin/policy/edit", policy_edit, name="policy-edit")
+    r.add_post("/admin/policy", policy_save, name="policy-save")
+    r.add_get("/admin/policy/versions/{id}", policy_version_page, name="policy-version")
+    r.add_post("/admin/policy/versions/{id}/restore", policy_restore, name="policy-restore")
     r.add_get("/account", account_page, name="account")
     r.add_post("/account/tokens", token_create, name="token-create")
     r.add_post("/account/tokens/{id}/revoke", token_revoke, name="token-revoke")

@@ -164,3 +164,36 @@ class InvitationIn(Input):
 class InvitationCreated(InvitationOut):
     link: str = Field(description="Shown once; only the token's hash is kept.")
     sent: bool = False
+
+
+class PolicyIn(Input):
+    # The whole TOML text, as in policies/default.toml; `note` says why it changes.
+    source: str = Field(min_length=1, max_length=65_536)
+    note: str = Field(default="", max_length=2000)
+    # Strip nothing from the text: line numbers in error messages must match what was sent.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class PolicyCheckIn(Input):
+    source: str = Field(min_length=1, max_length=65_536)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class PolicyVersionOut(Output):
+    id: int | None = Field(description="null for the shipped default, never stored")
+    label: str = Field(description="the policy's `version`, recorded with every decision")
+    sha256: str
+    note: str
+    created_at: datetime | None
+    created_by: str | None
+    restored_from_id: int | None = None
+    current: bool
+
+
+class PolicyOut(PolicyVersionOut):
+    source: str
+
+
+class PolicyCheckOut(Output):
+    valid: bool
+    label: str

@@ -318,6 +318,9 @@ class Connection:
             await self.ws.close(code=Close.GONE, message=b"over")
             return None
         self.member, self.state = member, state
+        # Read before attaching: once attached, an older tab of this person is being closed,
+        # and the welcome should follow at once.
+        checklist = await self.rooms.checklist_offer(member, answered)
         await self.bus.attach(member.appointment_id, member.participant_id, self.id,
                               self.deliver)
         settings = self.request.app[keys.SETTINGS]
@@ -329,7 +332,7 @@ class Connection:
             "ice_servers": ice_servers(settings, f"p{member.participant_id}", now()),
             "ice_transport_policy": ice_transport_policy(settings),
             "heartbeat_seconds": int(PING_EVERY),
-            "checklist": self.rooms.checklist_offer(member, answered),
+            "checklist": checklist,
         })
         if state is ParticipantState.WAITING:
             await self.send({"type": "waiting", "since": iso(since)})
@@ -452,7 +455,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the database's): the room bus and the room service."""
     bus = app.get(keys.BUS) or InProcessBus()
     app[keys.BUS] = bus
-    app[ROOMS] = Rooms(app[keys.DB], bus, app[keys.POLICY])
+    app[ROOMS] = Rooms(app[keys.DB], bus, app[keys.POLICIES])
     app[CLEANUPS] = set[asyncio.Future[None]]()
     try:
         yield

@@ -46,6 +46,7 @@ from server.models import (
     ParticipantRole,
     ParticipantState,
 )
+from server.policy_versions import PolicyStore
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
 
@@ -115,10 +116,10 @@ class Rooms:
     """The operations on rooms; one instance per application."""
 
     def __init__(self, db: async_sessionmaker[AsyncSession], bus: RoomBus,
-                 policy: Policy) -> None:
+                 policies: PolicyStore) -> None:
         self.db = db
         self.bus = bus
-        self.policy = policy
+        self.policies = policies
 
     # --- telling people ------------------------------------------------------------------
 
@@ -136,7 +137,8 @@ class Rooms:
             # connection drops a roster older than one it already has.
             version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
                 ParticipantEvent.appointment_id == appointment_id)) or 0
-        full = [self._entry(p, checklists.get(p.id)) for p in people]
+            policy = await self.policies.for_appointment(db, appointment_id)
+        full = [self._entry(p, checklists.get(p.id), policy) for p in people]
         admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
                     if e["state"] == ParticipantState.ADMITTED.value]
         for person in people:
@@ -149,7 +151,8 @@ class Rooms:
                 await self.bus.send(appointment_id, person.id, {
                     "type": "roster", "version": version, "participants": admitted})
 
-    def _entry(self, person: Participant, checklist: ChecklistResponse | None) -> dict[str, Any]:
+    def _entry(self, person: Participant, checklist: ChecklistResponse | None,
+               policy: Policy) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "id": person.id, "role": person.role.value, "name": person.name,
             "state": person.state.value, "connected": person.connection_id is not None,
@@ -158,31 +161,36 @@ class Rooms:
         if person.state is ParticipantState.WAITING:
             entry["waiting_since"] = iso(person.state_since)
         if person.role is not ParticipantRole.PRACTITIONER:
-            entry["checklist"] = self._checklist_state(checklist)
+            entry["checklist"] = self._checklist_state(checklist, policy)
         return entry
 
-    def _checklist_state(self, response: ChecklistResponse | None) -> dict[str, Any]:
+    def _checklist_state(self, response: ChecklistResponse | None,
+                         policy: Policy) -> dict[str, Any]:
         if response is None:
             return {"complete": False, "passed": False, "failed": [], "advisory": [],
                     "answers": {}}
-        result = self._check(ChecklistRole(response.role), response.answers)
+        result = self._check(ChecklistRole(response.role), response.answers, policy)
         return {"complete": result.complete, "passed": result.passed,
                 "failed": [i.id for i in result.failed_blocking],
                 "advisory": [i.id for i in result.failed_advisory],
                 "answers": dict(response.answers)}
 
-    def _check(self, role: ChecklistRole, answers: dict[str, bool]) -> Any:
+    @staticmethod
+    def _check(role: ChecklistRole, answers: dict[str, bool], policy: Policy) -> Any:
         return check_checklist(role, [ChecklistAnswer(role, k, v) for k, v in answers.items()],
-                               self.policy)
+                               policy)
 
-    def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
-        """The checklist this person must answer, worded in the current language."""
-        if not self.policy.checklists.enabled:
+    async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
+        """The checklist this person must answer under the policy in force, worded in the
+        current language."""
+        async with self.db() as db:
+            policy = await self.policies.for_appointment(db, member.appointment_id)
+        if not policy.checklists.enabled:
             return None
 
         def items(role: ChecklistRole) -> list[dict[str, Any]]:
             return [{"id": i.id, "wording": gettext(i.wording), "blocking": i.blocking}
-                    for i in self.policy.checklists.for_role(role)]
+                    for i in policy.checklists.for_role(role)]
 
         role = checklist_role(member.role, None)
         offer: dict[str, Any] = {"role": role.value, "items": items(role), "answered": answered}
@@ -257,19 +265,20 @@ class Rooms:
                                 "only the practitioner says where they are working",
                                 ref="checklist")
         role = checklist_role(member.role, location)
-        try:
-            result = self._check(role, answers)
-        except ChecklistError as exc:
-            raise ProtocolError(ErrorCode.BAD_CHECKLIST, str(exc), ref="checklist") from None
         current = now()
         async with self.db.begin() as db:
+            policy = await self.policies.for_appointment(db, member.appointment_id)
+            try:
+                result = self._check(role, answers, policy)
+            except ChecklistError as exc:
+                raise ProtocolError(ErrorCode.BAD_CHECKLIST, str(exc), ref="checklist") from None
             person = await db.get(Participant, member.participant_id)
             assert person is not None
             session = await _live_session(db, member.appointment_id)
             db.add(ChecklistResponse(
                 participant_id=member.participant_id, appointment_id=member.appointment_id,
                 role=role.value, answers=dict(answers), complete=result.complete,
-                passed=result.passed, policy_version=self.policy.version, answered_at=current))
+                passed=result.passed, policy_version=policy.version, answered_at=current))
             _event(db, person, "checklist", current, session.id if session else None,
                    role=role.value, passed=result.passed, complete=result.complete,
                    failed=[i.id for i in result.failed_blocking])
@@ -323,7 +332,7 @@ class Rooms:
             facts = await decisions.facts_for(
                 db, appointment, client, current, practitioner_at_home=at_home,
                 with_interpreter=interpreter, checklists=relevant)
-            decision = decide(facts, self.policy)
+            decision = decide(facts, await self.policies.for_client(db, client))
             # Admitting the interpreter before the client must not wait for the client's
             # own checklist; everything else counts.
             # Blocks always count; "needs approval" only while no approval is in force.

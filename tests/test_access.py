@@ -21,7 +21,8 @@ from server import access
 from server.access import Audience, Rule, allow, permits, routes_without_rules, rule_for
 from server.app import create_app
 from server.clock import now
-from server.models import ApiToken, Appointment, AppointmentKind, Role
+from server.models import ApiToken, Appointment, AppointmentKind, PolicyVersion, Role
+from server.policy_versions import digest, shipped_source
 from server.tokens import new_token, token_hash
 from tests.conftest import page_csrf
 
@@ -32,6 +33,7 @@ PRACTICE: Rule = frozenset({P, S})
 PRACTITIONER: Rule = frozenset({P})
 SUPERVISOR: Rule = frozenset({S})
 ADMIN: Rule = frozenset({A})
+POLICY_READERS: Rule = frozenset({A, S})
 
 ROLE_REFUSED = "Your role does not allow this."
 SIGN_IN_FIRST = "Sign in first, or send a valid API token."
@@ -63,6 +65,11 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/admin/users", ADMIN),
     ("POST", "/admin/users/{id}/deactivate", ADMIN),
     ("POST", "/admin/users/{id}/reactivate", ADMIN),
+    ("GET HEAD", "/admin/policy", POLICY_READERS),
+    ("GET HEAD", "/admin/policy/edit", ADMIN),
+    ("POST", "/admin/policy", ADMIN),
+    ("GET HEAD", "/admin/policy/versions/{id}", POLICY_READERS),
+    ("POST", "/admin/policy/versions/{id}/restore", ADMIN),
     # --- own account pages
     ("GET HEAD", "/account", STAFF),
     ("POST", "/account/tokens", STAFF),
@@ -99,6 +106,12 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/api/v1/users", ADMIN),
     ("POST", "/api/v1/users/{id}/deactivate", ADMIN),
     ("POST", "/api/v1/users/{id}/reactivate", ADMIN),
+    # --- API: the organisation's policy
+    ("GET", "/api/v1/policy", POLICY_READERS),
+    ("GET", "/api/v1/policy/versions", POLICY_READERS),
+    ("GET", "/api/v1/policy/versions/{id}", POLICY_READERS),
+    ("POST", "/api/v1/policy", ADMIN),
+    ("POST", "/api/v1/policy/check", ADMIN),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -140,10 +153,14 @@ async def ids(world: Any, db: Any) -> dict[str, int]:
             duration_minutes=30, created_at=now())
         token = ApiToken(token_hash=token_hash(new_token()), user_id=world.users["alice"].id,
                          name="laptop", created_at=now(), expires_at=now() + timedelta(days=30))
-        s.add_all([appointment, token])
+        source = shipped_source().replace('version = "', 'version = "access-', 1)
+        version = PolicyVersion(organisation_id=world.users["adam"].organisation_id,
+                                label="access", source=source, sha256=digest(source),
+                                note="for the access test", created_at=now())
+        s.add_all([appointment, token, version])
         await s.flush()
         return {"client": world.clients["a1"].id, "appointment": appointment.id,
-                "token": token.id, "user": world.users["bob"].id}
+                "token": token.id, "user": world.users["bob"].id, "policy": version.id}
 
 
 def fill(canonical: str, ids: dict[str, int]) -> str:
@@ -155,7 +172,8 @@ def fill(canonical: str, ids: dict[str, int]) -> str:
     if "{id}" not in canonical:
         return canonical
     for marker, kind in [("/clients/", "client"), ("/appointments/", "appointment"),
-                         ("/users/", "user"), ("/tokens/", "token")]:
+                         ("/users/", "user"), ("/tokens/", "token"),
+                         ("/policy/versions/", "policy")]:
         if marker in canonical:
             return canonical.replace("{id}", str(ids[kind]))
     return canonical.replace("{id}", "1")
@@ -352,6 +370,7 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 # Who exercises a route they are allowed to call, by rule.
 PERMITTED_CALLER: dict[Rule, str] = {
     STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
+    POLICY_READERS: "adam",
 }
 
 

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.test_migrations import HEAD
+
 
 def rapport(*args: str, tmp_path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
@@ -35,7 +37,7 @@ def test_bad_setting_is_named_and_exits_2(tmp_path):
 def test_migrate_reports_revision(tmp_path):
     result = rapport("migrate", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "revision: 0003" in result.stdout
+    assert f"revision: {HEAD}" in result.stdout
     down = rapport("migrate", "--down", "base", tmp_path=tmp_path)
     assert "base (empty)" in down.stdout
 

@@ -51,7 +51,7 @@ async def test_the_demo_session_is_allowed_by_the_policy(app, db, settings):
     async with db() as s:
         appointment = await s.scalar(select(Appointment).order_by(Appointment.id.desc()))
         client = await s.get(Client, appointment.client_id)
-        decision = await decide_remote(s, app[keys.POLICY], appointment, client, now())
+        decision = await decide_remote(s, app[keys.POLICIES], appointment, client, now())
     assert decision.outcome is Outcome.ALLOWED, decision.reasons
 
 
