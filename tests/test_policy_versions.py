@@ -19,6 +19,7 @@ from server.models import (
     Organisation,
     PolicyDecision,
     PolicyVersion,
+    Role,
     User,
 )
 from server.policy_versions import digest, shipped_source
@@ -96,7 +97,8 @@ async def test_a_saved_version_decides_the_next_scheduling_at_once(client, db, w
         "source": variant("org-2", STRICTER), "note": "Monthly is not enough for our area."})
     assert saved.status == 201
     body = await saved.json()
-    assert body["label"] == "org-2" and body["current"] and body["created_by"] == world.users["adam"].name
+    assert body["label"] == "org-2" and body["current"]
+    assert body["created_by"] == world.users["adam"].name
 
     alice = await login(world.users["alice"])
     decision = await _schedule(alice, world.clients["a1"].id)
@@ -274,8 +276,7 @@ async def test_another_organisations_versions_are_not_found(client, db, world, l
         other = Organisation(name="Elsewhere")
         s.add(other)
         await s.flush()
-        stranger: User = await make_user(s, other, None, "olga", {__import__(
-            "server.models", fromlist=["Role"]).Role.ADMIN})
+        stranger: User = await make_user(s, other, None, "olga", {Role.ADMIN})
         source = variant("theirs", STRICTER)
         theirs = PolicyVersion(organisation_id=other.id, label="theirs", source=source,
                                sha256=digest(source), note="their own", created_at=now(),
