@@ -119,8 +119,13 @@ class Peer:
         """Read until the server closes; the close code."""
         while True:
             msg = await self.ws.receive(timeout=within)
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                            aiohttp.WSMsgType.CLOSING):
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                # The code the server sent. aiohttp's client overwrites `close_code` with 1006
+                # when its reply cannot be written because the server already closed the
+                # transport (as aiohttp's server does when it closes while also reading);
+                # browsers report the code they received.
+                return int(msg.data)
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
                 return self.ws.close_code
             if msg.type == aiohttp.WSMsgType.TEXT:
                 self.seen.append(json.loads(msg.data))
