@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages
+from server import access, api, i18n, keys, pages, retention
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -165,6 +165,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.POLICY] = load_default_policy()
     app[keys.NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(retention.sweeper_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")

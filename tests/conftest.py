@@ -75,6 +75,11 @@ async def empty_tables(url: str) -> None:
     engine = create_async_engine(url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as conn:
+        # The audit log is append-only in the database: wiping it between tests takes the
+        # same permit the retention sweeper uses (docs/security.md).
+        await conn.execute(text("INSERT INTO audit_prune_permit (upto_seq) VALUES (:m)"),
+                           {"m": 2**62})
+        await conn.execute(text("DELETE FROM audit_event"))
         if url.startswith("postgresql"):
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
