@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--email", required=True)
     user.add_argument("--name", required=True)
     user.add_argument("--role", action="append", required=True, dest="roles",
-                      choices=["practitioner", "supervisor", "admin"],
+                      choices=["practitioner", "supervisor", "admin", "dpo"],
                       help="repeat for several roles")
     user.add_argument("--organisation", default="Rapport",
                       help="organisation name (created if new; default: Rapport)")

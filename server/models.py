@@ -67,6 +67,9 @@ class Role(enum.StrEnum):
     PRACTITIONER = "practitioner"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # Data protection officer: the access log and subject access exports, nothing else.
+    # Separate from admin so that managing accounts never brings case content with it.
+    DPO = "dpo"
 
 
 

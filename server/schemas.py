@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -164,3 +164,17 @@ class InvitationIn(Input):
 class InvitationCreated(InvitationOut):
     link: str = Field(description="Shown once; only the token's hash is kept.")
     sent: bool = False
+
+
+class AccessEntryOut(Output):
+    """One entry of a client's access log: who did what, when, from where, and why."""
+
+    seq: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+    address: str | None
+    detail: dict[str, Any]

@@ -151,7 +151,8 @@ async def make_client(db: AsyncSession, org: Organisation, practitioner: User, c
 @pytest.fixture
 async def world(db: async_sessionmaker[AsyncSession]) -> World:
     """Two teams; practitioners alice and bob (team A), carol (team B); supervisor sue
-    (team A); admin adam; dana who is both admin and practitioner; each with clients."""
+    (team A); admin adam; dana who is both admin and practitioner; olive the data protection
+    officer; each practitioner with clients."""
     async with db.begin() as s:
         org = Organisation(name="Test Probation")
         s.add(org)
@@ -164,6 +165,7 @@ async def world(db: async_sessionmaker[AsyncSession]) -> World:
             ("alice", team, {Role.PRACTITIONER}), ("bob", team, {Role.PRACTITIONER}),
             ("carol", other, {Role.PRACTITIONER}), ("sue", team, {Role.SUPERVISOR}),
             ("adam", None, {Role.ADMIN}), ("dana", team, {Role.ADMIN, Role.PRACTITIONER}),
+            ("olive", None, {Role.DPO}),
         ]:
             w.users[name] = await make_user(s, org, t, name, roles)
         for short, owner in [("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("c1", "carol"),

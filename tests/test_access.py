@@ -25,13 +25,14 @@ from server.models import ApiToken, Appointment, AppointmentKind, Role
 from server.tokens import new_token, token_hash
 from tests.conftest import page_csrf
 
-P, S, A = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN
+P, S, A, D = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN, Role.DPO
 PUBLIC: Rule = frozenset({Audience.PUBLIC})
 STAFF: Rule = frozenset({Audience.STAFF})
 PRACTICE: Rule = frozenset({P, S})
 PRACTITIONER: Rule = frozenset({P})
 SUPERVISOR: Rule = frozenset({S})
 ADMIN: Rule = frozenset({A})
+DPO: Rule = frozenset({D})
 
 ROLE_REFUSED = "Your role does not allow this."
 SIGN_IN_FIRST = "Sign in first, or send a valid API token."
@@ -99,6 +100,17 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/api/v1/users", ADMIN),
     ("POST", "/api/v1/users/{id}/deactivate", ADMIN),
     ("POST", "/api/v1/users/{id}/reactivate", ADMIN),
+    # --- data protection (the data protection officer; the notice is for everyone)
+    ("GET HEAD", "/privacy", DPO),
+    ("GET HEAD", "/privacy/clients/{id}", DPO),
+    ("GET HEAD", "/privacy/clients/{id}/export.json", DPO),
+    ("GET HEAD", "/privacy/clients/{id}/export.html", DPO),
+    ("GET HEAD", "/privacy-notice", PUBLIC),
+    ("GET", "/api/v1/clients/{id}/access-log", DPO),
+    ("GET", "/api/v1/clients/{id}/subject-access", DPO),
+    # Anyone signed in who tries to change the audit log is refused, and the try is logged.
+    ("DELETE", "/api/v1/audit/{id}", STAFF),
+    ("PATCH", "/api/v1/audit/{id}", STAFF),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -110,6 +122,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
 ROLES: dict[str, frozenset[Role]] = {
     "alice": frozenset({P}), "bob": frozenset({P}), "carol": frozenset({P}),
     "sue": frozenset({S}), "adam": frozenset({A}), "dana": frozenset({A, P}),
+    "olive": frozenset({D}),
 }
 
 
@@ -324,6 +337,7 @@ async def test_anonymous_refusal_keeps_the_query_in_next(client, world):
     "sue",  # supervisor: refused practitioner-only and admin routes
     "adam",  # admin with no team: refused every caseload route
     "dana",  # admin and practitioner: refused supervisor routes only
+    "olive",  # data protection officer: refused everything but data protection routes
 ])
 async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, name):
     staff = await login(world.users[name])
@@ -352,6 +366,7 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 # Who exercises a route they are allowed to call, by rule.
 PERMITTED_CALLER: dict[Rule, str] = {
     STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
+    DPO: "olive",
 }
 
 
