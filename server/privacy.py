@@ -159,7 +159,11 @@ async def export_html(request: web.Request) -> web.StreamResponse:
 @allow(Audience.PUBLIC)
 async def privacy_notice(request: web.Request) -> web.Response:
     """The clients' privacy notice as a page of its own (also shown before the checklist)."""
-    return render(request, "privacy_notice.html")
+    settings = request.app[keys.SETTINGS]
+    return render(request, "privacy_notice.html",
+                  contact_years=round(settings.retention_contact_days / 365),
+                  participant_days=settings.retention_participant_days,
+                  audit_years=round(settings.retention_audit_days / 365))
 
 
 # --- API -----------------------------------------------------------------------------------

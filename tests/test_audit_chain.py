@@ -218,3 +218,43 @@ async def test_verify_names_reordered_entries(db, settings):
     bad = await _verify_cli(settings.database_url)
     assert bad.returncode == 1
     assert "BROKEN at seq 2" in bad.stderr and "reordered" in bad.stderr
+
+
+# --- the migration chains entries written before it ----------------------------------------
+
+async def test_migration_backfills_a_verifiable_chain(database_url, tmp_path):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from server import migrate
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path}/backfill.db"
+    else:
+        base, _, name = database_url.rpartition("/")
+        url = f"{base}/{name}_backfill"
+        admin = create_async_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}_backfill" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{name}_backfill"'))
+        await admin.dispose()
+    engine = create_async_engine(url)
+    try:
+        await migrate.upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            for n in range(3):
+                await conn.execute(text(
+                    "INSERT INTO audit_event (at, action, target_type, target_id, detail) "
+                    "VALUES (:at, 'client.view', 'client', :t, :d)"),
+                    {"at": datetime(2026, 1, 1, 9, n, 0, 123456, tzinfo=UTC).replace(
+                        tzinfo=None) if url.startswith("sqlite") else
+                     datetime(2026, 1, 1, 9, n, 0, 123456, tzinfo=UTC),
+                     "t": str(n), "d": '{"n": %d}' % n})
+        await migrate.upgrade(engine)
+        maker = async_sessionmaker(engine, expire_on_commit=False)
+        async with maker.begin() as s:
+            audit.record(s, None, "client.view", "client", 9)
+        async with maker() as s:
+            verifier, broken = await audit.verify(s)
+        assert broken is None and verifier.count == 4
+    finally:
+        await engine.dispose()

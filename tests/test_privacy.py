@@ -294,7 +294,8 @@ async def test_client_sees_the_privacy_notice_before_the_checklist(client, db, s
 async def test_privacy_notice_page_is_public_and_translated(client):
     english = await client.get("/privacy-notice")
     assert english.status == 200
-    assert "You can ask for a copy" in await english.text()
+    text = await english.text()
+    assert "You can ask for a copy" in text and "Records of your contacts with probation: 6 years" in text
     welsh = await client.get("/privacy-notice?lang=cy")
     assert welsh.status == 200 and welsh.headers["Content-Language"] == "cy"
 
