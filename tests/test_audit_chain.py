@@ -5,6 +5,7 @@ refuses updates and deletes."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -248,7 +249,7 @@ async def test_migration_backfills_a_verifiable_chain(database_url, tmp_path):
                     {"at": datetime(2026, 1, 1, 9, n, 0, 123456, tzinfo=UTC).replace(
                         tzinfo=None) if url.startswith("sqlite") else
                      datetime(2026, 1, 1, 9, n, 0, 123456, tzinfo=UTC),
-                     "t": str(n), "d": '{"n": %d}' % n})
+                     "t": str(n), "d": json.dumps({"n": n})})
         await migrate.upgrade(engine)
         maker = async_sessionmaker(engine, expire_on_commit=False)
         async with maker.begin() as s:

@@ -295,7 +295,8 @@ async def test_privacy_notice_page_is_public_and_translated(client):
     english = await client.get("/privacy-notice")
     assert english.status == 200
     text = await english.text()
-    assert "You can ask for a copy" in text and "Records of your contacts with probation: 6 years" in text
+    assert "You can ask for a copy" in text
+    assert "Records of your contacts with probation: 6 years" in text
     welsh = await client.get("/privacy-notice?lang=cy")
     assert welsh.status == 200 and welsh.headers["Content-Language"] == "cy"
 
