@@ -13,7 +13,16 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import accounts, audit, caseload, decisions, invitations, keys, policy_versions
+from server import (
+    accounts,
+    audit,
+    caseload,
+    decisions,
+    invitations,
+    keys,
+    policy_versions,
+    privacy,
+)
 from server.access import ATTRIBUTE, Audience, Handler, allow
 from server.auth import session_cookie_name
 from server.clock import now
@@ -23,6 +32,7 @@ from server.models import Appointment, Client, Invitation, InvitationRole, Role,
 from server.notify import Outgoing
 from server.parsing import json_body, path_id
 from server.schemas import (
+    AccessEntryOut,
     AppointmentIn,
     AppointmentOut,
     ClientOut,
@@ -409,6 +419,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       "Check a policy text without saving it (admins)", body=PolicyCheckIn,
       response=PolicyCheckOut, tags=("policy",)),
     E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
+    # --- data protection (server/privacy.py)
+    E("GET", "/clients/{id}/access-log", privacy.api_access_log, "api-access-log",
+      "Who accessed a client's information, newest first (data protection officers; "
+      "?before=SEQ for older entries)", response=AccessEntryOut, listing=True,
+      tags=("data protection",)),
+    E("GET", "/clients/{id}/subject-access", privacy.export_json, "api-subject-access",
+      "Everything held about a client, streamed as JSON (data protection officers; "
+      "?reference= records the request's reference)", tags=("data protection",)),
+    E("DELETE", "/audit/{id}", privacy.api_audit_tamper, "api-audit-delete",
+      "Audit entries can never be deleted: always refused, and the attempt logged",
+      status=403, tags=("data protection",)),
+    E("PATCH", "/audit/{id}", privacy.api_audit_tamper, "api-audit-update",
+      "Audit entries can never be changed: always refused, and the attempt logged",
+      status=403, tags=("data protection",)),
 )
 
 

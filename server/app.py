@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages
+from server import access, api, i18n, keys, pages, privacy, retention
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -172,10 +172,12 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.POLICIES] = PolicyStore(load_default_policy())
     app[keys.NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(retention.sweeper_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")
     pages.setup(app)
+    privacy.setup(app)
     api.setup(app)
     signalling_handler.setup(app)
     app.on_startup.append(_check_rules)

@@ -36,13 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--email", required=True)
     user.add_argument("--name", required=True)
     user.add_argument("--role", action="append", required=True, dest="roles",
-                      choices=["practitioner", "supervisor", "admin"],
+                      choices=["practitioner", "supervisor", "admin", "dpo"],
                       help="repeat for several roles")
     user.add_argument("--organisation", default="Rapport",
                       help="organisation name (created if new; default: Rapport)")
     user.add_argument("--team", help="team name within the organisation (created if new)")
     user.add_argument("--password-stdin", action="store_true",
                       help="read the password from standard input instead of prompting")
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", help="check the hash chain; names the first broken entry")
+    retention = sub.add_parser("retention", help="delete data past its retention period")
+    retention.add_argument("--dry-run", action="store_true",
+                           help="list what would be deleted, delete nothing")
     demo = sub.add_parser("demo", help="load demo data, print logins and links, and serve")
     demo.add_argument("--no-serve", action="store_true", help="load and print, then exit")
     return parser
@@ -59,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(settings.log_level, settings.log_json)
     commands = {"serve": _serve, "migrate": _migrate, "create-user": _create_user,
-                "demo": _demo}
+                "demo": _demo, "audit": _audit, "retention": _retention}
     try:
         return commands[args.command](settings, args)
     except KeyboardInterrupt:
@@ -164,6 +170,52 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     if args.no_serve or os.environ.get("RAPPORT_DEMO_NO_SERVE"):
         return 0
     return _serve(settings, args)
+
+
+def _audit(settings: Settings, _args: argparse.Namespace) -> int:
+    """`rapport audit verify`: 0 and a count when intact, 1 naming the first broken entry."""
+    from server import audit
+    from server.db import make_engine
+
+    async def run() -> int:
+        engine = make_engine(settings)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
+                verifier, broken = await audit.verify(db)
+        finally:
+            await engine.dispose()
+        if broken is not None:
+            where = f"seq {broken.seq}" + (f" (id {broken.entry_id})" if broken.entry_id else "")
+            print(f"audit log BROKEN at {where}: {broken.kind}: {broken.message}",
+                  file=sys.stderr)
+            return 1
+        span = f"seq {verifier.first_seq} to {verifier.last_seq}" if verifier.count else "empty"
+        print(f"audit log intact: {verifier.count} entries ({span}); "
+              f"head hash {verifier.last_hash}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    """`rapport retention [--dry-run]`: apply (or list) the retention schedule once."""
+    from server import retention
+    from server.db import make_engine
+
+    async def run() -> list[retention.Swept]:
+        engine = make_engine(settings)
+        try:
+            maker = async_sessionmaker(engine, expire_on_commit=False)
+            return await retention.sweep(maker, settings, dry_run=args.dry_run)
+        finally:
+            await engine.dispose()
+
+    verb = "would delete" if args.dry_run else "deleted"
+    for swept in asyncio.run(run()):
+        print(f"{swept.kind}: {verb} {swept.count} (older than {swept.cutoff.isoformat()})")
+        for item in swept.items:
+            print(f"  {item}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+
     import jinja2
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,6 +32,8 @@ BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
 # Live WebSocket connections of this process, closed at shutdown.
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+# The retention sweeper's background task (None when the sweeper is switched off).
+RETENTION_TASK: web.AppKey[asyncio.Task[None] | None] = web.AppKey("retention_task", object)  # type: ignore[arg-type]
 
 # Per-request state.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -66,6 +67,9 @@ class Role(enum.StrEnum):
     PRACTITIONER = "practitioner"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # Data protection officer: the access log and subject access exports, nothing else.
+    # Separate from admin so that managing accounts never brings case content with it.
+    DPO = "dpo"
 
 
 
@@ -386,7 +390,11 @@ class LoginThrottle(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to which personal data, when. Append-only (hash chaining: issue 6)."""
+    """Who did what to which personal data, when and why. Append-only and hash-chained.
+
+    `seq`, `prev_hash` and `hash` are filled in at flush time by `server.audit`, under a
+    lock on `AuditChainHead`; database triggers refuse UPDATE and DELETE (docs/security.md).
+    """
 
     __tablename__ = "audit_event"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -399,3 +407,28 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """One row: the last sequence number and hash of the audit chain.
+
+    Appends lock it, so they are serialised; verification compares it with the last entry,
+    so removing entries from the end of the log is detected too.
+    """
+
+    __tablename__ = "audit_chain_head"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPrunePermit(Base):
+    """Present only inside the retention sweeper's transaction: lets the triggers allow
+    deleting audit entries up to `upto_seq` (a prefix of the log) and nothing else."""
+
+    __tablename__ = "audit_prune_permit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upto_seq: Mapped[int] = mapped_column(BigInteger)

@@ -66,6 +66,9 @@ def _operation(e: Endpoint) -> dict[str, Any]:
             "items": {"type": "array", "items": ref}}} if e.listing else ref}
     op["responses"] = {str(e.status): {"description": "Success",
                                        "content": {"application/json": content}}}
+    if e.status >= 400:  # exists only to refuse (and log) an attempt: no success response
+        op["responses"].pop(str(e.status))
+        op["x-always-refused"] = True
     if not public:
         op["responses"].update({"401": _problem("Not signed in, or the token is not valid"),
                                 "403": _problem("Your role does not allow this")})

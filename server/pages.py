@@ -152,7 +152,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     user = request.get(keys.USER)
     if user is None:
         raise web.HTTPSeeOther("/login")
-    raise web.HTTPSeeOther("/admin/users" if user.roles == {Role.ADMIN} else "/caseload")
+    if user.roles & {Role.PRACTITIONER, Role.SUPERVISOR}:
+        raise web.HTTPSeeOther("/caseload")
+    raise web.HTTPSeeOther("/admin/users" if Role.ADMIN in user.roles else "/privacy")
 
 
 # --- caseload -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -197,3 +197,15 @@ class PolicyOut(PolicyVersionOut):
 class PolicyCheckOut(Output):
     valid: bool
     label: str
+class AccessEntryOut(Output):
+    """One entry of a client's access log: who did what, when, from where, and why."""
+
+    seq: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+    address: str | None
+    detail: dict[str, Any]

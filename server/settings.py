@@ -61,6 +61,14 @@ class Settings:
     languages: tuple[str, ...] = ("en", "cy")
     # Run `alembic upgrade head` on start when the database has no tables yet.
     migrate_on_start: bool = True
+    # Retention, in days, per kind of data (0 keeps it for ever); see docs/privacy.md.
+    retention_contact_days: int = 2190  # six years: contact records
+    retention_audit_days: int = 2555  # seven years: outlives the data it proves access to
+    retention_invitation_days: int = 30  # after the link stopped working
+    retention_participant_days: int = 365  # room presence, events and checklist answers
+    retention_recording_days: int = 30  # used by the recordings' own sweep function
+    # How often the background sweeper applies the schedule (0: never; use `rapport retention`).
+    retention_sweep_minutes: int = 1440
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -88,6 +96,12 @@ class Settings:
              "needs turn_urls"),
             ("log_level", self.log_level.upper() in _LEVELS, f"must be one of {sorted(_LEVELS)}"),
             ("languages", len(self.languages) > 0, "must name at least one language"),
+            *((name, getattr(self, name) >= 0, "must be 0 (keep for ever) or more days")
+              for name in RETENTION_SETTINGS),
+            ("retention_audit_days", self.retention_audit_days == 0
+             or 0 < self.retention_contact_days <= self.retention_audit_days,
+             "must be at least retention_contact_days (the log proves who saw those records)"),
+            ("retention_sweep_minutes", self.retention_sweep_minutes >= 0, "must be >= 0"),
             (
                 "database_url",
                 self.database_url.split(":", 1)[0] in _DRIVERS,
@@ -115,6 +129,8 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
+RETENTION_SETTINGS = ("retention_contact_days", "retention_audit_days", "retention_invitation_days",
+                      "retention_participant_days", "retention_recording_days")
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 _TRUE = {"1", "true", "yes", "on"}

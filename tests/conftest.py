@@ -75,6 +75,11 @@ async def empty_tables(url: str) -> None:
     engine = create_async_engine(url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as conn:
+        # The audit log is append-only in the database: wiping it between tests takes the
+        # same permit the retention sweeper uses (docs/security.md).
+        await conn.execute(text("INSERT INTO audit_prune_permit (upto_seq) VALUES (:m)"),
+                           {"m": 2**62})
+        await conn.execute(text("DELETE FROM audit_event"))
         if url.startswith("postgresql"):
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
@@ -146,7 +151,8 @@ async def make_client(db: AsyncSession, org: Organisation, practitioner: User, c
 @pytest.fixture
 async def world(db: async_sessionmaker[AsyncSession]) -> World:
     """Two teams; practitioners alice and bob (team A), carol (team B); supervisor sue
-    (team A); admin adam; dana who is both admin and practitioner; each with clients."""
+    (team A); admin adam; dana who is both admin and practitioner; olive the data protection
+    officer; each practitioner with clients."""
     async with db.begin() as s:
         org = Organisation(name="Test Probation")
         s.add(org)
@@ -159,6 +165,7 @@ async def world(db: async_sessionmaker[AsyncSession]) -> World:
             ("alice", team, {Role.PRACTITIONER}), ("bob", team, {Role.PRACTITIONER}),
             ("carol", other, {Role.PRACTITIONER}), ("sue", team, {Role.SUPERVISOR}),
             ("adam", None, {Role.ADMIN}), ("dana", team, {Role.ADMIN, Role.PRACTITIONER}),
+            ("olive", None, {Role.DPO}),
         ]:
             w.users[name] = await make_user(s, org, t, name, roles)
         for short, owner in [("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("c1", "carol"),

@@ -26,7 +26,7 @@ from server.policy_versions import digest, shipped_source
 from server.tokens import new_token, token_hash
 from tests.conftest import page_csrf
 
-P, S, A = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN
+P, S, A, D = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN, Role.DPO
 PUBLIC: Rule = frozenset({Audience.PUBLIC})
 STAFF: Rule = frozenset({Audience.STAFF})
 PRACTICE: Rule = frozenset({P, S})
@@ -34,6 +34,7 @@ PRACTITIONER: Rule = frozenset({P})
 SUPERVISOR: Rule = frozenset({S})
 ADMIN: Rule = frozenset({A})
 POLICY_READERS: Rule = frozenset({A, S})
+DPO: Rule = frozenset({D})
 
 ROLE_REFUSED = "Your role does not allow this."
 SIGN_IN_FIRST = "Sign in first, or send a valid API token."
@@ -112,6 +113,17 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET", "/api/v1/policy/versions/{id}", POLICY_READERS),
     ("POST", "/api/v1/policy", ADMIN),
     ("POST", "/api/v1/policy/check", ADMIN),
+    # --- data protection (the data protection officer; the notice is for everyone)
+    ("GET HEAD", "/privacy", DPO),
+    ("GET HEAD", "/privacy/clients/{id}", DPO),
+    ("GET HEAD", "/privacy/clients/{id}/export.json", DPO),
+    ("GET HEAD", "/privacy/clients/{id}/export.html", DPO),
+    ("GET HEAD", "/privacy-notice", PUBLIC),
+    ("GET", "/api/v1/clients/{id}/access-log", DPO),
+    ("GET", "/api/v1/clients/{id}/subject-access", DPO),
+    # Anyone signed in who tries to change the audit log is refused, and the try is logged.
+    ("DELETE", "/api/v1/audit/{id}", STAFF),
+    ("PATCH", "/api/v1/audit/{id}", STAFF),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -123,6 +135,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
 ROLES: dict[str, frozenset[Role]] = {
     "alice": frozenset({P}), "bob": frozenset({P}), "carol": frozenset({P}),
     "sue": frozenset({S}), "adam": frozenset({A}), "dana": frozenset({A, P}),
+    "olive": frozenset({D}),
 }
 
 
@@ -342,6 +355,7 @@ async def test_anonymous_refusal_keeps_the_query_in_next(client, world):
     "sue",  # supervisor: refused practitioner-only and admin routes
     "adam",  # admin with no team: refused every caseload route
     "dana",  # admin and practitioner: refused supervisor routes only
+    "olive",  # data protection officer: refused everything but data protection routes
 ])
 async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, name):
     staff = await login(world.users[name])
@@ -371,6 +385,7 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 PERMITTED_CALLER: dict[Rule, str] = {
     STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
     POLICY_READERS: "adam",
+    DPO: "olive",
 }
 
 

@@ -1,0 +1,205 @@
+"""Retention: each kind of data is deleted once it is older than its configured period.
+
+Applied by a background sweeper (`sweeper_ctx`) and by `rapport retention [--dry-run]`.
+Every deletion is itself written to the audit log; removing old audit entries deletes a
+prefix of the chain under a permit and leaves a chained checkpoint, so `rapport audit verify`
+still passes (docs/security.md).
+
+Another kind registers with one line, e.g. the recordings:
+`register("recordings", delete_expired_recordings)` where the function is
+`async (db, now, *, dry_run) -> int | Sequence[object]` (a count or what it deleted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server import audit, keys
+from server.auditchain import PRUNE_ACTION
+from server.clock import now as clock_now
+from server.models import (
+    AuditEvent,
+    AuditPrunePermit,
+    ChecklistResponse,
+    Contact,
+    Invitation,
+    Participant,
+    ParticipantEvent,
+    PolicyDecision,
+)
+from server.settings import Settings
+
+log = logging.getLogger("rapport.retention")
+
+
+class SweepFunction(Protocol):
+    """A kind's own sweep: deletes (or lists, on a dry run) what is past its retention."""
+
+    def __call__(self, db: AsyncSession, now: datetime, *,
+                 dry_run: bool) -> Awaitable[int | Sequence[object]]: ...
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one kind's sweep deleted (or would delete)."""
+
+    kind: str
+    cutoff: datetime
+    items: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+# Kinds registered by other modules (recordings): name -> sweep function.
+EXTRA_KINDS: dict[str, SweepFunction] = {}
+
+
+def register(kind: str, sweep: SweepFunction) -> None:
+    """Add a kind of data to the schedule (its function knows its own retention period)."""
+    EXTRA_KINDS[kind] = sweep
+
+
+Deleter = Callable[[AsyncSession, datetime, bool], Awaitable[list[str]]]
+
+
+async def _invitations(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
+    ids = list(await db.scalars(select(Invitation.id).where(Invitation.valid_until < cutoff)
+                                .order_by(Invitation.id)))
+    if ids and not dry_run:
+        # The person's presence in the room outlives the link that let them in.
+        await db.execute(update(Participant).where(Participant.invitation_id.in_(ids))
+                         .values(invitation_id=None))
+        await db.execute(delete(Invitation).where(Invitation.id.in_(ids)))
+    return [f"invitation {i}" for i in ids]
+
+
+async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
+    events = list(await db.scalars(select(ParticipantEvent.id)
+                                   .where(ParticipantEvent.at < cutoff)))
+    people = list(await db.scalars(select(Participant.id).where(Participant.expires_at < cutoff)
+                                   .order_by(Participant.id)))
+    answers = list(await db.scalars(select(ChecklistResponse.id).where(or_(
+        ChecklistResponse.answered_at < cutoff, ChecklistResponse.participant_id.in_(people)))))
+    if not dry_run:
+        await db.execute(delete(ParticipantEvent).where(or_(
+            ParticipantEvent.id.in_(events), ParticipantEvent.participant_id.in_(people),
+            ParticipantEvent.actor_id.in_(people))))
+        await db.execute(delete(ChecklistResponse).where(ChecklistResponse.id.in_(answers)))
+        await db.execute(update(PolicyDecision)
+                         .where(PolicyDecision.subject_participant_id.in_(people))
+                         .values(subject_participant_id=None))
+        await db.execute(delete(Participant).where(Participant.id.in_(people)))
+    return ([f"participant {i}" for i in people] + [f"participant event {i}" for i in events]
+            + [f"checklist answers {i}" for i in answers])
+
+
+async def _contacts(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
+    ids = list(await db.scalars(select(Contact.id).where(Contact.happened_at < cutoff)
+                                .order_by(Contact.id)))
+    if ids and not dry_run:
+        await db.execute(delete(Contact).where(Contact.id.in_(ids)))
+    return [f"contact {i}" for i in ids]
+
+
+async def _audit(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
+    """Remove the oldest entries: always a prefix of the chain, never a gap in it."""
+    first_kept = await db.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.at >= cutoff))
+    upto = (first_kept - 1) if first_kept is not None else \
+        await db.scalar(select(func.max(AuditEvent.seq)))
+    oldest = await db.scalar(select(func.min(AuditEvent.seq)))
+    if upto is None or oldest is None or upto < oldest:
+        return []
+    items = [f"audit entries seq {oldest} to {upto}"]
+    if dry_run:
+        return items
+    last = await db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == upto))
+    db.add(AuditPrunePermit(upto_seq=upto))
+    await db.flush()
+    await db.execute(delete(AuditEvent).where(AuditEvent.seq <= upto)
+                     .execution_options(synchronize_session=False))
+    await db.execute(delete(AuditPrunePermit))
+    # The checkpoint vouches for where the surviving chain starts.
+    audit.record(db, None, PRUNE_ACTION, "audit_event", upto, upto_seq=upto, upto_hash=last,
+                 deleted=upto - oldest + 1, cutoff=cutoff.isoformat())
+    return items
+
+
+# Built-in kinds: name, the setting with its period in days, the function that deletes.
+KINDS: list[tuple[str, str, Deleter]] = [
+    ("invitations", "retention_invitation_days", _invitations),
+    ("participants", "retention_participant_days", _participants),
+    ("contacts", "retention_contact_days", _contacts),
+    ("audit", "retention_audit_days", _audit),
+]
+
+
+async def sweep(maker: async_sessionmaker[AsyncSession], settings: Settings, *,
+                dry_run: bool = False, now: datetime | None = None) -> list[Swept]:
+    """Apply (or, on a dry run, list) the whole schedule; one transaction per kind."""
+    moment = now or clock_now()
+    results = []
+    for kind, setting, deleter in KINDS:
+        days = int(getattr(settings, setting))
+        if days == 0:
+            continue
+        cutoff = moment - timedelta(days=days)
+        async with maker.begin() as db:
+            items = await deleter(db, cutoff, dry_run)
+            _log(db, kind, cutoff, items, dry_run)
+        results.append(Swept(kind, cutoff, items))
+    for kind, extra in EXTRA_KINDS.items():
+        async with maker.begin() as db:
+            done = await extra(db, moment, dry_run=dry_run)
+            items = [f"{kind} {d}" for d in done] if not isinstance(done, int) \
+                else [f"{kind} item"] * done
+            _log(db, kind, moment, items, dry_run)
+        results.append(Swept(kind, moment, items))
+    return results
+
+
+def _log(db: AsyncSession, kind: str, cutoff: datetime, items: list[str], dry_run: bool) -> None:
+    if items and not dry_run and kind != "audit":  # the audit kind leaves its own checkpoint
+        audit.record(db, None, "retention.delete", kind, None, count=len(items),
+                     cutoff=cutoff.isoformat(), deleted=items)
+
+
+async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx (after the database's): sweep on a timer, cancelled cleanly at shutdown."""
+    settings = app[keys.SETTINGS]
+    task = None
+    if settings.retention_sweep_minutes > 0:
+        task = asyncio.create_task(_run(app[keys.DB], settings), name="retention-sweeper")
+    app[keys.RETENTION_TASK] = task
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+async def _run(maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.retention_sweep_minutes * 60)
+        try:
+            done = await sweep(maker, settings)
+        except Exception:  # a failed sweep must not stop the next one
+            log.exception("retention sweep failed")
+            continue
+        log.info("retention sweep", extra={"fields": {s.kind: s.count for s in done}})
+
+
+__all__: list[Any] = ["KINDS", "Swept", "register", "sweep", "sweeper_ctx"]

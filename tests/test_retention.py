@@ -1,0 +1,141 @@
+"""Retention: each kind goes when its period is over, a dry run deletes nothing, every
+deletion is audited, and pruning the audit log leaves a chain that still verifies."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from server import audit, keys, retention
+from server.auditchain import PRUNE_ACTION
+from server.clock import now
+from server.models import (
+    AuditEvent,
+    ChecklistResponse,
+    Contact,
+    Invitation,
+    Participant,
+    ParticipantEvent,
+    ParticipantRole,
+)
+from server.settings import Settings
+from tests.audit_helpers import rapport_cli, write_entries
+from tests.calls import remote_call
+
+YEAR = timedelta(days=365)
+
+
+async def _seed(db, settings, world):
+    call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
+    async with db.begin() as s:
+        invitation = await s.scalar(select(Invitation))
+        person = Participant(appointment_id=call.appointment.id, invitation_id=invitation.id,
+                             role=ParticipantRole.CLIENT, name="Client A1", secret_hash="0" * 64,
+                             state_since=now(), created_at=now(), expires_at=now())
+        s.add(person)
+        await s.flush()
+        s.add(ParticipantEvent(appointment_id=call.appointment.id, participant_id=person.id,
+                               kind="joined", at=now(), detail={}))
+        s.add(ChecklistResponse(participant_id=person.id, appointment_id=call.appointment.id,
+                                role="client", answers={"client.private": True}, complete=True,
+                                passed=True, policy_version="v", answered_at=now()))
+    await write_entries(db, 3, client_id=world.clients["a1"].id)
+
+
+async def _count(db, model) -> int:
+    async with db() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_dry_run_lists_and_deletes_nothing(db, settings, world):
+    await _seed(db, settings, world)
+    before = await _count(db, AuditEvent)
+    done = await retention.sweep(db, settings, dry_run=True, now=now() + 2 * YEAR)
+    by_kind = {s.kind: s.items for s in done}
+    assert by_kind["invitations"] and by_kind["participants"]
+    assert by_kind["contacts"] == [] and by_kind["audit"] == []
+    assert await _count(db, Invitation) == 1 and await _count(db, Participant) == 1
+    assert await _count(db, AuditEvent) == before
+
+
+async def test_each_kind_goes_after_its_period_and_is_audited(db, settings, world):
+    await _seed(db, settings, world)
+    await retention.sweep(db, settings, now=now() + 2 * YEAR)
+    for model in (Invitation, Participant, ParticipantEvent, ChecklistResponse):
+        assert await _count(db, model) == 0, model
+    assert await _count(db, Contact) == 1  # six years
+    async with db() as s:
+        logged = (await s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "retention.delete"))).all()
+        assert {e.target_type for e in logged} == {"invitations", "participants"}
+        assert (await audit.verify(s))[1] is None
+
+
+async def test_pruning_the_audit_log_leaves_a_verifiable_checkpoint(db, settings, world):
+    await _seed(db, settings, world)
+    done = await retention.sweep(db, settings, now=now() + 8 * YEAR)
+    assert {s.kind: s.count for s in done}["contacts"] == 1
+    async with db() as s:
+        rows = (await s.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
+        verifier, broken = await audit.verify(s)
+    assert [r.action for r in rows] == [PRUNE_ACTION]
+    assert rows[0].detail["upto_seq"] == rows[0].seq - 1
+    assert broken is None and verifier.count == 1
+    # The chain goes on from the checkpoint.
+    await write_entries(db, 2)
+    async with db() as s:
+        assert (await audit.verify(s))[1] is None
+    ok = await asyncio.to_thread(rapport_cli, settings.database_url, "audit", "verify")
+    assert ok.returncode == 0, ok.stderr
+
+
+async def test_a_registered_kind_is_swept_and_audited(db, settings):
+    seen = []
+
+    async def recordings(s, moment, *, dry_run):
+        seen.append((moment, dry_run))
+        return ["recording 7"]
+
+    retention.register("recordings", recordings)
+    try:
+        done = await retention.sweep(db, settings)
+    finally:
+        retention.EXTRA_KINDS.pop("recordings")
+    assert done[-1].kind == "recordings" and done[-1].items == ["recordings recording 7"]
+    assert seen and seen[0][1] is False
+    async with db() as s:
+        assert await s.scalar(select(AuditEvent).where(AuditEvent.target_type == "recordings"))
+
+
+async def test_cli_dry_run_lists_what_would_go(db, settings, world):
+    await _seed(db, settings, world)
+    result = await asyncio.to_thread(rapport_cli, settings.database_url, "retention", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "contacts: would delete 0" in result.stdout
+    assert await _count(db, Invitation) == 1
+
+
+async def test_sweeper_runs_in_background_and_stops_cleanly(database_url, aiohttp_client):
+    from server.app import create_app
+
+    settings = Settings(database_url=database_url, migrate_on_start=False, log_json=False,
+                        retention_sweep_minutes=60)
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    task = app[keys.RETENTION_TASK]
+    assert task is not None and not task.done()
+    await client.close()
+    assert task.cancelled()
+
+
+def test_retention_settings_are_checked():
+    import pytest
+
+    from server.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="RETENTION_INVITATION_DAYS"):
+        load_settings({"RAPPORT_RETENTION_INVITATION_DAYS": "-1"})
+    with pytest.raises(SettingsError, match="RETENTION_AUDIT_DAYS"):
+        load_settings({"RAPPORT_RETENTION_AUDIT_DAYS": "10"})
