@@ -295,6 +295,9 @@ class Endpoint:
     listing: bool = False
     status: int = 200
     tags: tuple[str, ...] = field(default=())
+    # Query parameters as (name, description); `csv` also offers text/csv.
+    query: tuple[tuple[str, str], ...] = field(default=())
+    csv: bool = False
 
     @property
     def rule(self) -> frozenset[Any]:
@@ -345,6 +348,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       "Revoke an invitation link", response=InvitationOut, tags=("calls",)),
     E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
 )
+
+
+def _record_endpoints() -> tuple[Endpoint, ...]:
+    from server import records_api
+
+    return tuple(e for e in records_api.endpoints() if isinstance(e, Endpoint))
+
+
+ENDPOINTS = ENDPOINTS + _record_endpoints()
 
 
 def setup(app: web.Application) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from server.i18n import Catalogues
     from server.models import User
     from server.notify import Notifier
+    from server.records import SummaryProvider
     from server.settings import Settings
     from signalling.bus import RoomBus
 
@@ -26,6 +27,9 @@ CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
 POLICY: web.AppKey[Policy] = web.AppKey("policy")
 BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
+# Sections added to every contact record by other features ("recording": consent and
+# recording summary), by name; see server/records.py.
+RECORD_SUMMARIES: web.AppKey[dict[str, SummaryProvider]] = web.AppKey("record_summaries", dict)
 # Live WebSocket connections of this process, closed at shutdown.
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 
