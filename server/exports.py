@@ -183,6 +183,10 @@ async def stream(request: web.Request, actor: User, wanted: ExportQuery) -> web.
         "Content-Type": "text/csv; charset=utf-8" if wanted.format == "csv"
         else "application/json",
         "Content-Disposition": f'attachment; filename="{name}.{wanted.format}"'})
+    if request.method == "HEAD":  # headers only: a body would corrupt the connection
+        await response.prepare(request)
+        await response.write_eof()
+        return response
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(csv_line(COLUMNS) if wanted.format == "csv" else b'{"items": [')

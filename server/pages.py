@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import select
 
-from server import accounts, approvals, audit, caseload, keys, participants, throttle
+from server import (
+    accounts,
+    approvals,
+    audit,
+    caseload,
+    keys,
+    participants,
+    records,
+    throttle,
+)
 from server.access import Audience, allow
 from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
@@ -154,7 +163,10 @@ async def caseload_page(request: web.Request) -> web.Response:
         rows = await caseload.caseload(db, _user(request))
         audit.record(db, request, "caseload.view", "caseload", _user(request).id,
                      clients=len(rows))
-    return render(request, "caseload.html", rows=rows, zone=_zone(request), today=now())
+        # Contact records still waiting for the practitioner's outcome and notes.
+        open_records = await records.open_records(db, _user(request))
+    return render(request, "caseload.html", rows=rows, zone=_zone(request), today=now(),
+                  open_records=open_records)
 
 
 @allow(*PRACTICE)

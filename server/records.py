@@ -436,3 +436,17 @@ def covering(start: datetime | None, end: datetime | None) -> Any:
     if end is not None:
         clauses.append(Contact.happened_at < end)
     return and_(*clauses)
+
+
+async def record_for(db: AsyncSession, contact_id: int) -> ContactRecord | None:
+    found: ContactRecord | None = await db.scalar(select(ContactRecord).where(
+        ContactRecord.contact_id == contact_id))
+    return found
+
+
+async def staff_names(db: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """Names of staff by id (for "changed by" in the history)."""
+    if not ids:
+        return {}
+    rows = await db.execute(select(User.id, User.name).where(User.id.in_(set(ids))))
+    return {uid: name for uid, name in rows.all()}

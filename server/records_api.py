@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server import audit, exports, keys, records
+from server import audit, dashboard, exports, keys, records
 from server.access import allow
+from server.clock import now
+from server.errors import N_, Invalid
 from server.models import Role, User
 from server.parsing import json_body, path_id
+from server.record_facts import iso
 from server.record_schemas import ContactEditIn, ContactRecordOut, ContactVersionOut
 from server.schemas import ContactOut
 
@@ -77,6 +81,45 @@ async def contact_history(request: web.Request) -> web.Response:
         ContactVersionOut.model_validate(v).model_dump(mode="json") for v in versions]})
 
 
+def _days(request: web.Request) -> int:
+    raw = request.query.get("days", "90")
+    if raw not in {str(d) for d in dashboard.PERIODS}:
+        raise Invalid(N_("Show the last 30, 90 or 365 days."),
+                      errors=[{"field": "days", "message": "30, 90 or 365"}])
+    return int(raw)
+
+
+async def team_dashboard(request: web.Request) -> dashboard.Dashboard:
+    days = _days(request)
+    async with request.app[keys.DB].begin() as db:
+        board = await dashboard.build(db, _user(request), request.app[keys.POLICY], now(), days)
+        audit.record(db, request, "dashboard.view", "team", _user(request).team_id,
+                     days=days, clients=len(board.clients))
+    return board
+
+
+def _figures(f: dashboard.Figures) -> dict[str, Any]:
+    return {"name": f.label, "face_to_face": f.face_to_face, "remote": f.remote,
+            "remote_percent": f.remote_percent, "failed_to_attend": f.failed_to_attend,
+            "technical_failure": f.technical_failure, "other": f.other, "total": f.total,
+            "rtt_ms": f.rtt_ms, "loss_percent": f.loss_percent}
+
+
+@allow(Role.SUPERVISOR)
+async def dashboard_json(request: web.Request) -> web.Response:
+    board = await team_dashboard(request)
+    clients = [dict(_figures(c), client_id=c.client.id if c.client else None,
+                    practitioner=c.practitioner,
+                    last_face_to_face_at=iso(c.last_face_to_face),
+                    remote_now=c.policy.get("outcome"),
+                    rules=[r["rule"] for r in c.policy.get("reasons", [])])
+               for c in board.clients]
+    return web.json_response({"days": board.days, "since": iso(board.since),
+                              "team": _figures(board.team),
+                              "practitioners": [_figures(f) for f in board.practitioners],
+                              "clients": clients})
+
+
 def endpoints() -> tuple[object, ...]:
     """The endpoint rows (built late: `server.api` defines `Endpoint` and imports us)."""
     from server.api import Endpoint as E
@@ -91,10 +134,14 @@ def endpoints() -> tuple[object, ...]:
         E("GET", "/contact-records/{id}", record, "api-contact-record",
           "One contact record: who joined and left when, modality, attendance, checklists, "
           "decisions, call quality", response=ContactRecordOut, tags=("records",)),
-        E("POST", "/contacts/{id}", contact_edit, "api-contact-edit",
+        E("PUT", "/contacts/{id}", contact_edit, "api-contact-edit",
           "Set a contact's outcome and notes (the previous version is kept)",
           body=ContactEditIn, response=ContactOut, tags=("records",)),
         E("GET", "/contacts/{id}/history", contact_history, "api-contact-history",
           "The previous versions of a contact, newest first", response=ContactVersionOut,
           listing=True, tags=("records",)),
+        E("GET", "/dashboard", dashboard_json, "api-dashboard",
+          "Your team's contact mix, attendance, call quality and clients out of policy "
+          "(supervisors)", query=(("days", "30, 90 (default) or 365"),),
+          tags=("records",)),
     )

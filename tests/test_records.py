@@ -280,6 +280,10 @@ async def test_summary_providers_add_their_section(db, world):
 
 # --- the practitioner's outcome and notes --------------------------------------------------
 
+async def put(staff: Any, path: str, body: Any, headers: Any = None) -> Any:
+    return await staff.client.put(path, json=body, headers={"X-CSRF-Token": staff.csrf})
+
+
 @pytest.fixture
 async def finished(client, db, settings, world, login):
     staff = await login(world.users["alice"])
@@ -294,10 +298,10 @@ async def finished(client, db, settings, world, login):
 async def test_edits_keep_every_previous_version(client, db, finished):
     staff, record = finished
     path = f"/api/v1/contacts/{record.contact_id}"
-    response = await staff.post_json(path, {"outcome": "rescheduled", "notes": "Rang to move",
+    response = await put(staff, path, {"outcome": "rescheduled", "notes": "Rang to move",
                                             "sensitive": False}, headers={})
     assert response.status == 200, await response.text()
-    response = await staff.post_json(path, {"outcome": "rescheduled", "kind": "phone",
+    response = await put(staff, path, {"outcome": "rescheduled", "kind": "phone",
                                             "notes": "Held by phone instead",
                                             "sensitive": True})
     assert response.status == 200, await response.text()
@@ -321,13 +325,13 @@ async def test_edit_refuses_bad_input_and_other_practitioners(client, db, world,
                                                               login):
     staff, record = finished
     path = f"/api/v1/contacts/{record.contact_id}"
-    bad = await staff.post_json(path, {"outcome": "maybe", "notes": ""})
+    bad = await put(staff, path, {"outcome": "maybe", "notes": ""})
     assert bad.status == 422
     assert (await bad.json())["errors"][0]["field"] == "outcome"
-    in_person = await staff.post_json(path, {"outcome": "attended", "kind": "face_to_face",
+    in_person = await put(staff, path, {"outcome": "attended", "kind": "face_to_face",
                                              "notes": ""})
     assert in_person.status == 422
     other = await login(world.users["bob"])
-    assert (await other.post_json(path, {"outcome": "attended", "notes": ""})).status == 404
+    assert (await put(other, path, {"outcome": "attended", "notes": ""})).status == 404
     boss = await login(world.users["sue"])
-    assert (await boss.post_json(path, {"outcome": "attended", "notes": ""})).status == 403
+    assert (await put(boss, path, {"outcome": "attended", "notes": ""})).status == 403
