@@ -335,3 +335,42 @@ async def test_edit_refuses_bad_input_and_other_practitioners(client, db, world,
     assert (await put(other, path, {"outcome": "attended", "notes": ""})).status == 404
     boss = await login(world.users["sue"])
     assert (await put(boss, path, {"outcome": "attended", "notes": ""})).status == 403
+
+
+# --- call quality from the browsers ---------------------------------------------------------
+
+async def test_stats_are_validated_rate_limited_and_kept_aggregated(
+        client, db, settings, world, login, monkeypatch):
+    from signalling import quality
+
+    await login(world.users["alice"])
+    call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
+    doctor = await practitioner_peer(client, call.appointment.id)
+    person = await client_peer(client, call.client_token)
+    await _admit(doctor, person)
+    me = doctor.seen[0]["you"]["id"]
+    sample = {"peer": me, "rtt_ms": 40, "packets_received": 990, "packets_lost": 10,
+              "kbps_in": 800, "kbps_out": 600}
+    await person.send(type="stats", peers=[dict(sample, rtt_ms=-1)])
+    bad = await person.error("invalid_message")
+    assert bad["errors"][0]["field"] == "peers.0.rtt_ms"
+    await person.send(type="stats", peers=[sample])
+    await person.send(type="ping")
+    await person.expect("pong")
+    await person.send(type="stats", peers=[sample])  # too soon after the last one
+    assert "at most every" in (await person.error("rate_limited"))["message"]
+    monkeypatch.setattr(quality, "MIN_INTERVAL", 0.0)
+    await person.send(type="stats", peers=[dict(sample, rtt_ms=80, packets_lost=30,
+                                                 packets_received=970, kbps_in=400)])
+    await person.send(type="ping")
+    await person.expect("pong")
+    await doctor.send(type="end")
+    await doctor.expect("ended")
+    record = await record_of(db, call.appointment.id)
+    (mine,) = record.summary["quality"]
+    assert mine == {"participant": person.seen[0]["you"]["id"], "role": "client",
+                    "session": record.call_session_id, "samples": 2, "rtt_ms_avg": 60,
+                    "rtt_ms_max": 80, "loss_percent": 2.0, "kbps_in_avg": 600,
+                    "kbps_out_avg": 600, "kbps_in_min": 400}
+    await person.close()
+    await doctor.close()
