@@ -374,3 +374,33 @@ async def test_stats_are_validated_rate_limited_and_kept_aggregated(
                     "kbps_out_avg": 600, "kbps_in_min": 400}
     await person.close()
     await doctor.close()
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+async def test_open_record_reminder_form_and_history_on_the_pages(client, db, finished):
+    staff, record = finished
+    caseload = await staff.get("/caseload")
+    text = await caseload.text()
+    assert "1 contact record needs your outcome and notes" in text
+    assert f'href="/contacts/{record.contact_id}"' in text
+    page = await staff.get(f"/contacts/{record.contact_id}")
+    body = await page.text()
+    assert page.status == 200
+    assert "This record is open" in body and "failed to attend" in body
+    assert "no session was opened" not in body and "the practitioner ended it" in body
+    saved = await staff.post_form(f"/contacts/{record.contact_id}", {
+        "outcome": "failed_to_attend", "kind": "video", "notes": "No answer by phone either.",
+        "sensitive": "on"})
+    assert saved.status == 303
+    assert saved.headers["Location"] == f"/contacts/{record.contact_id}?saved=1"
+    body = await (await staff.get(f"/contacts/{record.contact_id}?saved=1")).text()
+    assert "Saved." in body and "Earlier versions" in body and "This record is open" not in body
+    assert "No answer by phone either." in body
+    assert "contact record needs" not in await (await staff.get("/caseload")).text()
+    bad = await staff.post_form(f"/contacts/{record.contact_id}", {"outcome": "gone",
+                                                                   "notes": ""})
+    assert bad.status == 422 and "There is a problem" in await bad.text()
+    async with db() as s:
+        contact = await s.get(Contact, record.contact_id)
+    assert contact is not None and contact.sensitive and contact.notes.startswith("No answer")
