@@ -277,8 +277,10 @@ async def stale(maker: async_sessionmaker[AsyncSession], at: datetime) -> list[i
     """Appointments whose record is missing or older than their last ended session, and
     remote appointments whose time passed with no session at all."""
     async with maker() as db:
+        # Sessions that ended within the look-back: the table grows for ever, the pass not.
         newest_end = (select(CallSession.appointment_id,
                              func.max(CallSession.ended_at).label("ended"))
+                      .where(CallSession.ended_at > at - MISSED_LOOKBACK)
                       .group_by(CallSession.appointment_id).subquery())
         open_session = exists().where(CallSession.appointment_id == Appointment.id,
                                       CallSession.ended_at.is_(None))
