@@ -357,6 +357,9 @@ class Endpoint:
     listing: bool = False
     status: int = 200
     tags: tuple[str, ...] = field(default=())
+    # Query parameters as (name, description); `csv` also offers text/csv.
+    query: tuple[tuple[str, str], ...] = field(default=())
+    csv: bool = False
 
     @property
     def rule(self) -> frozenset[Any]:
@@ -434,6 +437,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       "Audit entries can never be changed: always refused, and the attempt logged",
       status=403, tags=("data protection",)),
 )
+
+
+def _record_endpoints() -> tuple[Endpoint, ...]:
+    from server import records_api
+
+    return tuple(e for e in records_api.endpoints() if isinstance(e, Endpoint))
+
+
+ENDPOINTS = ENDPOINTS + _record_endpoints()
 
 
 def setup(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages, privacy, retention
+from server import access, api, i18n, keys, pages, privacy, records_web, retention
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -180,6 +180,7 @@ def create_app(settings: Settings) -> web.Application:
     privacy.setup(app)
     api.setup(app)
     signalling_handler.setup(app)
+    records_web.setup(app)  # after the rooms: its cleanup_ctx listens to them
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

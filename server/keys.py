@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.models import User
     from server.notify import Notifier
     from server.policy_versions import PolicyStore
+    from server.records import SummaryProvider
     from server.settings import Settings
     from signalling.bus import RoomBus
 
@@ -30,6 +31,9 @@ CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
 POLICIES: web.AppKey[PolicyStore] = web.AppKey("policies")
 BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
+# Sections added to every contact record by other features ("recording": consent and
+# recording summary), by name; see server/records.py.
+RECORD_SUMMARIES: web.AppKey[dict[str, SummaryProvider]] = web.AppKey("record_summaries", dict)
 # Live WebSocket connections of this process, closed at shutdown.
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 # The retention sweeper's background task (None when the sweeper is switched off).

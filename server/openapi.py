@@ -56,6 +56,10 @@ def _operation(e: Endpoint) -> dict[str, Any]:
     if "{id}" in e.path:
         op["parameters"] = [{"name": "id", "in": "path", "required": True,
                              "schema": {"type": "integer", "minimum": 1}}]
+    for name, description in e.query:
+        op.setdefault("parameters", []).append({
+            "name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}})
     if e.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=e.body.__name__)}}}}
@@ -64,8 +68,10 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         ref = {"$ref": REF.format(model=e.response.__name__)}
         content = {"schema": {"type": "object", "required": ["items"], "properties": {
             "items": {"type": "array", "items": ref}}} if e.listing else ref}
-    op["responses"] = {str(e.status): {"description": "Success",
-                                       "content": {"application/json": content}}}
+    media: dict[str, Any] = {"application/json": content}
+    if e.csv:
+        media["text/csv"] = {"schema": {"type": "string"}}
+    op["responses"] = {str(e.status): {"description": "Success", "content": media}}
     if e.status >= 400:  # exists only to refuse (and log) an attempt: no success response
         op["responses"].pop(str(e.status))
         op["x-always-refused"] = True
@@ -74,7 +80,7 @@ def _operation(e: Endpoint) -> dict[str, Any]:
                                 "403": _problem("Your role does not allow this")})
     if "{id}" in e.path:
         op["responses"]["404"] = _problem("Not found, or not in your caseload")
-    if e.body is not None or e.method != "GET":
+    if e.body is not None or e.method != "GET" or e.query:
         op["responses"]["400"] = _problem("Malformed request")
         op["responses"]["422"] = _problem("The request names fields that need correcting")
     return op

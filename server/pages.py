@@ -17,6 +17,7 @@ from server import (
     keys,
     participants,
     policy_versions,
+    records,
     throttle,
 )
 from server.access import Audience, allow
@@ -165,7 +166,10 @@ async def caseload_page(request: web.Request) -> web.Response:
         rows = await caseload.caseload(db, _user(request))
         audit.record(db, request, "caseload.view", "caseload", _user(request).id,
                      clients=len(rows))
-    return render(request, "caseload.html", rows=rows, zone=_zone(request), today=now())
+        # Contact records still waiting for the practitioner's outcome and notes.
+        open_records = await records.open_records(db, _user(request))
+    return render(request, "caseload.html", rows=rows, zone=_zone(request), today=now(),
+                  open_records=open_records)
 
 
 @allow(*PRACTICE)

@@ -55,6 +55,8 @@ class Settings:
     turn_ttl_seconds: int = 3600
     # Send media only through TURN (iceTransportPolicy "relay"): hides people's addresses.
     force_relay: bool = False
+    # How often the contact-record sweeper runs (missed appointments, abandoned sessions).
+    records_sweep_seconds: int = 60
     # Local time of the organisation: form times are read in it, pages show times in it.
     timezone: str = "Europe/London"
     # Where the wording shown to people is translated to; the first is the default.
@@ -88,6 +90,8 @@ class Settings:
             ("invitation_before_minutes", self.invitation_before_minutes >= 0, "must be >= 0"),
             ("invitation_after_minutes", self.invitation_after_minutes > 0, "must be positive"),
             ("invitation_max_attempts", self.invitation_max_attempts > 0, "must be positive"),
+            ("records_sweep_seconds", 1 <= self.records_sweep_seconds <= 3600,
+             "must be between 1 and 3600"),
             ("turn_ttl_seconds", 60 <= self.turn_ttl_seconds <= 86400,
              "must be between 60 and 86400"),
             ("turn_secret", bool(self.turn_secret) or not self.turn_urls,

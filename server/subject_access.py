@@ -94,6 +94,11 @@ COVERAGE: dict[str, Source] = {
     "checklist_response": Source(via("appointment_id", "appointment"), _third_party,
                                  N_("Safe-space check answers")),
     "audit_event": Source(by_client(), label=N_("Who accessed your information")),
+    "contact_record": Source(by_client(), label=N_("Records of video sessions")),
+    "contact_version": Source(via("contact_id", "contact"), _sensitive,
+                              N_("Earlier versions of contact notes")),
+    "call_quality": Source(via("call_session_id", "call_session"),
+                           label=N_("Call quality in your video sessions")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {

@@ -35,7 +35,7 @@ from server.models import (
     StaffSession,
 )
 from server.participants import PARTICIPANT_COOKIE, current_participant
-from signalling import protocol
+from signalling import protocol, quality
 from signalling.bus import InProcessBus
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.rooms import FINAL, Member, Rooms, iso
@@ -147,6 +147,7 @@ class Connection:
         self.last_rate_error = 0.0
         self.last_heard = time.monotonic()
         self.close_code: int | None = None
+        self.stats_at = 0.0  # when call-quality statistics were last stored
 
     # --- writing --------------------------------------------------------------------------
 
@@ -417,6 +418,8 @@ class Connection:
             await self.bus.send_many(member.appointment_id, self.peers, {
                 "type": "media", "from": member.participant_id,
                 "audio": message.audio, "video": message.video})
+        elif kind == "stats":
+            self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
         elif kind == "leave":
             await self.rooms.leave(member)
             self.state = ParticipantState.LEFT

@@ -131,13 +131,31 @@ class Ping(_Message):
     type: Literal["ping"]
 
 
+class PeerStats(_Message):
+    """One peer connection's statistics since the previous report (browser getStats)."""
+
+    peer: ParticipantId
+    rtt_ms: int | None = Field(default=None, ge=0, le=60_000)
+    packets_received: int = Field(default=0, ge=0, le=10_000_000)
+    packets_lost: int = Field(default=0, ge=0, le=10_000_000)
+    kbps_in: int = Field(default=0, ge=0, le=100_000)
+    kbps_out: int = Field(default=0, ge=0, le=100_000)
+
+
+class Stats(_Message):
+    """Call quality, about every 10 s while in the call; stored aggregated per person."""
+
+    type: Literal["stats"]
+    peers: list[PeerStats] = Field(min_length=1, max_length=8)
+
+
 Inbound = Annotated[
     Hello | Checklist | Admit | Deny | Remove | End | Offer | Answer | Candidate | Media | Leave
-    | Ping,
+    | Ping | Stats,
     Field(discriminator="type"),
 ]
 INBOUND_TYPES = frozenset({"hello", "checklist", "admit", "deny", "remove", "end", "offer",
-                           "answer", "candidate", "media", "leave", "ping"})
+                           "answer", "candidate", "media", "leave", "ping", "stats"})
 _adapter: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 
 

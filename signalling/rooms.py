@@ -15,6 +15,7 @@ Transitions (anything else is refused with a typed error):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,6 +121,12 @@ class Rooms:
         self.db = db
         self.bus = bus
         self.policies = policies
+        # Called with the appointment id after a session ended (contact records listen).
+        self.session_ended: list[Callable[[int], Awaitable[None]]] = []
+
+    async def _ended(self, appointment_id: int) -> None:
+        for hook in self.session_ended:
+            await hook(appointment_id)
 
     # --- telling people ------------------------------------------------------------------
 
@@ -414,6 +421,7 @@ class Rooms:
                 if person.connection_id is not None:
                     told.append(person.id)
         await self.bus.send_many(actor.appointment_id, told, {"type": "ended"})
+        await self._ended(actor.appointment_id)
 
     async def leave(self, member: Member) -> None:
         current = now()
@@ -424,7 +432,18 @@ class Rooms:
                 person.state, person.state_since = ParticipantState.LEFT, current
             session = await _live_session(db, member.appointment_id)
             _event(db, person, "left", current, session.id if session else None)
+            # The last person out ends the session, as if the practitioner had.
+            everyone_left = session is not None and await db.scalar(
+                select(func.count()).select_from(Participant).where(
+                    Participant.appointment_id == member.appointment_id,
+                    Participant.id != person.id, Participant.state.in_(PRESENT))) == 0
+            if everyone_left:
+                assert session is not None
+                session.ended_at = current
+                _event(db, person, "ended", current, session.id, reason="everyone left")
         await self.roster(member.appointment_id)
+        if everyone_left:
+            await self._ended(member.appointment_id)
 
     async def media(self, member: Member, audio: bool, video: bool) -> None:
         async with self.db.begin() as db:

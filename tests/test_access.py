@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from server import access
+from server import access, records
 from server.access import Audience, Rule, allow, permits, routes_without_rules, rule_for
 from server.app import create_app
 from server.clock import now
@@ -124,6 +124,18 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     # Anyone signed in who tries to change the audit log is refused, and the try is logged.
     ("DELETE", "/api/v1/audit/{id}", STAFF),
     ("PATCH", "/api/v1/audit/{id}", STAFF),
+    # --- contact records (pages and API)
+    ("GET HEAD", "/contacts/{id}", PRACTICE),
+    ("POST", "/contacts/{id}", PRACTITIONER),
+    ("GET HEAD", "/exports", PRACTICE),
+    ("GET HEAD", "/exports/contact-records", PRACTICE),
+    ("GET HEAD", "/dashboard", SUPERVISOR),
+    ("GET", "/api/v1/contact-records", PRACTICE),
+    ("GET", "/api/v1/open-contact-records", PRACTITIONER),
+    ("GET", "/api/v1/contact-records/{id}", PRACTICE),
+    ("PUT", "/api/v1/contacts/{id}", PRACTITIONER),
+    ("GET", "/api/v1/contacts/{id}/history", PRACTICE),
+    ("GET", "/api/v1/dashboard", SUPERVISOR),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -172,8 +184,10 @@ async def ids(world: Any, db: Any) -> dict[str, int]:
                                 note="for the access test", created_at=now())
         s.add_all([appointment, token, version])
         await s.flush()
+        record = await records.build(s, appointment.id)
         return {"client": world.clients["a1"].id, "appointment": appointment.id,
-                "token": token.id, "user": world.users["bob"].id, "policy": version.id}
+                "token": token.id, "user": world.users["bob"].id, "policy": version.id,
+                "contact": record.contact_id, "record": record.id}
 
 
 def fill(canonical: str, ids: dict[str, int]) -> str:
@@ -184,7 +198,8 @@ def fill(canonical: str, ids: dict[str, int]) -> str:
         return canonical.replace("{token}", secrets.token_urlsafe(24))
     if "{id}" not in canonical:
         return canonical
-    for marker, kind in [("/clients/", "client"), ("/appointments/", "appointment"),
+    for marker, kind in [("/contact-records/", "record"), ("/contacts/", "contact"),
+                         ("/clients/", "client"), ("/appointments/", "appointment"),
                          ("/users/", "user"), ("/tokens/", "token"),
                          ("/policy/versions/", "policy")]:
         if marker in canonical:
@@ -207,9 +222,9 @@ def calls(app: web.Application, ids: dict[str, int]) -> list[Call]:
 
 async def send(client: TestClient, call: Call, csrf: str) -> tuple[int, dict[str, str], str]:
     """Make the call with a CSRF token (so a refusal is never just a missing token)."""
-    if call.method == "POST" and call.api:
-        response = await client.post(call.path, json={}, headers={"X-CSRF-Token": csrf},
-                                     allow_redirects=False)
+    if call.method in ("POST", "PUT") and call.api:
+        response = await client.request(call.method, call.path, json={},
+                                        headers={"X-CSRF-Token": csrf}, allow_redirects=False)
     elif call.method == "POST":
         response = await client.post(call.path, data={"csrf_token": csrf},
                                      allow_redirects=False)

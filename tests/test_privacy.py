@@ -17,9 +17,14 @@ from server.models import (
     ApprovalStatus,
     AuditEvent,
     Base,
+    CallQuality,
     CallSession,
     ChecklistResponse,
     Client,
+    ContactKind,
+    ContactOutcome,
+    ContactRecord,
+    ContactVersion,
     Participant,
     ParticipantEvent,
     ParticipantRole,
@@ -91,6 +96,19 @@ async def _seed(db, settings, world, short: str, practitioner: str) -> dict[str,
                         .where(subject_access.Base.metadata.tables["contact"].c.id == contact)
                         .values(sensitive=True, notes=f"sensitive note about {client.crn}"))
         audit.record(s, None, "client.view", "client", client.id, client_id=client.id)
+        # Contact records (issue 6, the other half): the record, an earlier version of its
+        # contact's notes, and the call quality of one person in the session.
+        s.add(ContactRecord(
+            appointment_id=call.appointment.id, contact_id=contact, client_id=client.id,
+            practitioner_id=user.id, call_session_id=session.id, status="ended",
+            attendance=ContactOutcome.ATTENDED, modality="video", scheduled_start=now(),
+            scheduled_end=now(), summary={}, built_at=now()))
+        s.add(ContactVersion(contact_id=contact, version=1, kind=ContactKind.FACE_TO_FACE,
+                             outcome=ContactOutcome.ATTENDED, happened_at=now(),
+                             notes=f"earlier note about {client.crn}", sensitive=False,
+                             replaced_at=now(), replaced_by_id=user.id))
+        s.add(CallQuality(call_session_id=session.id, participant_id=people[0].id,
+                          first_at=now(), last_at=now()))
     return {"client": client, "appointment": call.appointment.id, "crn": client.crn}
 
 

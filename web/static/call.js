@@ -586,6 +586,7 @@ class Link {
         out.packetsReceived += s.packetsReceived || 0;
         out.packetsLost += Math.max(0, s.packetsLost || 0);
       }
+      if (s.type === "outbound-rtp") out.bytesSent = (out.bytesSent || 0) + (s.bytesSent || 0); // stats.js
       if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
     });
     if (pair) {
