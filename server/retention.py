@@ -30,8 +30,11 @@ from server.clock import now as clock_now
 from server.models import (
     AuditEvent,
     AuditPrunePermit,
+    CallQuality,
     ChecklistResponse,
     Contact,
+    ContactRecord,
+    ContactVersion,
     Invitation,
     Participant,
     ParticipantEvent,
@@ -100,6 +103,8 @@ async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> li
         await db.execute(update(PolicyDecision)
                          .where(PolicyDecision.subject_participant_id.in_(people))
                          .values(subject_participant_id=None))
+        # Per-person figures go with the person (the contact record keeps its own summary).
+        await db.execute(delete(CallQuality).where(CallQuality.participant_id.in_(people)))
         await db.execute(delete(Participant).where(Participant.id.in_(people)))
     return ([f"participant {i}" for i in people] + [f"participant event {i}" for i in events]
             + [f"checklist answers {i}" for i in answers])
@@ -109,6 +114,9 @@ async def _contacts(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[s
     ids = list(await db.scalars(select(Contact.id).where(Contact.happened_at < cutoff)
                                 .order_by(Contact.id)))
     if ids and not dry_run:
+        # A contact's earlier versions and its session record go with it.
+        await db.execute(delete(ContactVersion).where(ContactVersion.contact_id.in_(ids)))
+        await db.execute(delete(ContactRecord).where(ContactRecord.contact_id.in_(ids)))
         await db.execute(delete(Contact).where(Contact.id.in_(ids)))
     return [f"contact {i}" for i in ids]
 

@@ -139,3 +139,39 @@ def test_retention_settings_are_checked():
         load_settings({"RAPPORT_RETENTION_INVITATION_DAYS": "-1"})
     with pytest.raises(SettingsError, match="RETENTION_AUDIT_DAYS"):
         load_settings({"RAPPORT_RETENTION_AUDIT_DAYS": "10"})
+
+
+async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, world):
+    """Records, edit history and call quality never block a deletion (foreign keys)."""
+    from server.models import (
+        CallQuality,
+        CallSession,
+        ContactKind,
+        ContactOutcome,
+        ContactRecord,
+        ContactVersion,
+    )
+
+    await _seed(db, settings, world)
+    async with db.begin() as s:
+        contact = await s.scalar(select(Contact))
+        person = await s.scalar(select(Participant))
+        session = CallSession(appointment_id=person.appointment_id, started_at=now(),
+                              started_by_id=world.users["alice"].id)
+        s.add(session)
+        await s.flush()
+        s.add(ContactRecord(
+            appointment_id=person.appointment_id, contact_id=contact.id,
+            client_id=contact.client_id, practitioner_id=contact.practitioner_id,
+            call_session_id=session.id, status="ended", attendance=ContactOutcome.ATTENDED,
+            modality="video", scheduled_start=now(), scheduled_end=now(), summary={},
+            built_at=now()))
+        s.add(ContactVersion(contact_id=contact.id, version=1, kind=ContactKind.FACE_TO_FACE,
+                             outcome=ContactOutcome.ATTENDED, happened_at=now(), notes="before",
+                             sensitive=False, replaced_at=now(),
+                             replaced_by_id=world.users["alice"].id))
+        s.add(CallQuality(call_session_id=session.id, participant_id=person.id, first_at=now(),
+                          last_at=now()))
+    await retention.sweep(db, settings, now=now() + 7 * YEAR)
+    for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant):
+        assert await _count(db, model) == 0, model
