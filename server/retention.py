@@ -191,9 +191,17 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+# The first sweep comes soon after start-up, so a server restarted more often than the
+# interval still applies the schedule.
+FIRST_SWEEP_SECONDS = 300
+
+
 async def _run(maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    interval = settings.retention_sweep_minutes * 60
+    delay = min(FIRST_SWEEP_SECONDS, interval)
     while True:
-        await asyncio.sleep(settings.retention_sweep_minutes * 60)
+        await asyncio.sleep(delay)
+        delay = interval
         try:
             done = await sweep(maker, settings)
         except Exception:  # a failed sweep must not stop the next one

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
 from server.errors import N_
+from server.i18n import current_language
 from server.i18n import gettext as _
 from server.models import Base
 
@@ -170,7 +171,7 @@ async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
     notice = _("Items marked “{marker}” must be checked by the data protection officer "
                "before this document is given to the person.").format(marker=_(FOR_REVIEW))
     await write(
-        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{current_language()}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title><link rel="stylesheet" href="/static/subject_access.css">'
         f'</head><body><main><h1>{title}</h1><p>{escape(produced)}</p>'

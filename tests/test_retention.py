@@ -117,15 +117,26 @@ async def test_cli_dry_run_lists_what_would_go(db, settings, world):
     assert await _count(db, Invitation) == 1
 
 
-async def test_sweeper_runs_in_background_and_stops_cleanly(database_url, aiohttp_client):
+async def test_sweeper_runs_in_background_and_stops_cleanly(database_url, aiohttp_client,
+                                                           monkeypatch):
     from server.app import create_app
 
+    swept = asyncio.Event()
+
+    async def probe(s, moment, *, dry_run):
+        swept.set()
+        return 0
+
+    monkeypatch.setattr(retention, "FIRST_SWEEP_SECONDS", 0.05)
+    monkeypatch.setitem(retention.EXTRA_KINDS, "probe", probe)
     settings = Settings(database_url=database_url, migrate_on_start=False, log_json=False,
                         retention_sweep_minutes=60)
     app = create_app(settings)
     client = await aiohttp_client(app)
     task = app[keys.RETENTION_TASK]
-    assert task is not None and not task.done()
+    assert task is not None
+    await asyncio.wait_for(swept.wait(), timeout=30)
+    assert not task.done()  # it sleeps until the next sweep
     await client.close()
     assert task.cancelled()
 
