@@ -71,7 +71,7 @@ async def _form(request: web.Request) -> dict[str, Any]:
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/caseload"
+    return "/"  # the home page sends each role to its own start page
 
 
 @allow(Audience.PUBLIC)

@@ -185,25 +185,20 @@ async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
 
 async def _html_table(db: AsyncSession, name: str, source: Source, client_id: int,
                       write: Write) -> int:
+    """One table as a list of records (field: value), readable on a phone and on paper."""
     label = escape(_(source.label) if source.label else name)
-    await write(f'<section><h2>{label}</h2>'.encode())
+    await write(f"<section><h2>{label}</h2>".encode())
     count = 0
     async for values, review in rows(db, name, client_id):
-        if count == 0:
-            await write(b'<table><thead><tr><th scope="col">' + b"</th><th scope=\"col\">".join(
-                str(escape(k)).encode() for k in values) + b"</th></tr></thead><tbody>")
         count += 1
-        cells = "".join(f"<td>{escape(_cell(v))}</td>" for v in values.values())
-        if review:
-            await write(f'<tr class="review"><td colspan="{len(values)}"><strong>'
-                        f'{escape(_(FOR_REVIEW))}</strong>: {escape(_(review))}</td></tr>'
-                        f'<tr class="review">{cells}</tr>'.encode())
-        else:
-            await write(f"<tr>{cells}</tr>".encode())
-    if count:
-        await write(b"</tbody></table>")
-    else:
-        await write(f'<p>{escape(_("Nothing held."))}</p>'.encode())
+        flag = (f'<p class="flag"><strong>{escape(_(FOR_REVIEW))}</strong>: '
+                f"{escape(_(review))}</p>") if review else ""
+        fields = "".join(f"<dt>{escape(key.replace('_', ' '))}</dt><dd>{escape(_cell(value))}</dd>"
+                         for key, value in values.items())
+        kind = "record review" if review else "record"
+        await write(f'<div class="{kind}">{flag}<dl>{fields}</dl></div>'.encode())
+    if not count:
+        await write(f"<p>{escape(_('Nothing held.'))}</p>".encode())
     await write(b"</section>")
     return count
 
