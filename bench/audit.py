@@ -143,7 +143,7 @@ def main() -> None:
         *rows,
         "",
         f"On {platform.machine()}, Python {platform.python_version()}, 2 cores shared with "
-        "other work: noisy. The export's peak memory stays flat as the history grows because "
+        "other work: noisy. The export holds about 1.5 MB however large the file, because "
         "rows are streamed in batches of 500 and written as they are read.",
     ])
     print(body)

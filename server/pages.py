@@ -292,8 +292,10 @@ async def approval_decide(request: web.Request) -> web.Response:
 
 @allow(Role.ADMIN)
 async def users_page(request: web.Request) -> web.Response:
-    async with _db(request)() as db:
+    async with _db(request).begin() as db:
         users = await accounts.list_users(db, _user(request))
+        audit.record(db, request, "users.view", "organisation", _user(request).organisation_id,
+                     users=len(users))
     return render(request, "users.html", users=users)
 
 
