@@ -70,6 +70,10 @@ async def test_each_kind_goes_after_its_period_and_is_audited(db, settings, worl
         logged = (await s.scalars(select(AuditEvent).where(
             AuditEvent.action == "retention.delete"))).all()
         assert {e.target_type for e in logged} == {"invitations", "participants"}
+        # Each deletion shows in the client's own access log.
+        assert {e.client_id for e in logged} == {world.clients["a1"].id}
+        assert "participant event" in " ".join(
+            d for e in logged for d in e.detail["deleted"])
         assert (await audit.verify(s))[1] is None
 
 
