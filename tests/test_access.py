@@ -33,6 +33,7 @@ PRACTITIONER: Rule = frozenset({P})
 SUPERVISOR: Rule = frozenset({S})
 ADMIN: Rule = frozenset({A})
 DPO: Rule = frozenset({D})
+ADMIN_OR_DPO: Rule = frozenset({A, D})
 
 ROLE_REFUSED = "Your role does not allow this."
 SIGN_IN_FIRST = "Sign in first, or send a valid API token."
@@ -106,6 +107,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/privacy/clients/{id}/export.json", DPO),
     ("GET HEAD", "/privacy/clients/{id}/export.html", DPO),
     ("GET HEAD", "/privacy-notice", PUBLIC),
+    ("GET HEAD", "/privacy/retention", ADMIN_OR_DPO),
+    ("POST", "/privacy/retention", ADMIN_OR_DPO),
     ("GET", "/api/v1/clients/{id}/access-log", DPO),
     ("GET", "/api/v1/clients/{id}/subject-access", DPO),
     # Anyone signed in who tries to change the audit log is refused, and the try is logged.
@@ -366,7 +369,7 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 # Who exercises a route they are allowed to call, by rule.
 PERMITTED_CALLER: dict[Rule, str] = {
     STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
-    DPO: "olive",
+    DPO: "olive", ADMIN_OR_DPO: "adam",
 }
 
 

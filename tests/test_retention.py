@@ -154,3 +154,20 @@ def test_retention_settings_are_checked():
         load_settings({"RAPPORT_RETENTION_INVITATION_DAYS": "-1"})
     with pytest.raises(SettingsError, match="RETENTION_AUDIT_DAYS"):
         load_settings({"RAPPORT_RETENTION_AUDIT_DAYS": "10"})
+
+
+async def test_retention_page_previews_and_runs_the_schedule(db, settings, world, login):
+    await _seed(db, settings, world)
+    admin = await login(world.users["adam"])
+    page = await admin.get("/privacy/retention")
+    text = await page.text()
+    assert page.status == 200 and "contacts" in text and "retention_contact_days" in text
+    assert await _count(db, Invitation) == 1  # a preview deletes nothing
+    dpo = await login(world.users["olive"])
+    done = await dpo.post_form("/privacy/retention")
+    assert done.status == 303 and done.headers["Location"].startswith("/privacy/retention?done=")
+    async with db() as s:
+        actions = [(e.action, e.actor_id) for e in (await s.scalars(
+            select(AuditEvent).order_by(AuditEvent.seq))).all()]
+    assert ("retention.preview", world.users["adam"].id) in actions
+    assert ("retention.run", world.users["olive"].id) in actions
