@@ -18,14 +18,14 @@ from datetime import date, datetime
 from typing import Any
 
 from markupsafe import escape
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
 from server.errors import N_
 from server.i18n import current_language
 from server.i18n import gettext as _
-from server.models import Base
+from server.models import Base, User
 
 Where = Callable[[Table, int], ColumnElement[bool]]
 Review = Callable[[Mapping[str, Any]], str | None]
@@ -153,8 +153,22 @@ async def write_json(db: AsyncSession, client_id: int, write: Write) -> dict[str
         if buffer:
             await write(_joined(buffer, counts[name] > len(buffer)))
         await write(b"]")
-    await write(b"}}\n")
+    staff = {str(i): name for i, name in await staff_named(db, client_id)}
+    await write(b'}, "staff": ' + json.dumps(staff).encode() + b"}\n")
     return counts
+
+
+async def staff_named(db: AsyncSession, client_id: int) -> list[tuple[int, str]]:
+    """Staff whose ids appear in the client's rows, so a reader sees names, not numbers."""
+    parts = []
+    for name, source in COVERAGE.items():
+        table = Base.metadata.tables[name]
+        parts += [select(column.label("id")).where(source.where(table, client_id))
+                  for column in table.columns
+                  if any(fk.column.table.name == "staff_user" for fk in column.foreign_keys)]
+    ids = union(*parts).subquery()
+    query = select(User.id, User.name).where(User.id.in_(select(ids.c.id))).order_by(User.id)
+    return [(i, n) for i, n in await db.execute(query)]
 
 
 def _joined(items: list[str], after_earlier: bool) -> bytes:
@@ -179,7 +193,10 @@ async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
     counts: dict[str, int] = {}
     for name, source in COVERAGE.items():
         counts[name] = await _html_table(db, name, source, client_id, write)
-    await write(b"</main></body></html>\n")
+    named = await staff_named(db, client_id)
+    staff = "".join(f"<dt>{i}</dt><dd>{escape(n)}</dd>" for i, n in named)
+    await write(f'<section><h2>{escape(_("Staff named in this document (by id)"))}</h2>'
+                f"<dl>{staff}</dl></section></main></body></html>\n".encode())
     return counts
 
 
