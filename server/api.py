@@ -166,8 +166,10 @@ async def team(request: web.Request) -> web.Response:
 
 @allow(Role.ADMIN)
 async def users(request: web.Request) -> web.Response:
-    async with request.app[keys.DB]() as db:
+    async with request.app[keys.DB].begin() as db:
         found = await accounts.list_users(db, _user(request))
+        audit.record(db, request, "users.view", "organisation", _user(request).organisation_id,
+                     users=len(found))
     return web.json_response({"items": [_user_out(u) for u in found]})
 
 

@@ -126,9 +126,13 @@ def _guard_and_collect(session: Session, _context: UOWTransaction, _instances: o
                if isinstance(o, AuditEvent) and (o in session.deleted or session.is_modified(o))]
     if touched:
         raise AuditTamperError(N_("Audit entries can never be changed or deleted."))
+    # Entries added directly (not through `record`) wait for the commit like the others.
+    direct = [o for o in session.new if isinstance(o, AuditEvent) and o.seq is None]
+    for entry in direct:
+        session.expunge(entry)
     auto = [e for e in map(_auto, session.new) if e is not None]
-    if auto:
-        session.info.setdefault(PENDING, []).extend(auto)
+    if direct or auto:
+        session.info.setdefault(PENDING, []).extend(direct + auto)
 
 
 def _fill_clients(conn: Connection, pending: list[AuditEvent]) -> None:

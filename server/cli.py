@@ -178,10 +178,16 @@ def _audit(settings: Settings, _args: argparse.Namespace) -> int:
     from server.db import make_engine
 
     async def run() -> int:
+        from sqlalchemy.exc import DBAPIError
+
         engine = make_engine(settings)
         try:
             async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
                 verifier, broken = await audit.verify(db)
+        except DBAPIError as exc:
+            print(f"rapport: cannot read the audit log ({exc.orig}); is the database "
+                  "migrated? Run `rapport migrate`.", file=sys.stderr)
+            return 2
         finally:
             await engine.dispose()
         if broken is not None:

@@ -35,6 +35,7 @@ STAFF = [
     ("practitioner2", "Tom Evans", "tom.evans@demo.rapport.test", {Role.PRACTITIONER}),
     ("supervisor", "Sam Okafor", "sam.okafor@demo.rapport.test", {Role.SUPERVISOR}),
     ("admin", "Alex Morgan", "alex.morgan@demo.rapport.test", {Role.ADMIN}),
+    ("data protection officer", "Dee Price", "dee.price@demo.rapport.test", {Role.DPO}),
 ]
 _WORDS = ("amber", "harbour", "lantern", "meadow", "copper", "willow", "granite", "orchard",
           "thistle", "beacon", "saffron", "juniper", "pebble", "quartz", "riverside", "summit")

@@ -81,7 +81,7 @@ async def _form(request: web.Request) -> dict[str, Any]:
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return "/caseload"
+    return "/"  # the home page sends each role to its own start page
 
 
 @allow(Audience.PUBLIC)
@@ -307,8 +307,10 @@ async def approval_decide(request: web.Request) -> web.Response:
 
 @allow(Role.ADMIN)
 async def users_page(request: web.Request) -> web.Response:
-    async with _db(request)() as db:
+    async with _db(request).begin() as db:
         users = await accounts.list_users(db, _user(request))
+        audit.record(db, request, "users.view", "organisation", _user(request).organisation_id,
+                     users=len(users))
     return render(request, "users.html", users=users)
 
 

@@ -15,12 +15,13 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import audit, keys, subject_access
+from server import audit, keys, retention, subject_access
 from server.access import Audience, allow
 from server.errors import N_, Invalid, NotFound
 from server.models import AuditEvent, Client, Role, User
 from server.parsing import path_id
 from server.render import render
+from server.settings import RETENTION_SETTINGS
 
 CRN = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 REFERENCE = re.compile(r"^[\w ./-]{1,100}$")
@@ -156,6 +157,28 @@ async def export_html(request: web.Request) -> web.StreamResponse:
     return await _export(request, "html")
 
 
+@allow(Role.ADMIN, Role.DPO)
+async def retention_page(request: web.Request) -> web.Response:
+    """What the retention schedule would delete now (a dry run), with a button to run it."""
+    settings = request.app[keys.SETTINGS]
+    swept = await retention.sweep(request.app[keys.DB], settings, dry_run=True)
+    async with request.app[keys.DB].begin() as db:
+        audit.record(db, request, "retention.preview", "retention", None,
+                     counts={s.kind: s.count for s in swept})
+    return render(request, "retention.html", swept=swept, done=request.query.get("done"),
+                  days={name: getattr(settings, name) for name in RETENTION_SETTINGS})
+
+
+@allow(Role.ADMIN, Role.DPO)
+async def retention_run(request: web.Request) -> web.StreamResponse:
+    """Apply the schedule now; each deletion is audited, and so is who asked for it."""
+    swept = await retention.sweep(request.app[keys.DB], request.app[keys.SETTINGS])
+    async with request.app[keys.DB].begin() as db:
+        audit.record(db, request, "retention.run", "retention", None,
+                     counts={s.kind: s.count for s in swept})
+    raise web.HTTPSeeOther(f"/privacy/retention?done={sum(s.count for s in swept)}")
+
+
 @allow(Audience.PUBLIC)
 async def privacy_notice(request: web.Request) -> web.Response:
     """The clients' privacy notice as a page of its own (also shown before the checklist)."""
@@ -190,3 +213,5 @@ def setup(app: web.Application) -> None:
     r.add_get("/privacy/clients/{id}/export.json", export_json, name="export-json")
     r.add_get("/privacy/clients/{id}/export.html", export_html, name="export-html")
     r.add_get("/privacy-notice", privacy_notice, name="privacy-notice")
+    r.add_get("/privacy/retention", retention_page, name="retention")
+    r.add_post("/privacy/retention", retention_run, name="retention-run")

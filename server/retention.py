@@ -28,6 +28,7 @@ from server import audit, keys
 from server.auditchain import PRUNE_ACTION
 from server.clock import now as clock_now
 from server.models import (
+    Appointment,
     AuditEvent,
     AuditPrunePermit,
     CallQuality,
@@ -74,54 +75,64 @@ def register(kind: str, sweep: SweepFunction) -> None:
     EXTRA_KINDS[kind] = sweep
 
 
-Deleter = Callable[[AsyncSession, datetime, bool], Awaitable[list[str]]]
+# What a sweep found: a description of the row and the client it was about (if any).
+Item = tuple[str, int | None]
+Deleter = Callable[[AsyncSession, datetime, bool], Awaitable[list[Item]]]
 
 
-async def _invitations(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
-    ids = list(await db.scalars(select(Invitation.id).where(Invitation.valid_until < cutoff)
-                                .order_by(Invitation.id)))
-    if ids and not dry_run:
+async def _about(db: AsyncSession, label: str, model: Any, condition: Any) -> list[Item]:
+    """Rows of a table linked to an appointment, each with the appointment's client."""
+    query = select(model.id, Appointment.client_id).join(
+        Appointment, Appointment.id == model.appointment_id).where(condition).order_by(model.id)
+    return [(f"{label} {row_id}", client_id) for row_id, client_id in await db.execute(query)]
+
+
+async def _invitations(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
+    items = await _about(db, "invitation", Invitation, Invitation.valid_until < cutoff)
+    ids = select(Invitation.id).where(Invitation.valid_until < cutoff)
+    if items and not dry_run:
         # The person's presence in the room outlives the link that let them in.
         await db.execute(update(Participant).where(Participant.invitation_id.in_(ids))
                          .values(invitation_id=None))
-        await db.execute(delete(Invitation).where(Invitation.id.in_(ids)))
-    return [f"invitation {i}" for i in ids]
+        await db.execute(delete(Invitation).where(Invitation.valid_until < cutoff))
+    return items
 
 
-async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
-    events = list(await db.scalars(select(ParticipantEvent.id)
-                                   .where(ParticipantEvent.at < cutoff)))
-    people = list(await db.scalars(select(Participant.id).where(Participant.expires_at < cutoff)
-                                   .order_by(Participant.id)))
-    answers = list(await db.scalars(select(ChecklistResponse.id).where(or_(
-        ChecklistResponse.answered_at < cutoff, ChecklistResponse.participant_id.in_(people)))))
-    if not dry_run:
-        await db.execute(delete(ParticipantEvent).where(or_(
-            ParticipantEvent.id.in_(events), ParticipantEvent.participant_id.in_(people),
-            ParticipantEvent.actor_id.in_(people))))
-        await db.execute(delete(ChecklistResponse).where(ChecklistResponse.id.in_(answers)))
+async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
+    people = select(Participant.id).where(Participant.expires_at < cutoff)
+    gone_events = or_(ParticipantEvent.at < cutoff, ParticipantEvent.participant_id.in_(people),
+                      ParticipantEvent.actor_id.in_(people))
+    gone_answers = or_(ChecklistResponse.answered_at < cutoff,
+                       ChecklistResponse.participant_id.in_(people))
+    items = (await _about(db, "participant", Participant, Participant.expires_at < cutoff)
+             + await _about(db, "participant event", ParticipantEvent, gone_events)
+             + await _about(db, "checklist answers", ChecklistResponse, gone_answers))
+    if items and not dry_run:
+        await db.execute(delete(ParticipantEvent).where(gone_events))
+        await db.execute(delete(ChecklistResponse).where(gone_answers))
         await db.execute(update(PolicyDecision)
                          .where(PolicyDecision.subject_participant_id.in_(people))
                          .values(subject_participant_id=None))
         # Per-person figures go with the person (the contact record keeps its own summary).
         await db.execute(delete(CallQuality).where(CallQuality.participant_id.in_(people)))
-        await db.execute(delete(Participant).where(Participant.id.in_(people)))
-    return ([f"participant {i}" for i in people] + [f"participant event {i}" for i in events]
-            + [f"checklist answers {i}" for i in answers])
+        await db.execute(delete(Participant).where(Participant.expires_at < cutoff))
+    return items
 
 
-async def _contacts(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
-    ids = list(await db.scalars(select(Contact.id).where(Contact.happened_at < cutoff)
-                                .order_by(Contact.id)))
-    if ids and not dry_run:
+async def _contacts(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
+    rows = await db.execute(select(Contact.id, Contact.client_id)
+                            .where(Contact.happened_at < cutoff).order_by(Contact.id))
+    items: list[Item] = [(f"contact {i}", client_id) for i, client_id in rows]
+    if items and not dry_run:
         # A contact's earlier versions and its session record go with it.
-        await db.execute(delete(ContactVersion).where(ContactVersion.contact_id.in_(ids)))
-        await db.execute(delete(ContactRecord).where(ContactRecord.contact_id.in_(ids)))
-        await db.execute(delete(Contact).where(Contact.id.in_(ids)))
-    return [f"contact {i}" for i in ids]
+        gone = select(Contact.id).where(Contact.happened_at < cutoff)
+        await db.execute(delete(ContactVersion).where(ContactVersion.contact_id.in_(gone)))
+        await db.execute(delete(ContactRecord).where(ContactRecord.contact_id.in_(gone)))
+        await db.execute(delete(Contact).where(Contact.happened_at < cutoff))
+    return items
 
 
-async def _audit(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]:
+async def _audit(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
     """Remove the oldest entries: always a prefix of the chain, never a gap in it."""
     first_kept = await db.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.at >= cutoff))
     upto = (first_kept - 1) if first_kept is not None else \
@@ -129,7 +140,7 @@ async def _audit(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[str]
     oldest = await db.scalar(select(func.min(AuditEvent.seq)))
     if upto is None or oldest is None or upto < oldest:
         return []
-    items = [f"audit entries seq {oldest} to {upto}"]
+    items: list[Item] = [(f"audit entries seq {oldest} to {upto}", None)]
     if dry_run:
         return items
     last = await db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == upto))
@@ -166,21 +177,28 @@ async def sweep(maker: async_sessionmaker[AsyncSession], settings: Settings, *,
         async with maker.begin() as db:
             items = await deleter(db, cutoff, dry_run)
             _log(db, kind, cutoff, items, dry_run)
-        results.append(Swept(kind, cutoff, items))
+        results.append(Swept(kind, cutoff, [label for label, _ in items]))
     for kind, extra in EXTRA_KINDS.items():
         async with maker.begin() as db:
             done = await extra(db, moment, dry_run=dry_run)
-            items = [f"{kind} {d}" for d in done] if not isinstance(done, int) \
-                else [f"{kind} item"] * done
-            _log(db, kind, moment, items, dry_run)
-        results.append(Swept(kind, moment, items))
+            found: list[Item] = [(f"{kind} {d}", None) for d in done] \
+                if not isinstance(done, int) else [(f"{kind} item", None)] * done
+            _log(db, kind, moment, found, dry_run)
+        results.append(Swept(kind, moment, [label for label, _ in found]))
     return results
 
 
-def _log(db: AsyncSession, kind: str, cutoff: datetime, items: list[str], dry_run: bool) -> None:
-    if items and not dry_run and kind != "audit":  # the audit kind leaves its own checkpoint
-        audit.record(db, None, "retention.delete", kind, None, count=len(items),
-                     cutoff=cutoff.isoformat(), deleted=items)
+def _log(db: AsyncSession, kind: str, cutoff: datetime, items: list[Item],
+         dry_run: bool) -> None:
+    """One audit entry per client (and one for rows about nobody in particular)."""
+    if not items or dry_run or kind == "audit":  # the audit kind leaves its own checkpoint
+        return
+    by_client: dict[int | None, list[str]] = {}
+    for label, client_id in items:
+        by_client.setdefault(client_id, []).append(label)
+    for client_id, labels in by_client.items():
+        audit.record(db, None, "retention.delete", kind, None, client_id=client_id,
+                     count=len(labels), cutoff=cutoff.isoformat(), deleted=labels)
 
 
 async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -199,9 +217,17 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+# The first sweep comes soon after start-up, so a server restarted more often than the
+# interval still applies the schedule.
+FIRST_SWEEP_SECONDS = 300
+
+
 async def _run(maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    interval = settings.retention_sweep_minutes * 60
+    delay = min(FIRST_SWEEP_SECONDS, interval)
     while True:
-        await asyncio.sleep(settings.retention_sweep_minutes * 60)
+        await asyncio.sleep(delay)
+        delay = interval
         try:
             done = await sweep(maker, settings)
         except Exception:  # a failed sweep must not stop the next one

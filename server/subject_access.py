@@ -18,13 +18,14 @@ from datetime import date, datetime
 from typing import Any
 
 from markupsafe import escape
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
 from server.errors import N_
+from server.i18n import current_language
 from server.i18n import gettext as _
-from server.models import Base
+from server.models import Base, User
 
 Where = Callable[[Table, int], ColumnElement[bool]]
 Review = Callable[[Mapping[str, Any]], str | None]
@@ -158,8 +159,22 @@ async def write_json(db: AsyncSession, client_id: int, write: Write) -> dict[str
         if buffer:
             await write(_joined(buffer, counts[name] > len(buffer)))
         await write(b"]")
-    await write(b"}}\n")
+    staff = {str(i): name for i, name in await staff_named(db, client_id)}
+    await write(b'}, "staff": ' + json.dumps(staff).encode() + b"}\n")
     return counts
+
+
+async def staff_named(db: AsyncSession, client_id: int) -> list[tuple[int, str]]:
+    """Staff whose ids appear in the client's rows, so a reader sees names, not numbers."""
+    parts = []
+    for name, source in COVERAGE.items():
+        table = Base.metadata.tables[name]
+        parts += [select(column.label("id")).where(source.where(table, client_id))
+                  for column in table.columns
+                  if any(fk.column.table.name == "staff_user" for fk in column.foreign_keys)]
+    ids = union(*parts).subquery()
+    query = select(User.id, User.name).where(User.id.in_(select(ids.c.id))).order_by(User.id)
+    return [(i, n) for i, n in await db.execute(query)]
 
 
 def _joined(items: list[str], after_earlier: bool) -> bytes:
@@ -176,7 +191,7 @@ async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
     notice = _("Items marked “{marker}” must be checked by the data protection officer "
                "before this document is given to the person.").format(marker=_(FOR_REVIEW))
     await write(
-        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{current_language()}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title><link rel="stylesheet" href="/static/subject_access.css">'
         f'</head><body><main><h1>{title}</h1><p>{escape(produced)}</p>'
@@ -184,31 +199,29 @@ async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
     counts: dict[str, int] = {}
     for name, source in COVERAGE.items():
         counts[name] = await _html_table(db, name, source, client_id, write)
-    await write(b"</main></body></html>\n")
+    named = await staff_named(db, client_id)
+    staff = "".join(f"<dt>{i}</dt><dd>{escape(n)}</dd>" for i, n in named)
+    await write(f'<section><h2>{escape(_("Staff named in this document (by id)"))}</h2>'
+                f"<dl>{staff}</dl></section></main></body></html>\n".encode())
     return counts
 
 
 async def _html_table(db: AsyncSession, name: str, source: Source, client_id: int,
                       write: Write) -> int:
+    """One table as a list of records (field: value), readable on a phone and on paper."""
     label = escape(_(source.label) if source.label else name)
-    await write(f'<section><h2>{label}</h2>'.encode())
+    await write(f"<section><h2>{label}</h2>".encode())
     count = 0
     async for values, review in rows(db, name, client_id):
-        if count == 0:
-            await write(b'<table><thead><tr><th scope="col">' + b"</th><th scope=\"col\">".join(
-                str(escape(k)).encode() for k in values) + b"</th></tr></thead><tbody>")
         count += 1
-        cells = "".join(f"<td>{escape(_cell(v))}</td>" for v in values.values())
-        if review:
-            await write(f'<tr class="review"><td colspan="{len(values)}"><strong>'
-                        f'{escape(_(FOR_REVIEW))}</strong>: {escape(_(review))}</td></tr>'
-                        f'<tr class="review">{cells}</tr>'.encode())
-        else:
-            await write(f"<tr>{cells}</tr>".encode())
-    if count:
-        await write(b"</tbody></table>")
-    else:
-        await write(f'<p>{escape(_("Nothing held."))}</p>'.encode())
+        flag = (f'<p class="flag"><strong>{escape(_(FOR_REVIEW))}</strong>: '
+                f"{escape(_(review))}</p>") if review else ""
+        fields = "".join(f"<dt>{escape(key.replace('_', ' '))}</dt><dd>{escape(_cell(value))}</dd>"
+                         for key, value in values.items())
+        kind = "record review" if review else "record"
+        await write(f'<div class="{kind}">{flag}<dl>{fields}</dl></div>'.encode())
+    if not count:
+        await write(f"<p>{escape(_('Nothing held.'))}</p>".encode())
     await write(b"</section>")
     return count
 

@@ -35,6 +35,7 @@ SUPERVISOR: Rule = frozenset({S})
 ADMIN: Rule = frozenset({A})
 POLICY_READERS: Rule = frozenset({A, S})
 DPO: Rule = frozenset({D})
+ADMIN_OR_DPO: Rule = frozenset({A, D})
 
 ROLE_REFUSED = "Your role does not allow this."
 SIGN_IN_FIRST = "Sign in first, or send a valid API token."
@@ -119,6 +120,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/privacy/clients/{id}/export.json", DPO),
     ("GET HEAD", "/privacy/clients/{id}/export.html", DPO),
     ("GET HEAD", "/privacy-notice", PUBLIC),
+    ("GET HEAD", "/privacy/retention", ADMIN_OR_DPO),
+    ("POST", "/privacy/retention", ADMIN_OR_DPO),
     ("GET", "/api/v1/clients/{id}/access-log", DPO),
     ("GET", "/api/v1/clients/{id}/subject-access", DPO),
     # Anyone signed in who tries to change the audit log is refused, and the try is logged.
@@ -400,7 +403,7 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 PERMITTED_CALLER: dict[Rule, str] = {
     STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
     POLICY_READERS: "adam",
-    DPO: "olive",
+    DPO: "olive", ADMIN_OR_DPO: "adam",
 }
 
 

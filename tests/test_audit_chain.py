@@ -107,6 +107,16 @@ async def test_entries_written_by_the_app_chain_and_verify(db, world, login):
     assert broken is None and verifier.count == len(rows)
 
 
+async def test_entries_added_directly_are_chained_too(db):
+    async with db.begin() as s:
+        s.add(AuditEvent(at=datetime.now(UTC), action="client.view", target_type="client",
+                         detail={}))
+        audit.record(s, None, "client.view", "client", 2)
+    async with db() as s:
+        verifier, broken = await audit.verify(s)
+    assert broken is None and verifier.count == 2
+
+
 async def test_concurrent_appends_stay_linear(settings, app, client):
     """Many transactions on many connections at once: one line, no gaps, no forks."""
     engine = make_engine(settings)

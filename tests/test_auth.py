@@ -231,11 +231,11 @@ async def test_login_email_is_case_and_space_insensitive(client, world):
 @pytest.mark.parametrize("target, expected", [
     ("/team", "/team"),
     ("/clients/1?tab=contacts", "/clients/1?tab=contacts"),
-    # open-redirect attempts fall back to the caseload
-    ("//evil.example/", "/caseload"),
-    ("https://evil.example/", "/caseload"),
-    ("/\\evil.example", "/caseload"),
-    ("", "/caseload"),
+    # open-redirect attempts fall back to the home page, which sends each role to its start
+    ("//evil.example/", "/"),
+    ("https://evil.example/", "/"),
+    ("/\\evil.example", "/"),
+    ("", "/"),
 ])
 async def test_login_redirects_only_to_local_paths(client, world, target, expected):
     response = await post_login(client, world.users["sue"].email, next_=target)

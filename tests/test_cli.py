@@ -23,7 +23,7 @@ def rapport(*args: str, tmp_path, stdin: str = "", **env: str) -> subprocess.Com
 def test_help_lists_every_command(tmp_path):
     result = rapport("--help", tmp_path=tmp_path)
     assert result.returncode == 0
-    for command in ("serve", "migrate", "create-user", "demo"):
+    for command in ("serve", "migrate", "create-user", "demo", "audit", "retention"):
         assert command in result.stdout
     assert "RAPPORT_" in result.stdout
 
@@ -69,3 +69,17 @@ def test_demo_prints_logins_and_links_every_run(tmp_path, runs):
         assert re.search(r"^client link: http://127\.0\.0\.1:8080/join/[\w-]{43}$", out, re.M)
         assert re.search(r"^interpreter link: http://\S+/join/[\w-]{43}$", out, re.M)
         assert re.search(r"^client date of birth: \d{4}-\d\d-\d\d$", out, re.M)
+
+
+def test_audit_verify_on_an_empty_database_says_what_to_do(tmp_path):
+    result = rapport("audit", "verify", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "rapport migrate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_audit_verify_and_retention_after_migrating(tmp_path):
+    assert rapport("migrate", tmp_path=tmp_path).returncode == 0
+    verified = rapport("audit", "verify", tmp_path=tmp_path)
+    assert verified.returncode == 0 and "intact: 0 entries" in verified.stdout
+    dry = rapport("retention", "--dry-run", tmp_path=tmp_path)
+    assert dry.returncode == 0 and "audit: would delete 0" in dry.stdout

@@ -143,6 +143,9 @@ async def test_json_export_has_every_table_and_nothing_about_others(login, world
     sensitive = [c for c in tables["contact"] if c["sensitive"]]
     assert sensitive and all(c["_review"]["status"] == "For review before disclosure"
                              for c in sensitive)
+    # Staff named by id get their names; bob works only with the other client.
+    assert export["staff"][str(world.users["alice"].id)] == "Alice"
+    assert str(world.users["bob"].id) not in export["staff"]
     interpreter = [p for p in tables["participant"] if p["role"] == "interpreter"]
     assert interpreter and "_review" in interpreter[0]
     mine_client = [p for p in tables["participant"] if p["role"] == "client"]

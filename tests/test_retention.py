@@ -70,6 +70,10 @@ async def test_each_kind_goes_after_its_period_and_is_audited(db, settings, worl
         logged = (await s.scalars(select(AuditEvent).where(
             AuditEvent.action == "retention.delete"))).all()
         assert {e.target_type for e in logged} == {"invitations", "participants"}
+        # Each deletion shows in the client's own access log.
+        assert {e.client_id for e in logged} == {world.clients["a1"].id}
+        assert "participant event" in " ".join(
+            d for e in logged for d in e.detail["deleted"])
         assert (await audit.verify(s))[1] is None
 
 
@@ -117,15 +121,26 @@ async def test_cli_dry_run_lists_what_would_go(db, settings, world):
     assert await _count(db, Invitation) == 1
 
 
-async def test_sweeper_runs_in_background_and_stops_cleanly(database_url, aiohttp_client):
+async def test_sweeper_runs_in_background_and_stops_cleanly(database_url, aiohttp_client,
+                                                           monkeypatch):
     from server.app import create_app
 
+    swept = asyncio.Event()
+
+    async def probe(s, moment, *, dry_run):
+        swept.set()
+        return 0
+
+    monkeypatch.setattr(retention, "FIRST_SWEEP_SECONDS", 0.05)
+    monkeypatch.setitem(retention.EXTRA_KINDS, "probe", probe)
     settings = Settings(database_url=database_url, migrate_on_start=False, log_json=False,
                         retention_sweep_minutes=60)
     app = create_app(settings)
     client = await aiohttp_client(app)
     task = app[keys.RETENTION_TASK]
-    assert task is not None and not task.done()
+    assert task is not None
+    await asyncio.wait_for(swept.wait(), timeout=30)
+    assert not task.done()  # it sleeps until the next sweep
     await client.close()
     assert task.cancelled()
 
@@ -175,3 +190,20 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
     await retention.sweep(db, settings, now=now() + 7 * YEAR)
     for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant):
         assert await _count(db, model) == 0, model
+
+
+async def test_retention_page_previews_and_runs_the_schedule(db, settings, world, login):
+    await _seed(db, settings, world)
+    admin = await login(world.users["adam"])
+    page = await admin.get("/privacy/retention")
+    text = await page.text()
+    assert page.status == 200 and "contacts" in text and "retention_contact_days" in text
+    assert await _count(db, Invitation) == 1  # a preview deletes nothing
+    dpo = await login(world.users["olive"])
+    done = await dpo.post_form("/privacy/retention")
+    assert done.status == 303 and done.headers["Location"].startswith("/privacy/retention?done=")
+    async with db() as s:
+        actions = [(e.action, e.actor_id) for e in (await s.scalars(
+            select(AuditEvent).order_by(AuditEvent.seq))).all()]
+    assert ("retention.preview", world.users["adam"].id) in actions
+    assert ("retention.run", world.users["olive"].id) in actions
