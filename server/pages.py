@@ -9,16 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import select
 
-from server import (
-    accounts,
-    approvals,
-    audit,
-    caseload,
-    keys,
-    participants,
-    records,
-    throttle,
-)
+from server import accounts, approvals, audit, caseload, keys, participants, records, throttle
 from server.access import Audience, allow
 from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
