@@ -1,13 +1,19 @@
-"""The supervisor's dashboard in headless Chromium: the seeded figures are the ones shown,
-the charts are drawn (with text alternatives), and the page fits a 360 px phone."""
+"""The supervisor's dashboard and the practitioner's contact record in headless Chromium: the
+seeded figures are the ones shown, the charts are drawn (with text alternatives), an open
+record is completed from the caseload's reminder, and every page passes axe at 360 px."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer, NewContext, sign_in
+from server import records
+from server.clock import now
+from server.models import Appointment, AppointmentKind
+from tests.browser.conftest import LiveServer, NewContext, sign_in, submit
+from tests.browser.test_call_access import no_violations
 from tests.conftest import World
 from tests.dashboard_seed import seed
 
@@ -64,3 +70,36 @@ async def test_dashboard_shows_the_seeded_figures(
     assert "Alice: face to face 2" in titles and "Alice: technical failure 1" in titles
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the dashboard scrolls sideways at 360 px ({width} px wide)"
+    await no_violations(page, "dashboard")
+
+
+async def test_practitioner_completes_an_open_record(
+        live_server: LiveServer, world: World, new_context: NewContext) -> None:
+    alice, a1 = world.users["alice"], world.clients["a1"]
+    async with live_server.db.begin() as db:
+        appointment = Appointment(client_id=a1.id, practitioner_id=alice.id,
+                                  kind=AppointmentKind.REMOTE,
+                                  starts_at=now() - timedelta(days=1), duration_minutes=30,
+                                  created_at=now() - timedelta(days=2))
+        db.add(appointment)
+        await db.flush()
+        record = await records.build(db, appointment.id)
+    context = await new_context(viewport={"width": 360, "height": 740},
+                                device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await sign_in(page, alice)
+    reminder = page.get_by_role("region", name="1 contact record needs your outcome and notes")
+    await reminder.get_by_role("link", name="Client CRNA1").click()
+    await page.wait_for_url(f"**/contacts/{record.contact_id}")
+    await no_violations(page, "open contact record")
+    assert await page.get_by_label("Outcome", exact=True).input_value() == "failed_to_attend"
+    await page.get_by_label("Notes", exact=True).fill("Phoned twice, no answer.")
+    await page.get_by_label("Sensitive").check()
+    await submit(page, page.get_by_role("button", name="Save outcome and notes"),
+                 f"/contacts/{record.contact_id}")
+    await page.get_by_role("heading", name="Earlier versions").wait_for()
+    assert "Phoned twice, no answer." in await page.locator("main").inner_text()
+    await no_violations(page, "saved contact record with its history")
+    await page.get_by_role("link", name="Export").click()
+    await page.wait_for_url("**/exports")
+    await no_violations(page, "export page")
