@@ -104,7 +104,8 @@ async def client(request: web.Request) -> web.Response:
             db, request, _user(request), path_id(request))
     out = ClientOut.model_validate(found)
     out.last_face_to_face_at = next((c.happened_at for c in contacts
-                                     if c.kind == "face_to_face"), None)
+                                     if c.kind == "face_to_face" and c.outcome == "attended"),
+                                    None)
     return web.json_response(out.model_dump(mode="json"))
 
 

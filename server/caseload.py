@@ -23,6 +23,7 @@ from server.models import (
     Client,
     Contact,
     ContactKind,
+    ContactOutcome,
     Role,
     User,
 )
@@ -48,7 +49,9 @@ async def caseload(db: AsyncSession, actor: User) -> Sequence[tuple[Client, date
     """The actor's visible clients with each one's last face-to-face contact."""
     last_f2f = (
         select(Contact.client_id, func.max(Contact.happened_at).label("last"))
-        .where(Contact.kind == ContactKind.FACE_TO_FACE)
+        # As the policy rules count them: a missed meeting is not contact.
+        .where(Contact.kind == ContactKind.FACE_TO_FACE,
+               Contact.outcome == ContactOutcome.ATTENDED)
         .group_by(Contact.client_id)
         .subquery()
     )

@@ -308,6 +308,15 @@ async def test_record_a_face_to_face_contact_through_the_form(world, login, db):
     last = (await (await staff.get("/api/v1/clients")).json())["items"]
     by_id = {c["id"]: c for c in last}
     assert by_id[a1]["last_face_to_face_at"] == "2025-07-01T08:15:00Z"
+    # A later meeting the client missed is not their last face-to-face contact.
+    missed = await staff.post_form(f"/clients/{a1}/contacts", {
+        "kind": "face_to_face", "happened_at": "2025-08-01T09:15",
+        "outcome": "failed_to_attend", "notes": ""})
+    assert missed.status == 303
+    listed = (await (await staff.get("/api/v1/clients")).json())["items"]
+    assert {c["id"]: c for c in listed}[a1]["last_face_to_face_at"] == "2025-07-01T08:15:00Z"
+    one = await (await staff.get(f"/api/v1/clients/{a1}")).json()
+    assert one["last_face_to_face_at"] == "2025-07-01T08:15:00Z"
 
 
 async def test_record_a_contact_through_the_api(world, login, db):
