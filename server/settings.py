@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from media.sealed import parse_keys
+
 ENV_PREFIX = "RAPPORT_"
 
 
@@ -61,6 +63,12 @@ class Settings:
     languages: tuple[str, ...] = ("en", "cy")
     # Run `alembic upgrade head` on start when the database has no tables yet.
     migrate_on_start: bool = True
+    # Recordings (docs/recording.md): where the sealed files go, the keys ("id:base64" of 32
+    # random bytes; old ids stay listed so old recordings still open) and the id new ones use.
+    # No current key: recording is refused.
+    recordings_dir: str = "var/recordings"
+    recording_keys: tuple[str, ...] = ()
+    recording_key_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -99,6 +107,10 @@ class Settings:
                 "must start with http:// or https://",
             ),
         ]
+        try:
+            parse_keys(self.recording_keys, self.recording_key_id)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}RECORDING_KEYS: {exc}") from None
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -15,6 +15,7 @@ Transitions (anything else is refused with a typed error):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,6 +120,9 @@ class Rooms:
         self.db = db
         self.bus = bus
         self.policy = policy
+        # Called with the appointment after every change in a room (the recording desk
+        # re-decides whether recording may run: an admission pauses it, the end stops it).
+        self.on_change: Callable[[int], Awaitable[None]] | None = None
 
     # --- telling people ------------------------------------------------------------------
 
@@ -148,6 +152,8 @@ class Rooms:
             elif person.state is ParticipantState.ADMITTED:
                 await self.bus.send(appointment_id, person.id, {
                     "type": "roster", "version": version, "participants": admitted})
+        if self.on_change is not None:
+            await self.on_change(appointment_id)
 
     def _entry(self, person: Participant, checklist: ChecklistResponse | None) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -404,6 +410,8 @@ class Rooms:
                        actor.participant_id)
                 if person.connection_id is not None:
                     told.append(person.id)
+        if self.on_change is not None:
+            await self.on_change(actor.appointment_id)
         await self.bus.send_many(actor.appointment_id, told, {"type": "ended"})
 
     async def leave(self, member: Member) -> None:

@@ -1,0 +1,72 @@
+"""Helpers for recording tests: settings with a key, and a three-way room ready to record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from media.sealed import new_key_entry
+from server.settings import Settings
+from tests.calls import Peer, client_peer, practitioner_peer, remote_call
+
+INTERPRETER_CHECKS = {"interpreter.private": True, "interpreter.confidential": True}
+
+
+def recording_settings(database_url: str, folder: Path, *, key: bool = True) -> Settings:
+    return Settings(database_url=database_url, migrate_on_start=False, log_json=False,
+                    base_url="http://127.0.0.1:8080", recordings_dir=str(folder),
+                    recording_keys=(new_key_entry("k1"),) if key else (),
+                    recording_key_id="k1" if key else "")
+
+
+def media_files(folder: Path) -> list[Path]:
+    """Every file under the recordings folder (the invariant checks the disk, not a flag)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@dataclass
+class Room:
+    doctor: Peer
+    client: Peer
+    interp: Peer
+    ids: dict[str, int]
+
+    @property
+    def peers(self) -> list[Peer]:
+        return [self.doctor, self.client, self.interp]
+
+    async def close(self) -> None:
+        for peer in self.peers:
+            await peer.close()
+
+
+async def three_way(client, db, settings, world, login, *, admit_interpreter: bool = True
+                    ) -> Room:
+    """Practitioner, client and interpreter in the room (the interpreter admitted or waiting)."""
+    await login(world.users["alice"])
+    call = await remote_call(db, settings, world.users["alice"], world.clients["a1"],
+                             interpreter=True)
+    doctor = await practitioner_peer(client, call.appointment.id)
+    assert call.interpreter_token is not None
+    interp = await client_peer(client, call.interpreter_token, checklist=INTERPRETER_CHECKS,
+                               name="Ola Nowak")
+    person = await client_peer(client, call.client_token)
+    ids = {m["you"]["role"]: m["you"]["id"] for m in (person.seen[0], interp.seen[0],
+                                                      doctor.seen[0])}
+    await doctor.send(type="admit", participant=ids["interpreter"])
+    await interp.expect("admitted")
+    await doctor.send(type="admit", participant=ids["client"])
+    await person.expect("admitted")
+    room = Room(doctor, person, interp, ids)
+    if not admit_interpreter:
+        await doctor.send(type="remove", participant=ids["interpreter"])
+        await interp.closed()
+    return room
+
+
+async def consent_all(peers: list[Peer], request: int) -> None:
+    """Each peer answers yes to the prompt it was sent."""
+    for peer in peers:
+        prompt = await peer.expect("consent-prompt", request=request)
+        await peer.send(type="consent", request=request, answer="yes",
+                        wording=prompt["wording"]["sha256"])
