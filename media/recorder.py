@@ -29,7 +29,7 @@ from media.sealed import KeyRing, SealedError, SealedWriter
 
 log = logging.getLogger("rapport.recorder")
 
-WIDTH, HEIGHT = 640, 480  # every frame is scaled to this: the container's size is fixed
+SIZE = (640, 480)  # every frame is scaled to this: the container's size is fixed
 FORMAT = "matroska"
 SUFFIX = ".mkv.sealed"
 _VIDEO_TB = Fraction(1, 90000)
@@ -58,8 +58,10 @@ class _NoSeek:
 class StreamWriter:
     """One participant's segment file: audio and video encoded and sealed in one thread."""
 
-    def __init__(self, path: Path, key_id: str, key: bytes) -> None:
+    def __init__(self, path: Path, key_id: str, key: bytes, size: tuple[int, int] = SIZE
+                 ) -> None:
         self.path = path
+        self.size = size
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self.raw: BinaryIO = path.open("xb")
         self.sealed = SealedWriter(self.raw, key_id, key)
@@ -73,7 +75,8 @@ class StreamWriter:
         """Streams are added when tracks arrive, before any frame (the header comes first)."""
         if kind == "video" and self.video is None:
             self.video = self.container.add_stream("libvpx", rate=30)
-            self.video.width, self.video.height, self.video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+            self.video.width, self.video.height = self.size
+            self.video.pix_fmt = "yuv420p"
             self.video.bit_rate = 600_000
         elif kind == "audio" and self.audio is None:
             self.audio = self.container.add_stream("libopus", rate=_AUDIO_RATE)
@@ -82,7 +85,8 @@ class StreamWriter:
         """In the writer's thread: rebase the time to the segment's start, encode, mux."""
         if isinstance(frame, av.VideoFrame):
             stream, kind = self.video, "video"
-            out: Any = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p")
+            out: Any = frame.reformat(width=self.size[0], height=self.size[1],
+                                     format="yuv420p")
         else:
             stream, kind = self.audio, "audio"
             out = frame
@@ -125,9 +129,10 @@ class _Live:
 class RecorderManager:
     """Every recorder peer of this process, by appointment; one per application."""
 
-    def __init__(self, folder: Path, keys: KeyRing) -> None:
+    def __init__(self, folder: Path, keys: KeyRing, size: tuple[int, int] = SIZE) -> None:
         self.folder = folder
         self.keys = keys
+        self.size = size
         self.live: dict[int, _Live] = {}
         self.on_failure: FailureHook | None = None
 
@@ -188,7 +193,7 @@ class RecorderManager:
     def _writer(self, live: _Live, participant_id: int) -> StreamWriter:
         live.folder.mkdir(parents=True, exist_ok=True)
         path = live.folder / f"seg{live.segment:03d}-p{participant_id}{SUFFIX}"
-        return StreamWriter(path, live.key_id, live.key)
+        return StreamWriter(path, live.key_id, live.key, self.size)
 
     async def _read(self, appointment_id: int, live: _Live, writer: StreamWriter,
                     track: MediaStreamTrack) -> None:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import os
 import struct
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -88,7 +89,8 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 class SealedWriter:
     """A write-only file object that seals what is written to it, chunk by chunk."""
 
-    def __init__(self, out: BinaryIO, key_id: str, key: bytes, chunk: int = CHUNK) -> None:
+    def __init__(self, out: BinaryIO, key_id: str, key: bytes, chunk: int = CHUNK,
+                 every: float | None = 1.0) -> None:
         self._out = out
         self._aead = AESGCM(key)
         self._prefix = os.urandom(7)
@@ -96,6 +98,9 @@ class SealedWriter:
         self._chunk = chunk
         self._buffer = bytearray()
         self._index = 0
+        # A chunk is sealed at least this often (seconds), so a crash loses at most that much.
+        self._every = every
+        self._sealed_at = time.monotonic()
         self.closed = False
         out.write(self._header)
 
@@ -106,6 +111,10 @@ class SealedWriter:
         while len(self._buffer) > self._chunk:
             self._seal(bytes(self._buffer[:self._chunk]), last=False)
             del self._buffer[:self._chunk]
+        if self._every is not None and self._buffer \
+                and time.monotonic() - self._sealed_at >= self._every:
+            self._seal(bytes(self._buffer), last=False)
+            self._buffer.clear()
         return len(data)
 
     def _seal(self, plain: bytes, *, last: bool) -> None:
@@ -116,6 +125,7 @@ class SealedWriter:
         self._out.write(struct.pack(">I", len(sealed)) + sealed)
         self._out.flush()
         self._index += 1
+        self._sealed_at = time.monotonic()
 
     def flush(self) -> None:
         self._out.flush()

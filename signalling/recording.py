@@ -40,7 +40,7 @@ from server.models import (
 )
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.rooms import Member, iso
+from signalling.rooms import Member
 
 ACTIVE = (RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
 # Who hears the recording state: people in the room, waiting, or whose call just ended (never
@@ -249,7 +249,7 @@ class RecordingDesk:
         async with self.db.begin() as db:
             fresh = await db.get(Recording, row.id, with_for_update=True)
             assert fresh is not None
-            fresh.segments = [*fresh.segments, {"started": iso(current), "stopped": None}]
+            fresh.segments = [*fresh.segments, {"started": _stamp(current), "stopped": None}]
             fresh.state = RecordingState.RECORDING
             fresh.key_id = self.recorder.keys.current
             fresh.file_path = self.recorder.folder_for(row.id).name
@@ -341,9 +341,13 @@ class RecordingDesk:
         await self.recorder.close()
 
 
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds")
+
+
 def _close_segment(row: Recording, at: datetime) -> None:
     if row.segments and row.segments[-1].get("stopped") is None:
-        row.segments = [*row.segments[:-1], {**row.segments[-1], "stopped": iso(at)}]
+        row.segments = [*row.segments[:-1], {**row.segments[-1], "stopped": _stamp(at)}]
 
 
 async def _live_session(db: AsyncSession, appointment_id: int) -> CallSession | None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.sealed import new_key_entry
 from server.settings import Settings
@@ -67,6 +72,53 @@ async def three_way(client, db, settings, world, login, *, admit_interpreter: bo
 async def consent_all(peers: list[Peer], request: int) -> None:
     """Each peer answers yes to the prompt it was sent."""
     for peer in peers:
-        prompt = await peer.expect("consent-prompt", request=request)
+        seen = [m for m in peer.seen
+                if m["type"] == "consent-prompt" and m["request"] == request]
+        prompt = seen[-1] if seen else await peer.expect("consent-prompt", request=request)
         await peer.send(type="consent", request=request, answer="yes",
                         wording=prompt["wording"]["sha256"])
+
+
+# --- a browser stand-in: an aiortc peer sending small synthetic audio and video ----------------
+
+class SmallVideo(VideoStreamTrack):
+    """Black 160×120 frames at 30 fps (cheap to encode on a shared machine)."""
+
+    async def recv(self):  # type: ignore[override]
+        pts, time_base = await self.next_timestamp()
+        frame = av.VideoFrame(160, 120, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+async def send_to_recorder(peer: Peer, request: int) -> RTCPeerConnection:
+    """Offer audio and video to the recorder over the signalling socket, as call.js does."""
+    pc = RTCPeerConnection()
+    pc.addTrack(AudioStreamTrack())
+    pc.addTrack(SmallVideo())
+    await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers every candidate
+    await peer.send(type="recorder-offer", request=request, sdp=pc.localDescription.sdp)
+    answer = await peer.expect("recorder-answer", request=request, within=10)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+    return pc
+
+
+def decrypt(path: Path, ring) -> bytes:
+    from media.sealed import open_sealed
+
+    with path.open("rb") as fh:
+        return b"".join(open_sealed(fh, ring.keys))
+
+
+def probe(data: bytes) -> tuple[dict[str, str], dict[str, float]]:
+    """Codec per stream type, and the last timestamp (seconds) of each."""
+    with av.open(io.BytesIO(data)) as container:
+        codecs = {s.type: s.codec_context.name for s in container.streams}
+        last: dict[str, float] = {}
+        for packet in container.demux():
+            if packet.pts is not None and packet.time_base is not None:
+                last[packet.stream.type] = max(last.get(packet.stream.type, 0.0),
+                                               float(packet.pts * packet.time_base))
+    return codecs, last
