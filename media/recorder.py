@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,11 +71,15 @@ class StreamWriter:
         self.audio: Any = None
         self.first: dict[str, int] = {}
         self.frames = 0
+        self.dropped = 0  # video frames skipped because the encoder was still busy
 
     def add_stream(self, kind: str) -> None:
         """Streams are added when tracks arrive, before any frame (the header comes first)."""
         if kind == "video" and self.video is None:
-            self.video = self.container.add_stream("libvpx", rate=30)
+            # libvpx's defaults aim at quality, not time: tens of ms a frame. A recorder
+            # must keep up with real time, so encode as a live encoder does.
+            self.video = self.container.add_stream("libvpx", rate=30, options={
+                "deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"})
             self.video.width, self.video.height = self.size
             self.video.pix_fmt = "yuv420p"
             self.video.bit_rate = 600_000
@@ -199,16 +204,30 @@ class RecorderManager:
                     track: MediaStreamTrack) -> None:
         """Read every frame as it comes (aiortc would queue unread frames forever)."""
         loop = asyncio.get_running_loop()
+        pending: asyncio.Future[None] | None = None
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            try:
-                await loop.run_in_executor(writer.pool, writer.encode, frame)
-            except (OSError, av.FFmpegError, SealedError) as exc:
-                await self._failed(appointment_id, live, exc)
+            if track.kind == "video" and pending is not None and not pending.done():
+                writer.dropped += 1  # still encoding the last frame: keep up, drop this one
+                continue
+            if pending is not None and not await self._wrote(appointment_id, live, pending):
                 return
+            pending = loop.run_in_executor(writer.pool, writer.encode, frame)
+            if track.kind == "audio" and not await self._wrote(appointment_id, live, pending):
+                return
+
+    async def _wrote(self, appointment_id: int, live: _Live, pending: asyncio.Future[None]
+                     ) -> bool:
+        """Wait for an encode; False (and the failure reported) if writing failed."""
+        try:
+            await pending
+        except (OSError, av.FFmpegError, SealedError) as exc:
+            await self._failed(appointment_id, live, exc)
+            return False
+        return True
 
     async def _failed(self, appointment_id: int, live: _Live, exc: Exception) -> None:
         if live.failed:
@@ -219,19 +238,32 @@ class RecorderManager:
         if self.on_failure is not None:
             await self.on_failure(appointment_id, f"the recording could not be written: {reason}")
 
-    async def stop(self, appointment_id: int) -> list[Path]:
-        """Close every recorder peer of the room at once, then finish its files."""
-        live = self.live.pop(appointment_id, None)
+    async def close_peers(self, appointment_id: int) -> None:
+        """Stop reading media and close every recorder peer of the room, now (the files are
+        finished by `stop`)."""
+        live = self.live.get(appointment_id)
         if live is None:
-            return []
-        await asyncio.gather(*(pc.close() for pc in live.peers.values()),
-                             return_exceptions=True)
-        live.peers.clear()
+            return
+        live.failed = True  # no more offers accepted for this segment
         for task in tuple(live.readers):
             task.cancel()
+        peers = tuple(live.peers.values())
+        live.peers.clear()
+        started = time.monotonic()
+        await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
+        log.info("recorder peers closed", extra={"appointment": appointment_id,
+                                                 "peers": len(peers),
+                                                 "seconds": round(time.monotonic() - started, 3)})
         for task in tuple(live.readers):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def stop(self, appointment_id: int) -> list[Path]:
+        """Close every recorder peer of the room at once, then finish its files."""
+        await self.close_peers(appointment_id)
+        live = self.live.pop(appointment_id, None)
+        if live is None:
+            return []
         loop = asyncio.get_running_loop()
         paths = []
         for writer in live.writers.values():

@@ -112,13 +112,16 @@ def decrypt(path: Path, ring) -> bytes:
         return b"".join(open_sealed(fh, ring.keys))
 
 
-def probe(data: bytes) -> tuple[dict[str, str], dict[str, float]]:
+def probe(data: bytes, counts: dict[str, int] | None = None
+          ) -> tuple[dict[str, str], dict[str, float]]:
     """Codec per stream type, and the last timestamp (seconds) of each."""
     with av.open(io.BytesIO(data)) as container:
         codecs = {s.type: s.codec_context.name for s in container.streams}
         last: dict[str, float] = {}
         for packet in container.demux():
             if packet.pts is not None and packet.time_base is not None:
-                last[packet.stream.type] = max(last.get(packet.stream.type, 0.0),
-                                               float(packet.pts * packet.time_base))
+                kind = packet.stream.type
+                last[kind] = max(last.get(kind, 0.0), float(packet.pts * packet.time_base))
+                if counts is not None:
+                    counts[kind] = counts.get(kind, 0) + 1
     return codecs, last
