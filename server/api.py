@@ -295,6 +295,7 @@ class Endpoint:
     listing: bool = False
     status: int = 200
     tags: tuple[str, ...] = field(default=())
+    media_type: str = "application/json"
 
     @property
     def rule(self) -> frozenset[Any]:
@@ -344,6 +345,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("POST", "/invitations/{id}/revoke", invitation_revoke, "api-invitation-revoke",
       "Revoke an invitation link", response=InvitationOut, tags=("calls",)),
     E("GET", "/openapi.json", openapi, "api-openapi", "This document", tags=("meta",)),
+)
+
+
+# Recordings (issue #5, server/recordings.py): the session's practitioner and their supervisor.
+from server import recordings as _recordings  # noqa: E402 - after Endpoint, which it needs not
+
+ENDPOINTS += (
+    E("GET", "/recordings/{id}", _recordings.recording_meta, "api-recording",
+      "A recording's details and files (the session's practitioner or their supervisor)",
+      response=_recordings.RecordingOut, tags=("recordings",)),
+    E("GET", "/recordings/{id}/download", _recordings.recording_download,
+      "api-recording-download",
+      "Download one file of a recording (?file=NAME from its details), decrypted as sent",
+      tags=("recordings",), media_type="video/x-matroska"),
 )
 
 

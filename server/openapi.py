@@ -64,8 +64,10 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         ref = {"$ref": REF.format(model=e.response.__name__)}
         content = {"schema": {"type": "object", "required": ["items"], "properties": {
             "items": {"type": "array", "items": ref}}} if e.listing else ref}
+    if e.media_type != "application/json":
+        content = {"schema": {"type": "string", "format": "binary"}}
     op["responses"] = {str(e.status): {"description": "Success",
-                                       "content": {"application/json": content}}}
+                                       "content": {e.media_type: content}}}
     if not public:
         op["responses"].update({"401": _problem("Not signed in, or the token is not valid"),
                                 "403": _problem("Your role does not allow this")})

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
 from pathlib import Path
 
 import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from media.sealed import new_key_entry
+from media.recorder import StreamWriter
+from media.sealed import new_key_entry, open_sealed, parse_keys
+from server import keys
+from server.clock import now
+from server.models import (
+    CallSession,
+    Participant,
+    ParticipantRole,
+    ParticipantState,
+    Recording,
+    RecordingState,
+)
 from server.settings import Settings
 from tests.calls import Peer, client_peer, practitioner_peer, remote_call
 
@@ -106,8 +119,6 @@ async def send_to_recorder(peer: Peer, request: int) -> RTCPeerConnection:
 
 
 def decrypt(path: Path, ring) -> bytes:
-    from media.sealed import open_sealed
-
     with path.open("rb") as fh:
         return b"".join(open_sealed(fh, ring.keys))
 
@@ -125,3 +136,56 @@ def probe(data: bytes, counts: dict[str, int] | None = None
                 if counts is not None:
                     counts[kind] = counts.get(kind, 0) + 1
     return codecs, last
+
+
+# --- a finished recording on disk, without a call (for access and playback tests) ---------------
+
+RECORDING_FILE = "seg001-p1.mkv.sealed"
+
+
+async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
+                           retention_days: int = 30) -> int:
+    """A stopped recording of `appointment` with one sealed Matroska file; its id."""
+    settings = app[keys.SETTINGS]
+    at = now()
+    session = CallSession(appointment_id=appointment.id, started_at=at,
+                          started_by_id=appointment.practitioner_id, ended_at=at)
+    db.add(session)
+    await db.flush()
+    person = Participant(appointment_id=appointment.id, user_id=appointment.practitioner_id,
+                         role=ParticipantRole.PRACTITIONER, name="P", verified=True,
+                         state=ParticipantState.LEFT, state_since=at, created_at=at,
+                         expires_at=at + timedelta(days=1))
+    db.add(person)
+    await db.flush()
+    row = Recording(appointment_id=appointment.id, call_session_id=session.id,
+                    requested_by_id=person.id, requested_at=at, purpose="recording",
+                    wording_version="recording.2026-11", state=RecordingState.STOPPED,
+                    segments=[{"started": at.isoformat(), "stopped": at.isoformat()}],
+                    stopped_at=at, stopped_reason="ended", key_id=settings.recording_key_id,
+                    retention_until=at + timedelta(days=retention_days))
+    db.add(row)
+    await db.flush()
+    row.file_path = f"rec-{row.id:08d}"
+    folder = Path(settings.recordings_dir) / row.file_path
+    folder.mkdir(parents=True, exist_ok=True)
+    ring = parse_keys(settings.recording_keys, settings.recording_key_id)
+    writer = StreamWriter(folder / RECORDING_FILE, ring.current, ring.keys[ring.current],
+                          (160, 120))
+    writer.add_stream("video")
+    writer.add_stream("audio")
+    for i in range(int(30 * seconds)):
+        frame = av.VideoFrame(160, 120, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
+        writer.encode(frame)
+    for i in range(int(50 * seconds)):
+        sound = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        for plane in sound.planes:
+            plane.update(bytes(plane.buffer_size))
+        sound.sample_rate, sound.pts, sound.time_base = 48000, i * 960, Fraction(1, 48000)
+        writer.encode(sound)
+    writer.finish()
+    writer.pool.shutdown()
+    return row.id

@@ -24,6 +24,7 @@ from server.clock import now
 from server.models import ApiToken, Appointment, AppointmentKind, Role
 from server.tokens import new_token, token_hash
 from tests.conftest import page_csrf
+from tests.recording import RECORDING_FILE, sealed_recording
 
 P, S, A = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN
 PUBLIC: Rule = frozenset({Audience.PUBLIC})
@@ -99,6 +100,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/api/v1/users", ADMIN),
     ("POST", "/api/v1/users/{id}/deactivate", ADMIN),
     ("POST", "/api/v1/users/{id}/reactivate", ADMIN),
+    # --- API: recordings (scoped further to the session's practitioner and their supervisor)
+    ("GET", "/api/v1/recordings/{id}", PRACTICE),
+    ("GET", "/api/v1/recordings/{id}/download", PRACTICE),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -131,7 +135,7 @@ class Call:
 
 
 @pytest.fixture
-async def ids(world: Any, db: Any) -> dict[str, int]:
+async def ids(world: Any, db: Any, app: web.Application) -> dict[str, int]:
     """Real objects for every kind of {id} in a path: alice's client, appointment, token."""
     async with db.begin() as s:
         appointment = Appointment(
@@ -142,8 +146,9 @@ async def ids(world: Any, db: Any) -> dict[str, int]:
                          name="laptop", created_at=now(), expires_at=now() + timedelta(days=30))
         s.add_all([appointment, token])
         await s.flush()
+        recording = await sealed_recording(s, app, appointment)
         return {"client": world.clients["a1"].id, "appointment": appointment.id,
-                "token": token.id, "user": world.users["bob"].id}
+                "token": token.id, "user": world.users["bob"].id, "recording": recording}
 
 
 def fill(canonical: str, ids: dict[str, int]) -> str:
@@ -154,8 +159,11 @@ def fill(canonical: str, ids: dict[str, int]) -> str:
         return canonical.replace("{token}", secrets.token_urlsafe(24))
     if "{id}" not in canonical:
         return canonical
+    if canonical.endswith("/recordings/{id}/download"):
+        return canonical.replace("{id}", str(ids["recording"])) + f"?file={RECORDING_FILE}"
     for marker, kind in [("/clients/", "client"), ("/appointments/", "appointment"),
-                         ("/users/", "user"), ("/tokens/", "token")]:
+                         ("/users/", "user"), ("/tokens/", "token"),
+                         ("/recordings/", "recording")]:
         if marker in canonical:
             return canonical.replace("{id}", str(ids[kind]))
     return canonical.replace("{id}", "1")
@@ -184,7 +192,7 @@ async def send(client: TestClient, call: Call, csrf: str) -> tuple[int, dict[str
                                      allow_redirects=False)
     else:
         response = await client.request(call.method, call.path, allow_redirects=False)
-    body = await response.text()
+    body = (await response.read()).decode("utf-8", "replace")  # a download may be binary
     return response.status, dict(response.headers), body
 
 
