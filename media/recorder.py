@@ -32,6 +32,7 @@ log = logging.getLogger("rapport.recorder")
 
 SIZE = (640, 480)  # every frame is scaled to this: the container's size is fixed
 FORMAT = "matroska"
+BACKLOG = 4  # video frames waiting to be encoded before new ones are skipped (≈ 0.25 s)
 SUFFIX = ".mkv.sealed"
 _VIDEO_TB = Fraction(1, 90000)
 _AUDIO_RATE = 48000
@@ -72,6 +73,7 @@ class StreamWriter:
         self.first: dict[str, int] = {}
         self.frames = 0
         self.dropped = 0  # video frames skipped because the encoder was still busy
+        self.busy = 0.0  # CPU seconds spent encoding and sealing (for bench/recorder.py)
 
     def add_stream(self, kind: str) -> None:
         """Streams are added when tracks arrive, before any frame (the header comes first)."""
@@ -88,6 +90,13 @@ class StreamWriter:
 
     def encode(self, frame: Any) -> None:
         """In the writer's thread: rebase the time to the segment's start, encode, mux."""
+        started = time.thread_time()
+        try:
+            self._encode(frame)
+        finally:
+            self.busy += time.thread_time() - started
+
+    def _encode(self, frame: Any) -> None:
         if isinstance(frame, av.VideoFrame):
             stream, kind = self.video, "video"
             out: Any = frame.reformat(width=self.size[0], height=self.size[1],
@@ -204,20 +213,25 @@ class RecorderManager:
                     track: MediaStreamTrack) -> None:
         """Read every frame as it comes (aiortc would queue unread frames forever)."""
         loop = asyncio.get_running_loop()
-        pending: asyncio.Future[None] | None = None
+        backlog: list[asyncio.Future[None]] = []
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            if track.kind == "video" and pending is not None and not pending.done():
-                writer.dropped += 1  # still encoding the last frame: keep up, drop this one
+            for done in [f for f in backlog if f.done()]:
+                backlog.remove(done)
+                if not await self._wrote(appointment_id, live, done):
+                    return
+            if track.kind == "video" and len(backlog) >= BACKLOG:
+                writer.dropped += 1  # the encoder is behind: keep up by skipping this frame
                 continue
-            if pending is not None and not await self._wrote(appointment_id, live, pending):
-                return
             pending = loop.run_in_executor(writer.pool, writer.encode, frame)
-            if track.kind == "audio" and not await self._wrote(appointment_id, live, pending):
-                return
+            if track.kind == "audio":  # audio is cheap and never skipped
+                if not await self._wrote(appointment_id, live, pending):
+                    return
+            else:
+                backlog.append(pending)
 
     async def _wrote(self, appointment_id: int, live: _Live, pending: asyncio.Future[None]
                      ) -> bool:
