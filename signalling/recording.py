@@ -142,20 +142,13 @@ class RecordingDesk:
         """Anyone present stops the recording of the current request, at once."""
         started = time.monotonic()
         live = self.recorder.live.get(member.appointment_id)
-        if live is not None and live.recording_id == request_id \
-                and member.participant_id in await self._present(member.appointment_id):
-            # A withdrawal by someone present always ends the request (consent.decide says
-            # STOP): close the recorder first, then write the ledger and tell everyone.
+        if live is not None and live.recording_id == request_id:
+            # The connection only passes on a withdrawal from someone admitted (the handler
+            # checks), and a withdrawal always ends the request (consent.decide says STOP):
+            # close the recorder first, then write the ledger and tell everyone.
             await self.recorder.close_peers(member.appointment_id)
             self.stop_times.append(time.monotonic() - started)
         await self._consent(member, request_id, ConsentKind.WITHDRAWN, None, "withdraw")
-
-    async def _present(self, appointment_id: int) -> frozenset[int]:
-        async with self.db() as db:
-            return frozenset(await db.scalars(select(Participant.id).where(
-                Participant.appointment_id == appointment_id,
-                Participant.state == ParticipantState.ADMITTED,
-                Participant.connection_id.is_not(None))))
 
     async def _consent(self, member: Member, request_id: int, kind: ConsentKind,
                        sha256: str | None, ref: str) -> None:
