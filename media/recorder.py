@@ -149,6 +149,7 @@ class RecorderManager:
         self.size = size
         self.live: dict[int, _Live] = {}
         self.on_failure: FailureHook | None = None
+        self.reporting: set[asyncio.Future[None]] = set()
 
     def available(self) -> bool:
         try:
@@ -250,7 +251,11 @@ class RecorderManager:
         log.error("recording failed", extra={"appointment": appointment_id, "error": str(exc)})
         reason = getattr(exc, "strerror", None) or str(exc)
         if self.on_failure is not None:
-            await self.on_failure(appointment_id, f"the recording could not be written: {reason}")
+            # In a task of its own: the hook stops the recording, which awaits this reader.
+            task = asyncio.ensure_future(self.on_failure(
+                appointment_id, f"the recording could not be written: {reason}"))
+            self.reporting.add(task)
+            task.add_done_callback(self.reporting.discard)
 
     async def close_peers(self, appointment_id: int) -> None:
         """Stop reading media and close every recorder peer of the room, now (the files are

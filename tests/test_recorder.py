@@ -156,3 +156,40 @@ async def test_no_bytes_or_peers_while_a_late_joiner_has_not_agreed(client, app,
         await pc.close()
     for peer in (interp, person, doctor):
         await peer.close()
+
+
+class FullDisk:
+    """A file whose every write fails as a full disk does."""
+
+    def write(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_full_disk_stops_recording_and_tells_the_practitioner(
+        client, app, db, settings, world, login, desk):
+    room = await three_way(client, db, settings, world, login)
+    await room.doctor.send(type="record")
+    request = (await room.doctor.expect("recording", state="asking"))["request"]
+    await consent_all(room.peers, request)
+    await room.doctor.expect("recording", state="recording")
+    pcs = [await send_to_recorder(room.client, request)]
+    writer = next(iter(desk.recorder.live[room.doctor.seen[0]["session"]["appointment"]]
+                       .writers.values()))
+    writer.sealed._out = FullDisk()  # noqa: SLF001 - the disk fills up under the writer
+    error = await room.doctor.error("recording_unavailable", within=20)
+    assert "No space left on device" in error["message"]
+    status = await room.client.expect("recording", state="failed")
+    assert status["reason"] == "failed"
+    await until(lambda: desk.recorder.peer_count() == 0, within=5.0)
+    async with db() as s:
+        [row] = list(await s.scalars(select(Recording)))
+    assert row.state is RecordingState.FAILED and "No space left" in row.error
+    for pc in pcs:
+        await pc.close()
+    await room.close()

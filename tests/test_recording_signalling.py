@@ -13,6 +13,7 @@ from server.models import ConsentEventRow, Recording, RecordingState
 from signalling.handler import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import consent_all, media_files, recording_settings, three_way
+from tests.test_signalling_schema import validator
 
 
 @pytest.fixture
@@ -64,6 +65,11 @@ async def test_everyone_says_yes_then_recording_runs(client, app, db, settings, 
         (wording["version"], "en", "recording")}
     # The recorder waits for the browsers' own offers: nothing is on disk without them.
     assert media_files(tmp_path / "recordings") == []
+    # Every message sent matches the published schema.
+    schema = validator("FromServer")
+    for peer in room.peers:
+        for message in peer.seen:
+            schema.validate(message)
     await room.close()
 
 
