@@ -12,6 +12,7 @@ finishes the files. A write that fails (disk full) stops the segment and reports
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -33,11 +34,17 @@ log = logging.getLogger("rapport.recorder")
 SIZE = (640, 480)  # every frame is scaled to this: the container's size is fixed
 FORMAT = "matroska"
 BACKLOG = 4  # video frames waiting to be encoded before new ones are skipped (≈ 0.25 s)
+AUDIO_BACKLOG = 50  # audio frames (20 ms each) in flight before reading waits for the encoder
 SUFFIX = ".mkv.sealed"
 _VIDEO_TB = Fraction(1, 90000)
 _AUDIO_RATE = 48000
 
 FailureHook = Callable[[int, str], Awaitable[None]]
+
+
+def _observe(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class RecordingFailed(Exception):
@@ -74,6 +81,7 @@ class StreamWriter:
         self.frames = 0
         self.dropped = 0  # video frames skipped because the encoder was still busy
         self.busy = 0.0  # CPU seconds spent encoding and sealing (for bench/recorder.py)
+        self.first_at: float | None = None  # monotonic time the first frame arrived
 
     def add_stream(self, kind: str) -> None:
         """Streams are added when tracks arrive, before any frame (the header comes first)."""
@@ -138,6 +146,7 @@ class _Live:
     writers: dict[int, StreamWriter] = field(default_factory=dict)
     readers: set[asyncio.Task[None]] = field(default_factory=set)
     failed: bool = False
+    closed_at: float | None = None
 
 
 class RecorderManager:
@@ -150,6 +159,9 @@ class RecorderManager:
         self.live: dict[int, _Live] = {}
         self.on_failure: FailureHook | None = None
         self.reporting: set[asyncio.Future[None]] = set()
+        # (file, first frame, peers closed) of each finished file, monotonic seconds: what
+        # each file should cover (tests compare it with the file's own duration).
+        self.history: list[tuple[Path, float | None, float]] = []
 
     def available(self) -> bool:
         try:
@@ -214,25 +226,31 @@ class RecorderManager:
                     track: MediaStreamTrack) -> None:
         """Read every frame as it comes (aiortc would queue unread frames forever)."""
         loop = asyncio.get_running_loop()
-        backlog: list[asyncio.Future[None]] = []
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            for done in [f for f in backlog if f.done()]:
-                backlog.remove(done)
-                if not await self._wrote(appointment_id, live, done):
+        # Encodes run in the writer's one thread, in order; the reader never waits for each
+        # one, so a slow moment never slows reading (frames unread would pile up in aiortc).
+        backlog: collections.deque[asyncio.Future[None]] = collections.deque()
+        try:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
                     return
-            if track.kind == "video" and len(backlog) >= BACKLOG:
-                writer.dropped += 1  # the encoder is behind: keep up by skipping this frame
-                continue
-            pending = loop.run_in_executor(writer.pool, writer.encode, frame)
-            if track.kind == "audio":  # audio is cheap and never skipped
-                if not await self._wrote(appointment_id, live, pending):
+                if writer.first_at is None:
+                    writer.first_at = time.monotonic()
+                while backlog and backlog[0].done():
+                    if not await self._wrote(appointment_id, live, backlog.popleft()):
+                        return
+                if track.kind == "video" and len(backlog) >= BACKLOG:
+                    writer.dropped += 1  # the encoder is behind: keep up, skip this frame
+                    continue
+                # Audio is never skipped: past its backlog, reading waits for the encoder.
+                if len(backlog) >= AUDIO_BACKLOG and not await self._wrote(
+                        appointment_id, live, backlog.popleft()):
                     return
-            else:
-                backlog.append(pending)
+                backlog.append(loop.run_in_executor(writer.pool, writer.encode, frame))
+        finally:
+            for pending in backlog:  # their errors were already reported, or do not matter
+                pending.add_done_callback(_observe)
 
     async def _wrote(self, appointment_id: int, live: _Live, pending: asyncio.Future[None]
                      ) -> bool:
@@ -264,6 +282,7 @@ class RecorderManager:
         if live is None:
             return
         live.failed = True  # no more offers accepted for this segment
+        live.closed_at = time.monotonic()
         for task in tuple(live.readers):
             task.cancel()
         peers = tuple(live.peers.values())
@@ -292,6 +311,7 @@ class RecorderManager:
                 log.error("could not finish a recording file", extra={"error": str(exc)})
             writer.pool.shutdown(wait=False)
             paths.append(writer.path)
+            self.history.append((writer.path, writer.first_at, live.closed_at or 0.0))
         return paths
 
     async def close(self) -> None:

@@ -40,6 +40,7 @@ from server.models import (
 
 log = logging.getLogger("rapport.recordings")
 SWEEP_EVERY = 3600.0  # seconds between retention sweeps
+SWEEP_FIRST = 60.0  # seconds after start before the first
 
 
 class RecordingUnreadable(AppError):
@@ -201,6 +202,7 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: a background task deleting expired recordings every `SWEEP_EVERY`."""
 
     async def sweep() -> None:
+        await asyncio.sleep(SWEEP_FIRST)  # not in the middle of start-up (or a short test)
         while True:
             try:
                 async with app[keys.DB].begin() as db:

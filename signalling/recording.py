@@ -228,6 +228,10 @@ class RecordingDesk:
             await self._evaluate(appointment_id)
 
     async def _evaluate(self, appointment_id: int) -> None:
+        async with self.db() as db:  # the common case, nothing asked: one cheap query
+            asked = await _active(db, appointment_id) is not None
+        if not asked and appointment_id not in self.recorder.live:
+            return
         facts = await self._facts(appointment_id)
         row = facts.recording
         if row is None:
