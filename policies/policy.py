@@ -156,6 +156,23 @@ class Checklists:
         return tuple(item for item in self.items if item.role is role)
 
 
+class OnWithdrawal(enum.StrEnum):
+    """What happens to what was recorded before someone withdrew their consent."""
+
+    KEEP = "keep"
+    DISCARD = "discard"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRule:
+    """Consent-gated recording (docs/recording.md): whether the practitioner may ask at all."""
+
+    allowed: bool = True
+    retention_days: int = 30
+    # Discard by default: a person who withdraws expects what they withdrew from to go.
+    on_withdrawal: OnWithdrawal = OnWithdrawal.DISCARD
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     version: str
@@ -165,6 +182,7 @@ class Policy:
     risk: Risk = field(default_factory=Risk)
     approval: ApprovalRule = field(default_factory=ApprovalRule)
     checklists: Checklists = field(default_factory=Checklists)
+    recording: RecordingRule = field(default_factory=RecordingRule)
     source: str = field(default="<memory>", compare=False)
 
 
@@ -341,7 +359,8 @@ def _kind(value: Any) -> str:
 
 
 _ITEM_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
-_TOP = frozenset({"version", "in_person_first", "cadence", "risk", "approval", "checklist"})
+_TOP = frozenset({"version", "in_person_first", "cadence", "risk", "approval", "checklist",
+                  "recording"})
 
 
 def load_policy(text: str, source_name: str = "<policy>") -> Policy:
@@ -406,11 +425,25 @@ def load_policy(text: str, source_name: str = "<policy>") -> Policy:
     checklists = _read_checklists(r, r.table(data, (), CHECKLIST,
                                              frozenset({"enabled", "items"})))
 
+    recording = _read_recording(r, r.table(data, (), "recording", frozenset(
+        {"allowed", "retention_days", "on_withdrawal"})))
+
     if r.problems:
         raise PolicyError(r.problems)
     return Policy(version=version, in_person_first=in_person_first,
                   last_face_to_face=last_face_to_face, remote_share=remote_share, risk=risk,
-                  approval=approval, checklists=checklists, source=source_name)
+                  approval=approval, checklists=checklists, recording=recording,
+                  source=source_name)
+
+
+def _read_recording(r: _Reader, data: dict[str, Any]) -> RecordingRule:
+    d = RecordingRule()
+    p: Path = ("recording",)
+    return RecordingRule(
+        allowed=r.boolean(data, p, "allowed", d.allowed),
+        retention_days=r.integer(data, p, "retention_days", d.retention_days, 1, 3660, " days"),
+        on_withdrawal=r.choice(data, p, "on_withdrawal", d.on_withdrawal, OnWithdrawal),
+    )
 
 
 def _read_risk(r: _Reader, data: dict[str, Any]) -> Risk:

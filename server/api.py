@@ -363,6 +363,7 @@ class Endpoint:
     # Query parameters as (name, description); `csv` also offers text/csv.
     query: tuple[tuple[str, str], ...] = field(default=())
     csv: bool = False
+    media_type: str = "application/json"
 
     @property
     def rule(self) -> frozenset[Any]:
@@ -449,6 +450,18 @@ def _record_endpoints() -> tuple[Endpoint, ...]:
 
 
 ENDPOINTS = ENDPOINTS + _record_endpoints()
+# Recordings (issue #5, server/recordings.py): the session's practitioner and their supervisor.
+from server import recordings as _recordings  # noqa: E402 - after Endpoint, which it needs not
+
+ENDPOINTS += (
+    E("GET", "/recordings/{id}", _recordings.recording_meta, "api-recording",
+      "A recording's details and files (the session's practitioner or their supervisor)",
+      response=_recordings.RecordingOut, tags=("recordings",)),
+    E("GET", "/recordings/{id}/download", _recordings.recording_download,
+      "api-recording-download",
+      "Download one file of a recording (?file=NAME from its details), decrypted as sent",
+      tags=("recordings",), media_type="video/x-matroska"),
+)
 
 
 def setup(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages, privacy, records_web, retention
+from server import access, api, i18n, keys, pages, privacy, recordings, records_web, retention
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -181,6 +181,9 @@ def create_app(settings: Settings) -> web.Application:
     api.setup(app)
     signalling_handler.setup(app)
     records_web.setup(app)  # after the rooms: its cleanup_ctx listens to them
+    # Each contact record says whether and when recording ran, with every consent event.
+    app[keys.RECORD_SUMMARIES]["recording"] = recordings.recording_summary
+    app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

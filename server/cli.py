@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import sys
@@ -148,8 +149,15 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from media.sealed import new_key_entry
     from server import demo, migrate
     from server.db import make_engine
+
+    if not settings.recording_key_id:
+        # So recording can be tried: a key that lives only in this process, so its
+        # recordings cannot be opened once the demo stops (docs/recording.md).
+        settings = dataclasses.replace(settings, recording_keys=(
+            *settings.recording_keys, new_key_entry("demo")), recording_key_id="demo")
 
     async def run() -> demo.DemoResult:
         engine = make_engine(settings)

@@ -68,7 +68,9 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         ref = {"$ref": REF.format(model=e.response.__name__)}
         content = {"schema": {"type": "object", "required": ["items"], "properties": {
             "items": {"type": "array", "items": ref}}} if e.listing else ref}
-    media: dict[str, Any] = {"application/json": content}
+    if e.media_type != "application/json":
+        content = {"schema": {"type": "string", "format": "binary"}}
+    media: dict[str, Any] = {e.media_type: content}
     if e.csv:
         media["text/csv"] = {"schema": {"type": "string"}}
     op["responses"] = {str(e.status): {"description": "Success", "content": media}}

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from media.sealed import parse_keys
+
 ENV_PREFIX = "RAPPORT_"
 
 
@@ -71,6 +73,12 @@ class Settings:
     retention_recording_days: int = 30  # used by the recordings' own sweep function
     # How often the background sweeper applies the schedule (0: never; use `rapport retention`).
     retention_sweep_minutes: int = 1440
+    # Recordings (docs/recording.md): where the sealed files go, the keys ("id:base64" of 32
+    # random bytes; old ids stay listed so old recordings still open) and the id new ones use.
+    # No current key: recording is refused.
+    recordings_dir: str = "var/recordings"
+    recording_keys: tuple[str, ...] = ()
+    recording_key_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -117,6 +125,10 @@ class Settings:
                 "must start with http:// or https://",
             ),
         ]
+        try:
+            parse_keys(self.recording_keys, self.recording_key_id)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}RECORDING_KEYS: {exc}") from None
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

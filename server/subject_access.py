@@ -100,6 +100,11 @@ COVERAGE: dict[str, Source] = {
                               N_("Earlier versions of contact notes")),
     "call_quality": Source(via("call_session_id", "call_session"),
                            label=N_("Call quality in your video sessions")),
+    # What was recorded and when (the files themselves are sent separately on request).
+    "recording": Source(via("appointment_id", "appointment"),
+                        label=N_("Recordings of your video sessions")),
+    "consent_event": Source(via("appointment_id", "appointment"),
+                            label=N_("Answers about recording")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {

@@ -14,17 +14,21 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from media.recorder import RecorderManager
+from media.sealed import parse_keys
 from media.turn import ice_servers, ice_transport_policy
 from server import keys
 from server.access import Audience, allow
 from server.clock import now
 from server.errors import N_, Forbidden, NotFound, Unauthenticated
+from server.i18n import current_language
 from server.models import (
     Appointment,
     AppointmentKind,
@@ -38,6 +42,7 @@ from server.participants import PARTICIPANT_COOKIE, current_participant
 from signalling import protocol, quality
 from signalling.bus import InProcessBus
 from signalling.protocol import Close, ErrorCode, ProtocolError
+from signalling.recording import RecordingDesk
 from signalling.rooms import FINAL, Member, Rooms, iso
 
 log = logging.getLogger("rapport.signalling")
@@ -52,10 +57,12 @@ OUTBOX = 512
 STAFF_CHECK_BEATS = 6  # every two minutes
 
 ROOMS: web.AppKey[Rooms] = web.AppKey("rooms", Rooms)
+DESK: web.AppKey[RecordingDesk] = web.AppKey("recording_desk", RecordingDesk)
 # Disconnections still being recorded; shutdown waits for them before the database closes.
 CLEANUPS: web.AppKey[set[asyncio.Future[None]]] = web.AppKey("signalling_cleanups", set)
 
-PRACTITIONER_ONLY = {"admit", "deny", "remove", "end"}
+PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record"}
+RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
 WHILE_WAITING = {"hello", "checklist", "leave", "ping"}
 RELAYED = {"offer", "answer", "candidate"}
 FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GONE,
@@ -322,6 +329,8 @@ class Connection:
         # Read before attaching: once attached, an older tab of this person is being closed,
         # and the welcome should follow at once.
         checklist = await self.rooms.checklist_offer(member, answered)
+        # The consent wording is shown (and its hash checked) in this connection's language.
+        self.request.app[DESK].languages[member.participant_id] = current_language()
         await self.bus.attach(member.appointment_id, member.participant_id, self.id,
                               self.deliver)
         settings = self.request.app[keys.SETTINGS]
@@ -420,11 +429,26 @@ class Connection:
                 "audio": message.audio, "video": message.video})
         elif kind == "stats":
             self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
+        elif kind in RECORDING_KINDS:
+            await self._recording(member, message)
         elif kind == "leave":
             await self.rooms.leave(member)
             self.state = ParticipantState.LEFT
             self.close_code = Close.LEFT
             await self.ws.close(code=Close.LEFT, message=b"left")
+
+
+    async def _recording(self, member: Member, message: Any) -> None:
+        desk = self.request.app[DESK]
+        if isinstance(message, protocol.Record):
+            await desk.request(member)
+        elif isinstance(message, protocol.Consent):
+            await desk.answer(member, message.request, message.answer == "yes", message.wording)
+        elif isinstance(message, protocol.Withdraw):
+            await desk.withdraw(member, message.request)
+        elif isinstance(message, protocol.RecorderOffer):
+            sdp = await desk.recorder_offer(member, message.request, message.sdp)
+            await self.send({"type": "recorder-answer", "request": message.request, "sdp": sdp})
 
 
 @allow(Audience.PUBLIC)
@@ -459,10 +483,17 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = app.get(keys.BUS) or InProcessBus()
     app[keys.BUS] = bus
     app[ROOMS] = Rooms(app[keys.DB], bus, app[keys.POLICIES])
+    settings = app[keys.SETTINGS]
+    recorder = RecorderManager(Path(settings.recordings_dir),
+                               parse_keys(settings.recording_keys, settings.recording_key_id))
+    app[DESK] = RecordingDesk(app[keys.DB], bus, app[keys.POLICIES], app[keys.CATALOGUES],
+                              recorder)
+    app[ROOMS].on_change = app[DESK].evaluate
     app[CLEANUPS] = set[asyncio.Future[None]]()
     try:
         yield
     finally:
+        await app[DESK].close()
         await _close_sockets(app)
         pending = app[CLEANUPS]
         if pending:

@@ -36,6 +36,14 @@ class ErrorCode(enum.StrEnum):
     ADMISSION_REFUSED = "admission_refused"
     BAD_CHECKLIST = "bad_checklist"
     SESSION_ENDED = "session_ended"
+    # Recording (docs/recording.md)
+    RECORDING_NOT_ALLOWED = "recording_not_allowed"
+    RECORDING_UNAVAILABLE = "recording_unavailable"
+    RECORDING_ACTIVE = "recording_active"
+    UNKNOWN_REQUEST = "unknown_request"
+    WORDING_MISMATCH = "wording_mismatch"
+    CONSENT_REPEATED = "consent_repeated"
+    RECORDER_REFUSED = "recorder_refused"
 
 
 class Close(enum.IntEnum):
@@ -149,13 +157,50 @@ class Stats(_Message):
     peers: list[PeerStats] = Field(min_length=1, max_length=8)
 
 
+# --- recording (docs/recording.md) ---
+
+RequestId = Annotated[int, Field(ge=1, le=2**53)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Record(_Message):
+    """The practitioner asks everyone present whether the session may be recorded."""
+
+    type: Literal["record"]
+
+
+class Consent(_Message):
+    """A person's answer to the consent prompt of `request`, naming the wording they saw."""
+
+    type: Literal["consent"]
+    request: RequestId
+    answer: Literal["yes", "no"]
+    wording: Sha256
+
+
+class Withdraw(_Message):
+    """Stop the recording of `request` now (anyone present, at any time)."""
+
+    type: Literal["withdraw"]
+    request: RequestId
+
+
+class RecorderOffer(_Message):
+    """A complete offer (all candidates gathered) for the recorder's own peer connection."""
+
+    type: Literal["recorder-offer"]
+    request: RequestId
+    sdp: str = Field(max_length=SDP_MAX)
+
+
 Inbound = Annotated[
     Hello | Checklist | Admit | Deny | Remove | End | Offer | Answer | Candidate | Media | Leave
-    | Ping | Stats,
+    | Ping | Stats | Record | Consent | Withdraw | RecorderOffer,
     Field(discriminator="type"),
 ]
 INBOUND_TYPES = frozenset({"hello", "checklist", "admit", "deny", "remove", "end", "offer",
-                           "answer", "candidate", "media", "leave", "ping", "stats"})
+                           "answer", "candidate", "media", "leave", "ping", "stats", "record",
+                           "consent", "withdraw", "recorder-offer"})
 _adapter: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 
 
@@ -346,9 +391,39 @@ class LinkLocked(_Out):
     name: str
 
 
+class ConsentWording(_Out):
+    version: str
+    language: str
+    sha256: str = Field(description="Send this back in `consent.wording`.")
+    title: str
+    paragraphs: list[str]
+    question: str
+
+
+class ConsentPrompt(_Out):
+    type: Literal["consent-prompt"]
+    request: int
+    wording: ConsentWording
+
+
+class RecordingStatus(_Out):
+    type: Literal["recording"]
+    request: int | None
+    state: Literal["asking", "recording", "paused", "stopped", "failed"]
+    waiting_for: list[int] = Field(description="Present people who have not said yes yet.")
+    reason: str | None = None
+    message: str | None = None
+
+
+class RecorderAnswer(_Out):
+    type: Literal["recorder-answer"]
+    request: int
+    sdp: str
+
+
 Outbound = Annotated[
     Welcome | Roster | ChecklistResult | ErrorOut | Relayed | RelayedCandidate | MediaOut
-    | Waiting | Notice | LinkLocked,
+    | Waiting | Notice | LinkLocked | ConsentPrompt | RecordingStatus | RecorderAnswer,
     Field(discriminator="type"),
 ]
 

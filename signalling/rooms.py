@@ -127,6 +127,9 @@ class Rooms:
     async def _ended(self, appointment_id: int) -> None:
         for hook in self.session_ended:
             await hook(appointment_id)
+        # Called with the appointment after every change in a room (the recording desk
+        # re-decides whether recording may run: an admission pauses it, the end stops it).
+        self.on_change: Callable[[int], Awaitable[None]] | None = None
 
     # --- telling people ------------------------------------------------------------------
 
@@ -157,6 +160,8 @@ class Rooms:
             elif person.state is ParticipantState.ADMITTED:
                 await self.bus.send(appointment_id, person.id, {
                     "type": "roster", "version": version, "participants": admitted})
+        if self.on_change is not None:
+            await self.on_change(appointment_id)
 
     def _entry(self, person: Participant, checklist: ChecklistResponse | None,
                policy: Policy) -> dict[str, Any]:
@@ -420,6 +425,8 @@ class Rooms:
                        actor.participant_id)
                 if person.connection_id is not None:
                     told.append(person.id)
+        if self.on_change is not None:
+            await self.on_change(actor.appointment_id)
         await self.bus.send_many(actor.appointment_id, told, {"type": "ended"})
         await self._ended(actor.appointment_id)
 

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from media.sealed import new_key_entry
 from server import migrate
 from server.app import create_app
 from server.clock import now
@@ -88,10 +89,16 @@ async def empty_tables(url: str) -> None:
     await engine.dispose()
 
 
+# One recording key for the whole run (recordings are sealed with it; see docs/recording.md).
+RECORDING_KEY = new_key_entry("test")
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, migrate_on_start=False, log_json=False,
-                    base_url="http://127.0.0.1:8080")
+                    base_url="http://127.0.0.1:8080",
+                    recordings_dir=str(tmp_path / "recordings"),
+                    recording_keys=(RECORDING_KEY,), recording_key_id="test")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from server.models import ApiToken, Appointment, AppointmentKind, PolicyVersion,
 from server.policy_versions import digest, shipped_source
 from server.tokens import new_token, token_hash
 from tests.conftest import page_csrf
+from tests.recording import RECORDING_FILE, sealed_recording
 
 P, S, A, D = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN, Role.DPO
 PUBLIC: Rule = frozenset({Audience.PUBLIC})
@@ -139,6 +140,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("PUT", "/api/v1/contacts/{id}", PRACTITIONER),
     ("GET", "/api/v1/contacts/{id}/history", PRACTICE),
     ("GET", "/api/v1/dashboard", SUPERVISOR),
+    # --- API: recordings (scoped further to the session's practitioner and their supervisor)
+    ("GET", "/api/v1/recordings/{id}", PRACTICE),
+    ("GET", "/api/v1/recordings/{id}/download", PRACTICE),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule
@@ -172,7 +176,7 @@ class Call:
 
 
 @pytest.fixture
-async def ids(world: Any, db: Any) -> dict[str, int]:
+async def ids(world: Any, db: Any, app: web.Application) -> dict[str, int]:
     """Real objects for every kind of {id} in a path: alice's client, appointment, token."""
     async with db.begin() as s:
         appointment = Appointment(
@@ -188,9 +192,10 @@ async def ids(world: Any, db: Any) -> dict[str, int]:
         s.add_all([appointment, token, version])
         await s.flush()
         record = await records.build(s, appointment.id)
+        recording = await sealed_recording(s, app, appointment)
         return {"client": world.clients["a1"].id, "appointment": appointment.id,
                 "token": token.id, "user": world.users["bob"].id, "policy": version.id,
-                "contact": record.contact_id, "record": record.id}
+                "contact": record.contact_id, "record": record.id, "recording": recording}
 
 
 def fill(canonical: str, ids: dict[str, int]) -> str:
@@ -201,10 +206,12 @@ def fill(canonical: str, ids: dict[str, int]) -> str:
         return canonical.replace("{token}", secrets.token_urlsafe(24))
     if "{id}" not in canonical:
         return canonical
+    if canonical.endswith("/recordings/{id}/download"):
+        return canonical.replace("{id}", str(ids["recording"])) + f"?file={RECORDING_FILE}"
     for marker, kind in [("/contact-records/", "record"), ("/contacts/", "contact"),
                          ("/clients/", "client"), ("/appointments/", "appointment"),
                          ("/users/", "user"), ("/tokens/", "token"),
-                         ("/policy/versions/", "policy")]:
+                         ("/policy/versions/", "policy"), ("/recordings/", "recording")]:
         if marker in canonical:
             return canonical.replace("{id}", str(ids[kind]))
     return canonical.replace("{id}", "1")
@@ -233,7 +240,7 @@ async def send(client: TestClient, call: Call, csrf: str) -> tuple[int, dict[str
                                      allow_redirects=False)
     else:
         response = await client.request(call.method, call.path, allow_redirects=False)
-    body = await response.text()
+    body = (await response.read()).decode("utf-8", "replace")  # a download may be binary
     return response.status, dict(response.headers), body
 
 

@@ -21,6 +21,7 @@ from server.models import (
     CallSession,
     ChecklistResponse,
     Client,
+    ConsentEventRow,
     ContactKind,
     ContactOutcome,
     ContactRecord,
@@ -29,6 +30,8 @@ from server.models import (
     ParticipantEvent,
     ParticipantRole,
     PolicyDecision,
+    Recording,
+    RecordingState,
 )
 from tests.calls import open_link, remote_call
 
@@ -109,6 +112,19 @@ async def _seed(db, settings, world, short: str, practitioner: str) -> dict[str,
                              replaced_at=now(), replaced_by_id=user.id))
         s.add(CallQuality(call_session_id=session.id, participant_id=people[0].id,
                           first_at=now(), last_at=now()))
+        # A recording asked for (issue 5) and the client's answer.
+        recording = Recording(
+            appointment_id=call.appointment.id, call_session_id=session.id,
+            requested_by_id=people[0].id, requested_at=now(), purpose="recording",
+            wording_version="v1", state=RecordingState.STOPPED, segments=[],
+            retention_until=now() + timedelta(days=30))
+        s.add(recording)
+        await s.flush()
+        s.add(ConsentEventRow(
+            appointment_id=call.appointment.id, call_session_id=session.id,
+            recording_id=recording.id, participant_id=people[0].id, purpose="recording",
+            kind="given", wording_version="v1", wording_sha256="0" * 64, language="en",
+            at=now()))
     return {"client": client, "appointment": call.appointment.id, "crn": client.crn}
 
 

@@ -14,6 +14,8 @@ const FINAL_CLOSE = new Set([1000, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 442
 const STATS_EVERY_MS = 2000;
 const STUCK_MS = 5000;
 
+import { recording } from "./recording.js";
+
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
 
@@ -37,6 +39,10 @@ const call = {
   errors: [],          // the last few protocol errors, for support (and tests)
   early: [],           // offers and candidates that came before we knew we were admitted
 };
+
+// Consent-gated recording lives in recording.js; these are its only hooks here.
+const rec = recording({ send, stream: () => call.local, welcome: () => call.welcome,
+  audioOnly: () => call.audioOnly, practitioner: PRACTITIONER });
 
 // --- small page helpers -------------------------------------------------------------------
 
@@ -198,6 +204,10 @@ async function handle(m) {
     case "replaced":
       finish(m.type);
       return;
+    case "consent-prompt":
+    case "recording":
+    case "recorder-answer":
+      return rec.handle(m);
     case "error": return failed(m);
     default:
       return;
@@ -287,6 +297,7 @@ function checked(m) {
 
 function failed(m) {
   call.errors = [...call.errors.slice(-9), { code: m.code, ref: m.ref || null, message: m.message }];
+  if (rec.failed(m)) return;
   if (m.code === "admission_refused" && PRACTITIONER) {
     $("lobby-reasons").replaceChildren(...(m.reasons || []).map((r) =>
       element("li", {}, element("strong", { textContent: r.title }), " ", r.message, " ",
@@ -325,6 +336,7 @@ function finish(kind) {
   call.phase = "final";
   for (const link of call.links.values()) link.close();
   call.links.clear();
+  rec.close();
   for (const t of call.local.getTracks()) t.stop();
   for (const id of ["checklist", "checklist-failed", "waiting", "stage", "lobby", "invite"]) show(id, false);
   const socket = call.socket;
@@ -808,6 +820,7 @@ window.rapportCall = {
     rescues: l.rescues })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
+  recording: () => rec.view(),
 };
 
 // --- start ----------------------------------------------------------------------------------

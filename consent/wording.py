@@ -1,0 +1,54 @@
+"""The consent wording for recording: versioned, translated where shown, hashed as shown.
+
+The ledger stores the version, the language and the SHA-256 of the exact paragraphs a person
+saw (retention filled in), so what they agreed to can be reproduced and proved later. Change
+`VERSION` whenever a sentence changes; old versions' hashes then no longer match new prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.errors import N_
+
+VERSION = "recording.2026-11"
+
+TITLE = N_("May we record this session?")
+PARAGRAPHS = (
+    N_("What is recorded: the sound and video of everyone in this call, from when everyone "
+       "has said yes until anyone stops it or the call ends."),
+    N_("Why: so that what was said can be checked later, for your supervision record."),
+    N_("Who can see it: only the probation officer holding this session and their "
+       "supervisor. Every time it is watched or downloaded, this is logged."),
+    N_("How long it is kept: %(days)d days. Then it is deleted automatically."),
+    N_("You can say no. Saying no changes nothing else about your supervision. You can stop "
+       "the recording at any time with the Stop recording button."),
+)
+QUESTION = N_("Do you agree to this session being recorded?")
+
+
+@dataclass(frozen=True, slots=True)
+class ShownWording:
+    version: str
+    language: str
+    title: str
+    paragraphs: tuple[str, ...]
+    question: str
+    sha256: str
+
+
+def render(language: str, retention_days: int, translate: Callable[[str], str]
+           ) -> ShownWording:
+    """The wording in one language, with its hash; `translate` is that language's gettext."""
+    title = translate(TITLE)
+    paragraphs = tuple(translate(p) % {"days": retention_days} if "%(days)d" in p
+                       else translate(p) for p in PARAGRAPHS)
+    question = translate(QUESTION)
+    canonical = json.dumps({"version": VERSION, "language": language, "title": title,
+                            "paragraphs": paragraphs, "question": question},
+                           ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return ShownWording(VERSION, language, title, paragraphs, question, digest)
