@@ -44,6 +44,8 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
     $("consent-question").textContent = w.question;
     const dialog = $("consent-dialog");
     if (!dialog.open) dialog.showModal();
+    // Start at the title, not on "Yes": people read before they choose.
+    $("consent-title").focus();
   }
 
   function answer(yes) {
