@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import audit, keys
@@ -33,6 +34,7 @@ from server.models import (
     AuditPrunePermit,
     CallQuality,
     ChecklistResponse,
+    ConsentEventRow,
     Contact,
     ContactRecord,
     ContactVersion,
@@ -40,7 +42,9 @@ from server.models import (
     Participant,
     ParticipantEvent,
     PolicyDecision,
+    Recording,
 )
+from server.recordings import delete_expired_recordings
 from server.settings import Settings
 
 log = logging.getLogger("rapport.retention")
@@ -99,12 +103,22 @@ async def _invitations(db: AsyncSession, cutoff: datetime, dry_run: bool) -> lis
 
 
 async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
-    people = select(Participant.id).where(Participant.expires_at < cutoff)
+    # Whoever asked for, or answered about, a recording still held stays until it goes: the
+    # consent behind a recording is kept as long as the recording.
+    held = select(Recording.id).where(Recording.deleted_at.is_(None))
+    expired = and_(
+        Participant.expires_at < cutoff,
+        Participant.id.not_in(select(Recording.requested_by_id).where(Recording.id.in_(held))),
+        Participant.id.not_in(select(ConsentEventRow.participant_id)
+                              .where(ConsentEventRow.recording_id.in_(held))))
+    people = select(Participant.id).where(expired)
+    # Recordings whose files are gone: their rows and consent answers go with the person.
+    spent = select(Recording.id).where(Recording.requested_by_id.in_(people))
     gone_events = or_(ParticipantEvent.at < cutoff, ParticipantEvent.participant_id.in_(people),
                       ParticipantEvent.actor_id.in_(people))
     gone_answers = or_(ChecklistResponse.answered_at < cutoff,
                        ChecklistResponse.participant_id.in_(people))
-    items = (await _about(db, "participant", Participant, Participant.expires_at < cutoff)
+    items = (await _about(db, "participant", Participant, expired)
              + await _about(db, "participant event", ParticipantEvent, gone_events)
              + await _about(db, "checklist answers", ChecklistResponse, gone_answers))
     if items and not dry_run:
@@ -113,9 +127,13 @@ async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> li
         await db.execute(update(PolicyDecision)
                          .where(PolicyDecision.subject_participant_id.in_(people))
                          .values(subject_participant_id=None))
-        # Per-person figures go with the person (the contact record keeps its own summary).
+        # Per-person figures and answers go with the person (the contact record keeps its own
+        # summary of both).
         await db.execute(delete(CallQuality).where(CallQuality.participant_id.in_(people)))
-        await db.execute(delete(Participant).where(Participant.expires_at < cutoff))
+        await db.execute(delete(ConsentEventRow).where(or_(
+            ConsentEventRow.participant_id.in_(people), ConsentEventRow.recording_id.in_(spent))))
+        await db.execute(delete(Recording).where(Recording.id.in_(spent)))
+        await db.execute(delete(Participant).where(expired))
     return items
 
 
@@ -178,6 +196,12 @@ async def sweep(maker: async_sessionmaker[AsyncSession], settings: Settings, *,
             items = await deleter(db, cutoff, dry_run)
             _log(db, kind, cutoff, items, dry_run)
         results.append(Swept(kind, cutoff, [label for label, _ in items]))
+    # Recordings: each row carries its own end of retention (the policy's `[recording]`
+    # period when it was asked for); deleting one removes its sealed files and audits it.
+    async with maker.begin() as db:
+        gone = await delete_expired_recordings(db, moment, dry_run=dry_run,
+                                               folder=Path(settings.recordings_dir))
+    results.append(Swept("recordings", moment, [f"recording {i}" for i in gone]))
     for kind, extra in EXTRA_KINDS.items():
         async with maker.begin() as db:
             done = await extra(db, moment, dry_run=dry_run)

@@ -70,7 +70,6 @@ class Settings:
     retention_audit_days: int = 2555  # seven years: outlives the data it proves access to
     retention_invitation_days: int = 30  # after the link stopped working
     retention_participant_days: int = 365  # room presence, events and checklist answers
-    retention_recording_days: int = 30  # used by the recordings' own sweep function
     # How often the background sweeper applies the schedule (0: never; use `rapport retention`).
     retention_sweep_minutes: int = 1440
     # Recordings (docs/recording.md): where the sealed files go, the keys ("id:base64" of 32
@@ -146,7 +145,7 @@ class Settings:
 
 
 RETENTION_SETTINGS = ("retention_contact_days", "retention_audit_days", "retention_invitation_days",
-                      "retention_participant_days", "retention_recording_days")
+                      "retention_participant_days")
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 _TRUE = {"1", "true", "yes", "on"}

@@ -161,10 +161,13 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
     from server.models import (
         CallQuality,
         CallSession,
+        ConsentEventRow,
         ContactKind,
         ContactOutcome,
         ContactRecord,
         ContactVersion,
+        Recording,
+        RecordingState,
     )
 
     await _seed(db, settings, world)
@@ -187,9 +190,49 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
                              replaced_by_id=world.users["alice"].id))
         s.add(CallQuality(call_session_id=session.id, participant_id=person.id, first_at=now(),
                           last_at=now()))
+        # A recording whose files are gone, and the client's answer about it.
+        spent = Recording(
+            appointment_id=person.appointment_id, call_session_id=session.id,
+            requested_by_id=person.id, requested_at=now(), purpose="recording",
+            wording_version="v1", state=RecordingState.STOPPED, segments=[],
+            retention_until=now(), deleted_at=now())
+        s.add(spent)
+        await s.flush()
+        s.add(ConsentEventRow(
+            appointment_id=person.appointment_id, call_session_id=session.id,
+            recording_id=spent.id, participant_id=person.id, purpose="recording", kind="given",
+            wording_version="v1", wording_sha256="0" * 64, language="en", at=now()))
     await retention.sweep(db, settings, now=now() + 7 * YEAR)
-    for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant):
+    for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant, Recording,
+                  ConsentEventRow):
         assert await _count(db, model) == 0, model
+
+
+async def test_consent_stays_while_its_recording_is_held(db, settings, world):
+    """A person's answer about a recording is kept as long as the recording is."""
+    from server.models import CallSession, ConsentEventRow, Recording, RecordingState
+
+    await _seed(db, settings, world)
+    async with db.begin() as s:
+        person = await s.scalar(select(Participant))
+        session = CallSession(appointment_id=person.appointment_id, started_at=now(),
+                              started_by_id=world.users["alice"].id)
+        s.add(session)
+        await s.flush()
+        held = Recording(
+            appointment_id=person.appointment_id, call_session_id=session.id,
+            requested_by_id=person.id, requested_at=now(), purpose="recording",
+            wording_version="v1", state=RecordingState.STOPPED, segments=[],
+            retention_until=now() + 10 * YEAR)
+        s.add(held)
+        await s.flush()
+        s.add(ConsentEventRow(
+            appointment_id=person.appointment_id, call_session_id=session.id,
+            recording_id=held.id, participant_id=person.id, purpose="recording", kind="given",
+            wording_version="v1", wording_sha256="0" * 64, language="en", at=now()))
+    await retention.sweep(db, settings, now=now() + 2 * YEAR)
+    assert await _count(db, Participant) == 1
+    assert await _count(db, ConsentEventRow) == 1 and await _count(db, Recording) == 1
 
 
 async def test_retention_page_previews_and_runs_the_schedule(db, settings, world, login):
