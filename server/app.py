@@ -183,6 +183,7 @@ def create_app(settings: Settings) -> web.Application:
     records_web.setup(app)  # after the rooms: its cleanup_ctx listens to them
     # Each contact record says whether and when recording ran, with every consent event.
     app[keys.RECORD_SUMMARIES]["recording"] = recordings.recording_summary
+    recordings.setup_pages(app)
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)

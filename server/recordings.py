@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,7 @@ from server.errors import N_, AppError, NotFound
 from server.models import (
     Appointment,
     ConsentEventRow,
+    ContactRecord,
     Participant,
     Recording,
     RecordingState,
@@ -124,6 +126,29 @@ async def recording_meta(request: web.Request) -> web.Response:
         download=f"/api/v1/recordings/{row.id}/download?file={p.name}")
         for p in _files(folder_of(request.app), row)]
     return web.json_response(out.model_dump(mode="json"))
+
+
+@allow(Role.PRACTITIONER, Role.SUPERVISOR)
+async def recording_page(request: web.Request) -> web.Response:
+    """The same as `recording_meta`, for a person: when it ran, how long it is kept, and a
+    download link per file (every view and download audited)."""
+    from server.render import render
+
+    user = request[keys.USER]
+    assert user is not None
+    async with request.app[keys.DB].begin() as db:
+        row, appointment = await _visible(db, user, _id(request))
+        audit.record(db, request, "recording.view", "recording", row.id,
+                     client_id=appointment.client_id)
+        record_contact = await db.scalar(select(ContactRecord.contact_id).where(
+            ContactRecord.appointment_id == appointment.id))
+    files = [(p.name, p.stat().st_size) for p in _files(folder_of(request.app), row)]
+    return render(request, "recording.html", recording=row, files=files,
+                  contact_id=record_contact, zone=ZoneInfo(request.app[keys.SETTINGS].timezone))
+
+
+def setup_pages(app: web.Application) -> None:
+    app.router.add_get("/recordings/{id}", recording_page, name="recording")
 
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)

@@ -141,6 +141,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET", "/api/v1/contacts/{id}/history", PRACTICE),
     ("GET", "/api/v1/dashboard", SUPERVISOR),
     # --- API: recordings (scoped further to the session's practitioner and their supervisor)
+    ("GET HEAD", "/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}/download", PRACTICE),
 ]

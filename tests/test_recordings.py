@@ -3,6 +3,7 @@ only, each access audited; the retention sweeper; the summary for the contact re
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from server import keys
 from server.clock import now
-from server.models import Appointment, AppointmentKind, AuditEvent, Recording
+from server.models import Appointment, AppointmentKind, AuditEvent, ContactRecord, Recording
 from server.recordings import delete_expired_recordings, recording_summary
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import RECORDING_FILE, consent_all, sealed_recording
@@ -148,5 +149,38 @@ async def test_recording_summary_lists_consent_and_when_it_ran(client, db, setti
         ("practitioner", "given"), ("client", "given"), ("client", "withdrawn")]
     assert all(len(e["wording_sha256"]) == 64 and e["language"] == "en"
                for e in summary["consent_events"])
+    await doctor.send(type="end")
+    await doctor.expect("ended")
     for peer in (person, doctor):
         await peer.close()
+    # The contact record says the same in words.
+    record = None
+    for _ in range(100):
+        async with db() as s:
+            record = await s.scalar(select(ContactRecord).where(
+                ContactRecord.appointment_id == call.appointment.id))
+        if record is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert record is not None
+    text = await (await (await login(world.users["alice"])).get(
+        f"/contacts/{record.contact_id}")).text()
+    assert "Consent and recording" in text and "stopped the recording" in text
+    assert "The files were deleted on" in text and "(withdrawn)" in text
+
+
+async def test_the_recording_page_lists_files_for_those_who_may_see_them(
+        client, app, db, world, login):
+    rid, _folder = await _recording(db, app, world)
+    staff = await login(world.users["alice"])
+    page = await staff.get(f"/recordings/{rid}")
+    assert page.status == 200
+    text = await page.text()
+    name = RECORDING_FILE.removesuffix(".sealed")
+    assert f"Download {name}" in text
+    assert f'href="/api/v1/recordings/{rid}/download?file={RECORDING_FILE}"' in text
+    assert "Every view and download is logged." in text
+    assert len(await _audits(db, "recording.view")) == 1
+    for other, status in [("bob", 404), ("adam", 403)]:
+        refused = await (await login(world.users[other])).get(f"/recordings/{rid}")
+        assert refused.status == status, other
