@@ -109,7 +109,8 @@ def test_every_journey_string_is_translated(lang: str) -> None:
                           if not catalogue.get(i, ("", False))[0] or catalogue[i][1])
     assert not untranslated, (
         f"{len(untranslated)} journey string(s) not translated in {lang}: run "
-        f"scripts/translations, then translate them in web/translations/{lang}/LC_MESSAGES/messages.po "
+        f"scripts/translations, then translate them in "
+        f"web/translations/{lang}/LC_MESSAGES/messages.po "
         f"(see docs/translations.md): {untranslated}")
 
 
