@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages
+from server import access, api, i18n, keys, pages, precall
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -171,5 +171,6 @@ def create_app(settings: Settings) -> web.Application:
     pages.setup(app)
     api.setup(app)
     signalling_handler.setup(app)
+    precall.setup(app)  # inclusion (#7): the pre-call check's echo peer and results
     app.on_startup.append(_check_rules)
     return app

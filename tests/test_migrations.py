@@ -27,7 +27,7 @@ async def _fresh(url: str) -> None:
         await admin.dispose()
 
 
-HEAD = "0003"
+HEAD = "0008"
 
 
 async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
