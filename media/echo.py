@@ -23,6 +23,7 @@ __all__ = ["EchoBusy", "EchoPeers"]
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
+CLOSE_WITHIN = 3.0
 
 
 class EchoBusy(Exception):
@@ -84,8 +85,10 @@ class EchoPeers:
 
     async def _close(self, pc: RTCPeerConnection) -> None:
         self.live.discard(pc)
+        # aiortc's close waits on its transports; on a lossy line that can take long, and a
+        # shutdown must not wait on a test.
         with suppress(Exception):
-            await pc.close()
+            await asyncio.wait_for(pc.close(), CLOSE_WITHIN)
 
     async def close_all(self) -> None:
         """Close every echo and cancel their timers (at shutdown)."""

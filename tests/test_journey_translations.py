@@ -33,8 +33,8 @@ JOURNEY_LANGUAGES = ("cy", "ar")
 JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html")
 # Python whose text reaches the client: whole modules, and single functions of shared modules.
 JOURNEY_MODULES = ("server/errors.py", "server/app.py", "server/participants.py",
-                   "policies/wording.py", "signalling/handler.py", "signalling/rooms.py",
-                   "signalling/protocol.py")
+                   "server/precall.py", "policies/wording.py", "signalling/handler.py",
+                   "signalling/rooms.py", "signalling/protocol.py")
 JOURNEY_FUNCTIONS = {"server/pages.py": ("join", "join_submit", "join_room", "_join_invalid")}
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}|%\([a-z_]+\)s")
 

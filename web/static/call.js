@@ -440,6 +440,7 @@ function renderLobby() {
       element("strong", { textContent: label(person) }),
       element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
       ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
+      ...(person.precall && window.rapportPrecall ? [element("p", { className: "hint precall-summary", textContent: window.rapportPrecall.describe(person.precall) })] : []),
       element("div", { className: "actions" }, admit, deny));
   }));
   show("lobby-empty", waiting.length === 0);
@@ -824,5 +825,10 @@ async function start() {
     show("media-note", true);
   }
 }
+
+// Inclusion (#7): a "weak" pre-call check starts the call audio only (web/static/precall.js).
+window.addEventListener("rapport:precall", (event) => {
+  if (event.detail.verdict === "weak" && !call.audioOnly) setAudioOnly(true);
+});
 
 start();
