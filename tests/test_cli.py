@@ -35,7 +35,7 @@ def test_bad_setting_is_named_and_exits_2(tmp_path):
 def test_migrate_reports_revision(tmp_path):
     result = rapport("migrate", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "revision: 0003" in result.stdout
+    assert "revision: 0008" in result.stdout
     down = rapport("migrate", "--down", "base", tmp_path=tmp_path)
     assert "base (empty)" in down.stdout
 

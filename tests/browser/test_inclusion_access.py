@@ -197,7 +197,7 @@ async def test_client_journey_by_keyboard_alone(live_server: LiveServer, world: 
 
     await tab_to(page, "#audio-only")
     await page.keyboard.press("Enter")
-    assert await page.get_attribute("#audio-only", "aria-pressed") == "true"
+    await page.locator('#audio-only[aria-pressed="true"]').wait_for()
     await tab_to(page, "#leave")
     await page.keyboard.press("Enter")
     await page.locator("#confirm").wait_for()

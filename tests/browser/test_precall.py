@@ -117,7 +117,7 @@ async def test_weak_line_starts_the_call_audio_only(live_server: LiveServer, wor
     await phase(page, "waiting")
     await prac.get_by_text("Connection check: weak, audio only").wait_for()
     # The call will start audio only: the switch is already on (and can be turned off).
-    assert await page.get_attribute("#audio-only", "aria-pressed") == "true"
+    await page.locator('#audio-only[aria-pressed="true"]').wait_for(state="attached")
     assert await page.evaluate("() => rapportPrecall.result().verdict") == "weak"
     await lossy(page, 0)  # the line recovers; what matters is how the call starts
     await prac.get_by_role("button", name=f"Let in: {person.full_name}").click()
@@ -125,4 +125,4 @@ async def test_weak_line_starts_the_call_audio_only(live_server: LiveServer, wor
     assert await page.get_attribute("#audio-only", "aria-pressed") == "true"
     assert await page.locator("#precall").is_hidden()  # the check is over once in the call
     await page.get_by_role("button", name="Audio only").click()  # video back on, by choice
-    assert await page.get_attribute("#audio-only", "aria-pressed") == "false"
+    await page.locator('#audio-only[aria-pressed="false"]').wait_for()

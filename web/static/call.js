@@ -76,10 +76,14 @@ function timeOf(iso) {
 
 // --- camera and microphone ----------------------------------------------------------------
 
+// Inclusion (#7): phones send modest video by default (less data, less heat, older chips).
+const PHONE_VIDEO = matchMedia("(max-width: 40rem), (pointer: coarse)").matches
+  ? { width: { ideal: 480 }, height: { ideal: 360 }, frameRate: { ideal: 15 } } : null;
+
 async function openMedia() {
   const devices = navigator.mediaDevices;
   const attempts = [
-    [{ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } } }, null],
+    [{ audio: true, video: PHONE_VIDEO || { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } } }, null],
     [{ audio: true }, T.no_camera],
   ];
   if (devices && devices.getUserMedia) {
