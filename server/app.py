@@ -11,7 +11,18 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import access, api, i18n, keys, pages, privacy, recordings, records_web, retention
+from server import (
+    access,
+    api,
+    i18n,
+    keys,
+    pages,
+    precall,
+    privacy,
+    recordings,
+    records_web,
+    retention,
+)
 from server.access import Audience, Handler, allow
 from server.auth import auth_middleware, is_api, set_cookie
 from server.db import database_ctx
@@ -185,6 +196,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.RECORD_SUMMARIES]["recording"] = recordings.recording_summary
     recordings.setup_pages(app)
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
+    precall.setup(app)  # inclusion (#7): the pre-call check's echo peer and results
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

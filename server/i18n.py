@@ -16,7 +16,10 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 TRANSLATIONS = Path(__file__).parent.parent / "web" / "translations"
-LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg"}
+LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "ar": "العربية"}
+# Languages written right to left: pages in them get `dir="rtl"` (the CSS uses logical
+# properties, so the layout mirrors by itself).
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 _current: contextvars.ContextVar[NullTranslations | None] = contextvars.ContextVar(
     "translations", default=None

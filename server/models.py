@@ -560,3 +560,22 @@ class Recording(Base):
     retention_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PrecallCheck(Base):
+    """The result of one pre-call check (camera, microphone, connection), kept with the
+    session: the practitioner sees it in the waiting list. `verdict` is good, fair, weak,
+    failed (no connection to the echo peer) or skipped."""
+
+    __tablename__ = "precall_check"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    verdict: Mapped[str] = mapped_column(String(16))
+    rtt_ms: Mapped[int | None] = mapped_column(Integer)
+    loss_percent: Mapped[int | None] = mapped_column(Integer)
+    bitrate_kbps: Mapped[int | None] = mapped_column(Integer)
+    camera: Mapped[bool] = mapped_column(Boolean)
+    microphone: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

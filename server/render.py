@@ -39,6 +39,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         user=request.get(keys.USER),
         csrf_token=csrf_token_for(request),
         lang=i18n.current_language(),
+        direction="rtl" if i18n.current_language() in i18n.RTL_LANGUAGES else "ltr",
+        help_phone=request.app[keys.SETTINGS].help_phone,
         languages=[(c, i18n.LANGUAGE_NAMES.get(c, c))
                    for c in request.app[keys.SETTINGS].languages],
         **context,

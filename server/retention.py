@@ -42,6 +42,7 @@ from server.models import (
     Participant,
     ParticipantEvent,
     PolicyDecision,
+    PrecallCheck,
     Recording,
 )
 from server.recordings import delete_expired_recordings
@@ -130,6 +131,7 @@ async def _participants(db: AsyncSession, cutoff: datetime, dry_run: bool) -> li
         # Per-person figures and answers go with the person (the contact record keeps its own
         # summary of both).
         await db.execute(delete(CallQuality).where(CallQuality.participant_id.in_(people)))
+        await db.execute(delete(PrecallCheck).where(PrecallCheck.participant_id.in_(people)))
         await db.execute(delete(ConsentEventRow).where(or_(
             ConsentEventRow.participant_id.in_(people), ConsentEventRow.recording_id.in_(spent))))
         await db.execute(delete(Recording).where(Recording.id.in_(spent)))

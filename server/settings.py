@@ -62,7 +62,10 @@ class Settings:
     # Local time of the organisation: form times are read in it, pages show times in it.
     timezone: str = "Europe/London"
     # Where the wording shown to people is translated to; the first is the default.
-    languages: tuple[str, ...] = ("en", "cy")
+    languages: tuple[str, ...] = ("en", "cy", "ar")
+    # "If nothing works": the phone number a client is told to call (shown on the link, the
+    # waiting room and every page where the video session cannot go ahead).
+    help_phone: str = "0300 123 4567"
     # Run `alembic upgrade head` on start when the database has no tables yet.
     migrate_on_start: bool = True
     # Retention, in days, per kind of data (0 keeps it for ever); see docs/privacy.md.

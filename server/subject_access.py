@@ -105,6 +105,8 @@ COVERAGE: dict[str, Source] = {
                         label=N_("Recordings of your video sessions")),
     "consent_event": Source(via("appointment_id", "appointment"),
                             label=N_("Answers about recording")),
+    "precall_check": Source(via("appointment_id", "appointment"),
+                            label=N_("Checks of camera, microphone and connection")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {

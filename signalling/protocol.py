@@ -271,6 +271,18 @@ class ChecklistState(_Out):
     answers: dict[str, bool]
 
 
+class PrecallState(_Out):
+    """The person's latest pre-call check (inclusion, #7): shown next to the checklist."""
+
+    verdict: Literal["good", "fair", "weak", "failed", "skipped"]
+    rtt_ms: int | None
+    loss_percent: int | None
+    bitrate_kbps: int | None
+    camera: bool
+    microphone: bool
+    at: str
+
+
 class RosterEntry(_Out):
     id: int
     role: Literal["practitioner", "client", "interpreter"]
@@ -281,6 +293,7 @@ class RosterEntry(_Out):
     media: MediaState
     waiting_since: str | None = None
     checklist: ChecklistState | None = None
+    precall: PrecallState | None = Field(default=None, description="Only to the practitioner.")
 
 
 class Roster(_Out):

@@ -151,6 +151,7 @@ class Rooms:
         full = [self._entry(p, checklists.get(p.id), policy) for p in people]
         admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
                     if e["state"] == ParticipantState.ADMITTED.value]
+        await self._add_precalls(appointment_id, full)  # inclusion (#7), practitioner only
         for person in people:
             if person.connection_id is None:
                 continue
@@ -162,6 +163,16 @@ class Rooms:
                     "type": "roster", "version": version, "participants": admitted})
         if self.on_change is not None:
             await self.on_change(appointment_id)
+
+    async def _add_precalls(self, appointment_id: int, entries: list[dict[str, Any]]) -> None:
+        """Each person's latest pre-call check, for the practitioner's waiting list."""
+        from server.precall import latest_precalls
+
+        async with self.db() as db:
+            found = await latest_precalls(db, appointment_id)
+        for entry in entries:
+            if entry["id"] in found:
+                entry["precall"] = found[entry["id"]]
 
     def _entry(self, person: Participant, checklist: ChecklistResponse | None,
                policy: Policy) -> dict[str, Any]:

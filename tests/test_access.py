@@ -85,6 +85,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/join/{token}", PUBLIC),
     ("POST", "/join/{token}", PUBLIC),
     ("GET HEAD", "/join", PUBLIC),
+    # The pre-call check identifies its caller itself (participant cookie or staff session).
+    ("POST", "/precall/echo", PUBLIC),
+    ("POST", "/precall/result", PUBLIC),
     # The WebSocket identifies its caller itself (participant cookie or staff session).
     ("GET HEAD", "/signal", PUBLIC),
     # --- API: account and meta

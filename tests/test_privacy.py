@@ -30,6 +30,7 @@ from server.models import (
     ParticipantEvent,
     ParticipantRole,
     PolicyDecision,
+    PrecallCheck,
     Recording,
     RecordingState,
 )
@@ -125,6 +126,9 @@ async def _seed(db, settings, world, short: str, practitioner: str) -> dict[str,
             recording_id=recording.id, participant_id=people[0].id, purpose="recording",
             kind="given", wording_version="v1", wording_sha256="0" * 64, language="en",
             at=now()))
+        # The client's pre-call check (issue 7).
+        s.add(PrecallCheck(appointment_id=call.appointment.id, participant_id=people[0].id,
+                           verdict="good", camera=True, microphone=True, created_at=now()))
     return {"client": client, "appointment": call.appointment.id, "crn": client.crn}
 
 

@@ -166,6 +166,7 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
         ContactOutcome,
         ContactRecord,
         ContactVersion,
+        PrecallCheck,
         Recording,
         RecordingState,
     )
@@ -202,9 +203,11 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
             appointment_id=person.appointment_id, call_session_id=session.id,
             recording_id=spent.id, participant_id=person.id, purpose="recording", kind="given",
             wording_version="v1", wording_sha256="0" * 64, language="en", at=now()))
+        s.add(PrecallCheck(appointment_id=person.appointment_id, participant_id=person.id,
+                           verdict="weak", camera=True, microphone=True, created_at=now()))
     await retention.sweep(db, settings, now=now() + 7 * YEAR)
     for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant, Recording,
-                  ConsentEventRow):
+                  ConsentEventRow, PrecallCheck):
         assert await _count(db, model) == 0, model
 
 

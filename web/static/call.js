@@ -82,10 +82,14 @@ function timeOf(iso) {
 
 // --- camera and microphone ----------------------------------------------------------------
 
+// Inclusion (#7): phones send modest video by default (less data, less heat, older chips).
+const PHONE_VIDEO = matchMedia("(max-width: 40rem), (pointer: coarse)").matches
+  ? { width: { ideal: 480 }, height: { ideal: 360 }, frameRate: { ideal: 15 } } : null;
+
 async function openMedia() {
   const devices = navigator.mediaDevices;
   const attempts = [
-    [{ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } } }, null],
+    [{ audio: true, video: PHONE_VIDEO || { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } } }, null],
     [{ audio: true }, T.no_camera],
   ];
   if (devices && devices.getUserMedia) {
@@ -452,6 +456,7 @@ function renderLobby() {
       element("strong", { textContent: label(person) }),
       element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
       ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
+      ...(person.precall && window.rapportPrecall ? [element("p", { className: "hint precall-summary", textContent: window.rapportPrecall.describe(person.precall) })] : []),
       element("div", { className: "actions" }, admit, deny));
   }));
   show("lobby-empty", waiting.length === 0);
@@ -838,5 +843,10 @@ async function start() {
     show("media-note", true);
   }
 }
+
+// Inclusion (#7): a "weak" pre-call check starts the call audio only (web/static/precall.js).
+window.addEventListener("rapport:precall", (event) => {
+  if (event.detail.verdict === "weak" && !call.audioOnly) setAudioOnly(true);
+});
 
 start();
