@@ -99,6 +99,15 @@ def checklist_role(role: ParticipantRole, location: str | None) -> ChecklistRole
             else ChecklistRole.PRACTITIONER_PREMISES)
 
 
+async def answers_since(db: AsyncSession, appointment_id: int) -> datetime | None:
+    """From when checklist answers count: the end of the appointment's last session, so
+    answers given while waiting for the practitioner count, and a session that starts again
+    (after the end, or a crash) asks again."""
+    ended: datetime | None = await db.scalar(
+        select(func.max(CallSession.ended_at)).where(CallSession.appointment_id == appointment_id))
+    return ended
+
+
 async def latest_checklists(db: AsyncSession, appointment_id: int,
                             since: datetime | None = None) -> dict[int, ChecklistResponse]:
     """The newest checklist response of each participant of the appointment."""
@@ -140,9 +149,8 @@ class Rooms:
                 select(Participant).where(Participant.appointment_id == appointment_id,
                                           Participant.state.in_(PRESENT))
                 .order_by(Participant.id)))
-            session = await _live_session(db, appointment_id)
             checklists = await latest_checklists(
-                db, appointment_id, session.started_at if session else None)
+                db, appointment_id, await answers_since(db, appointment_id))
             # Every change writes an event, so the newest event id orders snapshots: a
             # connection drops a roster older than one it already has.
             version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
@@ -262,8 +270,9 @@ class Rooms:
             answered = await db.scalar(
                 select(ChecklistResponse.id).where(
                     ChecklistResponse.participant_id == person.id,
-                    ChecklistResponse.answered_at >= (session.started_at if session
-                                                      else person.created_at)).limit(1))
+                    ChecklistResponse.answered_at >= (
+                        await answers_since(db, person.appointment_id) or person.created_at))
+                .limit(1))
             state, since = person.state, person.state_since
         return state, since, answered is not None, "live" if session else "open"
 
@@ -339,7 +348,8 @@ class Rooms:
             assert appointment is not None
             client = await db.get(Client, appointment.client_id)
             assert client is not None
-            checklists = await latest_checklists(db, actor.appointment_id, session.started_at)
+            checklists = await latest_checklists(db, actor.appointment_id,
+                                                 await answers_since(db, actor.appointment_id))
             people = {p.id: p for p in await db.scalars(
                 select(Participant).where(Participant.appointment_id == actor.appointment_id))}
             mine = checklists.get(actor.participant_id)

@@ -509,3 +509,17 @@ async def test_invitation_can_be_sent_and_interpreter_needs_a_reason(client, app
     assert interp.status == 422
     other = await staff.post_json("/api/v1/appointments/99999/invitations", {"role": "client"})
     assert other.status == 404
+
+
+async def test_a_client_who_answered_before_the_practitioner_came_can_be_let_in(client, call):
+    """Clients often arrive first: their answers count for the session that starts after."""
+    person = await client_peer(client, call.client_token)
+    assert any(m["type"] == "checklist-result" and m["passed"] for m in person.seen)
+    doctor = await practitioner_peer(client, call.appointment.id)
+    roster = [m for m in doctor.seen if m["type"] == "roster"][-1]
+    waiting = [p for p in roster["participants"] if p["role"] == "client"]
+    assert waiting and waiting[0]["checklist"]["complete"], waiting
+    await doctor.send(type="admit", participant=person.seen[0]["you"]["id"])
+    await person.expect("admitted")
+    await person.close()
+    await doctor.close()
