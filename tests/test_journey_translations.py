@@ -34,9 +34,10 @@ JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.htm
 # Python whose text reaches the client: whole modules, and single functions of shared modules.
 JOURNEY_MODULES = ("server/errors.py", "server/app.py", "server/participants.py",
                    "server/precall.py", "policies/wording.py", "signalling/handler.py",
-                   "signalling/rooms.py", "signalling/protocol.py")
+                   "signalling/rooms.py", "signalling/protocol.py", "signalling/recording.py",
+                   "consent/wording.py")
 JOURNEY_FUNCTIONS = {"server/pages.py": ("join", "join_submit", "join_room", "_join_invalid")}
-PLACEHOLDER = re.compile(r"\{[a-z_]+\}|%\([a-z_]+\)s")
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}|%\([a-z_]+\)[sd]")
 
 
 def journey_templates() -> set[str]:
