@@ -149,6 +149,8 @@ class Settings:
 
 RETENTION_SETTINGS = ("retention_contact_days", "retention_audit_days", "retention_invitation_days",
                       "retention_participant_days")
+# Listening on every interface: links from this machine still reach it on loopback.
+_ANY_ADDRESS = {"0.0.0.0", "::"}  # noqa: S104 - compared with, never bound to
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 _TRUE = {"1", "true", "yes", "on"}
@@ -197,6 +199,11 @@ def load_settings(
         if name not in names:
             continue  # other tools may share the prefix (e.g. RAPPORT_TEST_*)
         values[name] = _convert(key, hints[name], raw, "environment variable")
+    if "base_url" not in values and ("host" in values or "port" in values):
+        # Links must reach this server: without a public address, it is where we listen.
+        host = values.get("host", Settings.host)
+        reachable = "127.0.0.1" if host in _ANY_ADDRESS else host
+        values["base_url"] = f"http://{reachable}:{values.get('port', Settings.port)}"
     return Settings(**values).validate()
 
 

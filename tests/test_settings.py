@@ -70,3 +70,13 @@ def test_bad_file_names_the_problem(tmp_path, content, message):
     config.write_text(content)
     with pytest.raises(SettingsError, match=message):
         load_settings(environ={}, config_file=config)
+
+
+def test_links_follow_the_port_when_no_public_address_is_given():
+    from server.settings import load_settings
+
+    assert load_settings({"RAPPORT_PORT": "8091"}).base_url == "http://127.0.0.1:8091"
+    assert load_settings({"RAPPORT_HOST": "0.0.0.0", "RAPPORT_PORT": "9000"}).base_url == \
+        "http://127.0.0.1:9000"
+    given = load_settings({"RAPPORT_PORT": "8091", "RAPPORT_BASE_URL": "https://r.example"})
+    assert given.base_url == "https://r.example"
