@@ -15,6 +15,7 @@ const STATS_EVERY_MS = 2000;
 const STUCK_MS = 5000;
 
 import { recording } from "./recording.js";
+import { fallback } from "./fallback.js";
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -473,6 +474,7 @@ class Link {
     this.ignoreOffer = false;
     this.stream = null;
     this.last = null; // previous stats sample, for loss and bitrate
+    this.sample = null; // the latest loss, delay and bitrate, for fallback.js
     this.quality = "connecting";
     this.stuckSince = 0;
     this.early = [];  // remote candidates waiting for a remote description
@@ -605,11 +607,14 @@ class Link {
       }
       if (s.type === "outbound-rtp") out.bytesSent = (out.bytesSent || 0) + (s.bytesSent || 0); // stats.js
       if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+      // What the other side reports losing of ours (RTCP receiver reports): fallback.js.
+      if (s.type === "remote-inbound-rtp") out.remoteLoss = Math.max(out.remoteLoss || 0, s.fractionLost || 0);
     });
     if (pair) {
       out.rtt = pair.currentRoundTripTime ?? null;
       out.localCandidate = report.get(pair.localCandidateId)?.candidateType ?? null;
       out.remoteCandidate = report.get(pair.remoteCandidateId)?.candidateType ?? null;
+      out.available = pair.availableOutgoingBitrate ?? null; // Chromium's estimate: fallback.js
     }
     return out;
   }
@@ -654,6 +659,13 @@ class Link {
       const loss = received + lost > 0 ? lost / (received + lost) : 0;
       const rtt = now.rtt ?? 0;
       quality = loss < 0.02 && rtt < 0.3 ? "good" : loss < 0.08 && rtt < 0.6 ? "fair" : "poor";
+      // For the automatic audio-only fallback (fallback.js); the estimate only speaks for
+      // video while video is being sent.
+      const sendingVideo = call.video && !call.audioOnly && now.available !== null;
+      this.sample = { loss: Math.max(loss, now.remoteLoss || 0), rtt,
+        kbps: sendingVideo ? now.available / 1000 : null };
+    } else {
+      this.sample = null;
     }
     this.last = now;
     if (quality !== this.quality) {
@@ -725,11 +737,17 @@ async function setAudioOnly(on) {
   for (const link of call.links.values()) await link.applyAudioOnly();
   $("tiles").classList.toggle("audio-only", on);
   renderControls();
+  fb.changed(on);
   send({ type: "media", audio: call.audio, video: !on && call.video && Boolean(camera) });
   status(on ? T.audio_only_on : T.audio_only_off);
 }
 
 $("audio-only").addEventListener("click", () => setAudioOnly(!call.audioOnly));
+
+// Inclusion (#7): audio only by itself when the line stays weak during the call (fallback.js).
+const fb = fallback({ samples: () => [...call.links.values()].map((l) => l.sample),
+  audioOnly: () => call.audioOnly, setAudioOnly, text: T });
+setInterval(() => { if (call.phase === "in") fb.tick(); }, STATS_EVERY_MS);
 
 $("mute").addEventListener("click", () => {
   const t = track("audio");
@@ -822,10 +840,11 @@ window.rapportCall = {
     errors: [...call.errors] }),
   peers: () => [...call.links.values()].map((l) => ({ id: l.id, epoch: l.epoch, polite: l.polite,
     ice: l.pc.iceConnectionState, signaling: l.pc.signalingState, connection: l.pc.connectionState, quality: l.quality,
-    rescues: l.rescues })),
+    rescues: l.rescues, sample: l.sample })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
   recording: () => rec.view(),
+  fallback: () => fb.view(),
 };
 
 // --- start ----------------------------------------------------------------------------------
