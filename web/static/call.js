@@ -13,9 +13,12 @@ const PRACTITIONER = ROLE === "practitioner";
 const FINAL_CLOSE = new Set([1000, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 4429]);
 const STATS_EVERY_MS = 2000;
 const STUCK_MS = 5000;
+const UNREACHABLE_AFTER = 4;  // failed WebSocket attempts before "if nothing works" (failure.js)
+const ICE_FAILED_MS = 20000;  // a connection failed this long, restarts and all, is reported
 
 import { recording } from "./recording.js";
 import { fallback } from "./fallback.js";
+import { describeFailure, failureView, reportFailure } from "./failure.js";
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -100,6 +103,7 @@ async function openMedia() {
         return [stream, note];
       } catch (err) {
         console.warn("getUserMedia", constraints, err.name);
+        call.mediaError = call.mediaError || err.name; // the first refusal says why (failure.js)
       }
     }
   }
@@ -153,6 +157,8 @@ function closed(ws, code) {
   }
   const delay = Math.min(1000 * 2 ** call.attempts, 10000);
   call.attempts += 1;
+  // Never got through after several tries (about 15 s): say what to do; keep trying.
+  if (!call.everWelcomed && call.attempts === UNREACHABLE_AFTER) reportFailure("signalling_unreachable", devices());
   status(T.reconnecting);
   setTimeout(() => {
     if (!call.final && call.socket === ws) connect();
@@ -441,7 +447,8 @@ function checklistSummary(person) {
 }
 
 function renderLobby() {
-  const waiting = call.roster.filter((p) => p.state === "waiting" && p.connected);
+  // Also those who tried and could not get going (failure.js): the practitioner sees why.
+  const waiting = call.roster.filter((p) => p.state === "waiting" && (p.connected || p.precall?.failure));
   $("lobby-list").replaceChildren(...waiting.map((person) => {
     const admit = element("button", { type: "button", textContent: T.admit });
     admit.setAttribute("aria-label", `${T.admit}: ${person.name}`);
@@ -458,7 +465,8 @@ function renderLobby() {
       element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
       ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
       ...(person.precall && window.rapportPrecall ? [element("p", { className: "hint precall-summary", textContent: window.rapportPrecall.describe(person.precall) })] : []),
-      element("div", { className: "actions" }, admit, deny));
+      ...(person.precall?.failure ? [element("p", { className: "hint failure-summary", textContent: describeFailure(person.precall.failure) })] : []),
+      ...(person.connected ? [element("div", { className: "actions" }, admit, deny)] : []));
   }));
   show("lobby-empty", waiting.length === 0);
 }
@@ -515,6 +523,7 @@ class Link {
     pc.addEventListener("iceconnectionstatechange", () => {
       const state = pc.iceConnectionState;
       if (state === "failed") this.restart();
+      this.failedAt = state === "failed" ? this.failedAt || Date.now() : 0;
       if (state === "disconnected") {
         setTimeout(() => { if (pc.iceConnectionState === "disconnected") this.restart(); }, 3000);
       }
@@ -622,6 +631,9 @@ class Link {
   watch() {
     // A negotiation that went nowhere (an offer lost while someone reconnected): start over.
     const pc = this.pc;
+    if (this.failedAt && pc.iceConnectionState === "failed" && Date.now() - this.failedAt > ICE_FAILED_MS) {
+      reportFailure("ice_failed", devices()); // restarts did not mend it: "if nothing works"
+    }
     if (this.polite) {
       // No offer came (the other page is reloading, say): offer ourselves.
       if (!pc.remoteDescription && !this.sending && Date.now() - this.born > STUCK_MS) this.startSending();
@@ -845,6 +857,7 @@ window.rapportCall = {
   socket: () => call.socket,
   recording: () => rec.view(),
   fallback: () => fb.view(),
+  failure: () => failureView(),
 };
 
 // --- start ----------------------------------------------------------------------------------
@@ -861,6 +874,14 @@ async function start() {
     $("media-note").textContent = note;
     show("media-note", true);
   }
+  if (!track("audio") && !track("video")) {
+    const denied = ["NotAllowedError", "SecurityError"].includes(call.mediaError);
+    reportFailure(denied ? "media_denied" : "media_missing", devices());
+  }
+}
+
+function devices() {
+  return { camera: Boolean(track("video")), microphone: Boolean(track("audio")) };
 }
 
 // Inclusion (#7): a "weak" pre-call check starts the call audio only (web/static/precall.js).
