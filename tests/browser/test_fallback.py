@@ -10,10 +10,20 @@ starts with video, and only the in-call measurements can notice."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from server import keys
-from tests.browser.calls import WITHIN, admit, joined, phase, practitioner_page
+from tests.browser.calls import (
+    WITHIN,
+    admit,
+    joined,
+    media_flows,
+    phase,
+    practitioner_page,
+    stats,
+)
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.test_precall import lossy, precall_result
 from tests.calls import remote_call
@@ -64,3 +74,47 @@ async def test_lossy_line_during_the_call_falls_back_to_audio_only(
     view = await client.evaluate("() => rapportCall.fallback()")
     assert view["switches"] == 1 and await client.get_attribute(
         "#audio-only", "aria-pressed") == "false", view
+
+
+async def _bytes(page: Any) -> dict[str, int]:
+    sample = (await stats(page))[0]
+    return {"audio": sample["audioBytes"], "video": sample["videoBytes"]}
+
+
+async def _video_direction(page: Any, wanted: str) -> None:
+    await page.wait_for_function(
+        "wanted => rapportCall.peers().length === 1"
+        " && rapportCall.peers()[0].video.every(d => d === wanted)",
+        arg=wanted, timeout=WITHIN * 1000)
+
+
+async def test_audio_only_receives_no_video_either(
+        live_server: LiveServer, world: World, new_context: NewContext) -> None:
+    alice, person = world.users["alice"], world.clients["a1"]
+    call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
+    prac = await practitioner_page(new_context, alice, call.appointment.id)
+    client = await joined(new_context, call.client_token)
+    await phase(client, "waiting")
+    await admit(prac, person.full_name)
+    await phase(client, "in")
+    for page in (prac, client):
+        await media_flows(page, peers=1)
+
+    # The client chooses audio only: the video transceivers go inactive on both sides
+    # (renegotiated), so video stops in both directions while audio keeps flowing.
+    await client.get_by_role("button", name="Audio only").click()
+    for page in (client, prac):
+        await _video_direction(page, "inactive")
+    before = {"client": await _bytes(client), "prac": await _bytes(prac)}
+    await client.wait_for_timeout(2000)
+    after = {"client": await _bytes(client), "prac": await _bytes(prac)}
+    for side in ("client", "prac"):
+        assert after[side]["audio"] > before[side]["audio"], (side, before, after)
+        assert after[side]["video"] - before[side]["video"] < 2_000, (side, before, after)
+
+    # Video back on: both directions again.
+    await client.get_by_role("button", name="Audio only").click()
+    for page in (client, prac):
+        await _video_direction(page, "sendrecv")
+    for page in (prac, client):
+        await media_flows(page, peers=1)

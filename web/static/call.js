@@ -538,6 +538,18 @@ class Link {
         await t.sender.replaceTrack(call.audioOnly ? null : camera).catch(() => {});
       }
     }
+    this.videoDirection();
+  }
+
+  // Inclusion (#7): audio only receives no video either. Changing a transceiver's direction
+  // fires negotiationneeded, and perfect negotiation (above) carries it to the other side,
+  // whose answer then stops (or, when video is turned back on, restarts) sending video.
+  videoDirection() {
+    const wanted = call.audioOnly ? "inactive" : track("video") ? "sendrecv" : "recvonly";
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track.kind !== "video" || t.stopped || t.currentDirection === "stopped") continue;
+      if (t.direction !== wanted) t.direction = wanted;
+    }
   }
 
   startSending() {
@@ -552,6 +564,7 @@ class Link {
       this.pc.addTransceiver("audio", { direction: "recvonly" });
       this.pc.addTransceiver("video", { direction: "recvonly" });
     }
+    if (call.audioOnly) this.videoDirection();
   }
 
   restart() {
@@ -741,7 +754,8 @@ function renderControls() {
 }
 
 // Audio only: no video leaves this browser (the senders carry no track, so no bytes), and
-// other people's video is not shown. Cheaper on a poor line; undone the same way.
+// none comes in (the video transceivers go inactive, renegotiated). Cheaper on a poor line;
+// undone the same way.
 async function setAudioOnly(on) {
   call.audioOnly = on;
   const camera = track("video");
@@ -852,7 +866,8 @@ window.rapportCall = {
     errors: [...call.errors] }),
   peers: () => [...call.links.values()].map((l) => ({ id: l.id, epoch: l.epoch, polite: l.polite,
     ice: l.pc.iceConnectionState, signaling: l.pc.signalingState, connection: l.pc.connectionState, quality: l.quality,
-    rescues: l.rescues, sample: l.sample })),
+    rescues: l.rescues, sample: l.sample,
+    video: l.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video").map((t) => t.currentDirection) })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
   recording: () => rec.view(),
