@@ -14,6 +14,7 @@ from policies import load_default_policy
 from server import (
     access,
     api,
+    failure,
     i18n,
     keys,
     pages,
@@ -197,6 +198,7 @@ def create_app(settings: Settings) -> web.Application:
     recordings.setup_pages(app)
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     precall.setup(app)  # inclusion (#7): the pre-call check's echo peer and results
+    failure.setup(app)  # inclusion (#7): "if nothing works", the call page's failure reports
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

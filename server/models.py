@@ -578,4 +578,6 @@ class PrecallCheck(Base):
     bitrate_kbps: Mapped[int | None] = mapped_column(Integer)
     camera: Mapped[bool] = mapped_column(Boolean)
     microphone: Mapped[bool] = mapped_column(Boolean)
+    # Set when the call page itself could not get going (server/failure.py): why, in a word.
+    reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -107,12 +107,17 @@ async def latest_precalls(db: AsyncSession, appointment_id: int) -> dict[int, di
         PrecallCheck.appointment_id == appointment_id,
         PrecallCheck.participant_id.is_not(None)).order_by(PrecallCheck.id))
     latest: dict[int, dict[str, Any]] = {}
+    failures: dict[int, dict[str, str]] = {}
     for row in rows:
         assert row.participant_id is not None
         latest[row.participant_id] = {
             "verdict": row.verdict, "rtt_ms": row.rtt_ms, "loss_percent": row.loss_percent,
             "bitrate_kbps": row.bitrate_kbps, "camera": row.camera,
             "microphone": row.microphone, "at": row.created_at.isoformat()}
+        if row.reason is not None:  # server/failure.py: kept even when a check follows
+            failures[row.participant_id] = {"reason": row.reason, "at": row.created_at.isoformat()}
+    for participant_id, failure in failures.items():
+        latest[participant_id]["failure"] = failure
     return latest
 
 

@@ -271,6 +271,13 @@ class ChecklistState(_Out):
     answers: dict[str, bool]
 
 
+class FailureState(_Out):
+    """Why the person's call page last could not get going (server/failure.py)."""
+
+    reason: Literal["media_denied", "media_missing", "signalling_unreachable", "ice_failed"]
+    at: str
+
+
 class PrecallState(_Out):
     """The person's latest pre-call check (inclusion, #7): shown next to the checklist."""
 
@@ -281,6 +288,7 @@ class PrecallState(_Out):
     camera: bool
     microphone: bool
     at: str
+    failure: FailureState | None = None
 
 
 class RosterEntry(_Out):

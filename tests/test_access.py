@@ -88,6 +88,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     # The pre-call check identifies its caller itself (participant cookie or staff session).
     ("POST", "/precall/echo", PUBLIC),
     ("POST", "/precall/result", PUBLIC),
+    ("POST", "/precall/failure", PUBLIC),
     # The WebSocket identifies its caller itself (participant cookie or staff session).
     ("GET HEAD", "/signal", PUBLIC),
     # --- API: account and meta

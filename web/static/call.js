@@ -13,8 +13,12 @@ const PRACTITIONER = ROLE === "practitioner";
 const FINAL_CLOSE = new Set([1000, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 4429]);
 const STATS_EVERY_MS = 2000;
 const STUCK_MS = 5000;
+const UNREACHABLE_AFTER = 4;  // failed WebSocket attempts before "if nothing works" (failure.js)
+const ICE_FAILED_MS = 20000;  // a connection failed this long, restarts and all, is reported
 
 import { recording } from "./recording.js";
+import { fallback } from "./fallback.js";
+import { describeFailure, failureView, reportFailure } from "./failure.js";
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -99,6 +103,7 @@ async function openMedia() {
         return [stream, note];
       } catch (err) {
         console.warn("getUserMedia", constraints, err.name);
+        call.mediaError = call.mediaError || err.name; // the first refusal says why (failure.js)
       }
     }
   }
@@ -152,6 +157,8 @@ function closed(ws, code) {
   }
   const delay = Math.min(1000 * 2 ** call.attempts, 10000);
   call.attempts += 1;
+  // Never got through after several tries (about 15 s): say what to do; keep trying.
+  if (!call.everWelcomed && call.attempts === UNREACHABLE_AFTER) reportFailure("signalling_unreachable", devices());
   status(T.reconnecting);
   setTimeout(() => {
     if (!call.final && call.socket === ws) connect();
@@ -440,7 +447,8 @@ function checklistSummary(person) {
 }
 
 function renderLobby() {
-  const waiting = call.roster.filter((p) => p.state === "waiting" && p.connected);
+  // Also those who tried and could not get going (failure.js): the practitioner sees why.
+  const waiting = call.roster.filter((p) => p.state === "waiting" && (p.connected || p.precall?.failure));
   $("lobby-list").replaceChildren(...waiting.map((person) => {
     const admit = element("button", { type: "button", textContent: T.admit });
     admit.setAttribute("aria-label", `${T.admit}: ${person.name}`);
@@ -457,7 +465,8 @@ function renderLobby() {
       element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
       ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
       ...(person.precall && window.rapportPrecall ? [element("p", { className: "hint precall-summary", textContent: window.rapportPrecall.describe(person.precall) })] : []),
-      element("div", { className: "actions" }, admit, deny));
+      ...(person.precall?.failure ? [element("p", { className: "hint failure-summary", textContent: describeFailure(person.precall.failure) })] : []),
+      ...(person.connected ? [element("div", { className: "actions" }, admit, deny)] : []));
   }));
   show("lobby-empty", waiting.length === 0);
 }
@@ -473,6 +482,7 @@ class Link {
     this.ignoreOffer = false;
     this.stream = null;
     this.last = null; // previous stats sample, for loss and bitrate
+    this.sample = null; // the latest loss, delay and bitrate, for fallback.js
     this.quality = "connecting";
     this.stuckSince = 0;
     this.early = [];  // remote candidates waiting for a remote description
@@ -513,6 +523,7 @@ class Link {
     pc.addEventListener("iceconnectionstatechange", () => {
       const state = pc.iceConnectionState;
       if (state === "failed") this.restart();
+      this.failedAt = state === "failed" ? this.failedAt || Date.now() : 0;
       if (state === "disconnected") {
         setTimeout(() => { if (pc.iceConnectionState === "disconnected") this.restart(); }, 3000);
       }
@@ -526,6 +537,18 @@ class Link {
       if (t.receiver.track.kind === "video" && t.sender && camera) {
         await t.sender.replaceTrack(call.audioOnly ? null : camera).catch(() => {});
       }
+    }
+    this.videoDirection();
+  }
+
+  // Inclusion (#7): audio only receives no video either. Changing a transceiver's direction
+  // fires negotiationneeded, and perfect negotiation (above) carries it to the other side,
+  // whose answer then stops (or, when video is turned back on, restarts) sending video.
+  videoDirection() {
+    const wanted = call.audioOnly ? "inactive" : track("video") ? "sendrecv" : "recvonly";
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track.kind !== "video" || t.stopped || t.currentDirection === "stopped") continue;
+      if (t.direction !== wanted) t.direction = wanted;
     }
   }
 
@@ -541,6 +564,7 @@ class Link {
       this.pc.addTransceiver("audio", { direction: "recvonly" });
       this.pc.addTransceiver("video", { direction: "recvonly" });
     }
+    if (call.audioOnly) this.videoDirection();
   }
 
   restart() {
@@ -605,11 +629,14 @@ class Link {
       }
       if (s.type === "outbound-rtp") out.bytesSent = (out.bytesSent || 0) + (s.bytesSent || 0); // stats.js
       if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+      // What the other side reports losing of ours (RTCP receiver reports): fallback.js.
+      if (s.type === "remote-inbound-rtp") out.remoteLoss = Math.max(out.remoteLoss || 0, s.fractionLost || 0);
     });
     if (pair) {
       out.rtt = pair.currentRoundTripTime ?? null;
       out.localCandidate = report.get(pair.localCandidateId)?.candidateType ?? null;
       out.remoteCandidate = report.get(pair.remoteCandidateId)?.candidateType ?? null;
+      out.available = pair.availableOutgoingBitrate ?? null; // Chromium's estimate: fallback.js
     }
     return out;
   }
@@ -617,6 +644,9 @@ class Link {
   watch() {
     // A negotiation that went nowhere (an offer lost while someone reconnected): start over.
     const pc = this.pc;
+    if (this.failedAt && pc.iceConnectionState === "failed" && Date.now() - this.failedAt > ICE_FAILED_MS) {
+      reportFailure("ice_failed", devices()); // restarts did not mend it: "if nothing works"
+    }
     if (this.polite) {
       // No offer came (the other page is reloading, say): offer ourselves.
       if (!pc.remoteDescription && !this.sending && Date.now() - this.born > STUCK_MS) this.startSending();
@@ -654,6 +684,13 @@ class Link {
       const loss = received + lost > 0 ? lost / (received + lost) : 0;
       const rtt = now.rtt ?? 0;
       quality = loss < 0.02 && rtt < 0.3 ? "good" : loss < 0.08 && rtt < 0.6 ? "fair" : "poor";
+      // For the automatic audio-only fallback (fallback.js); the estimate only speaks for
+      // video while video is being sent.
+      const sendingVideo = call.video && !call.audioOnly && now.available !== null;
+      this.sample = { loss: Math.max(loss, now.remoteLoss || 0), rtt,
+        kbps: sendingVideo ? now.available / 1000 : null };
+    } else {
+      this.sample = null;
     }
     this.last = now;
     if (quality !== this.quality) {
@@ -717,7 +754,8 @@ function renderControls() {
 }
 
 // Audio only: no video leaves this browser (the senders carry no track, so no bytes), and
-// other people's video is not shown. Cheaper on a poor line; undone the same way.
+// none comes in (the video transceivers go inactive, renegotiated). Cheaper on a poor line;
+// undone the same way.
 async function setAudioOnly(on) {
   call.audioOnly = on;
   const camera = track("video");
@@ -725,11 +763,17 @@ async function setAudioOnly(on) {
   for (const link of call.links.values()) await link.applyAudioOnly();
   $("tiles").classList.toggle("audio-only", on);
   renderControls();
+  fb.changed(on);
   send({ type: "media", audio: call.audio, video: !on && call.video && Boolean(camera) });
   status(on ? T.audio_only_on : T.audio_only_off);
 }
 
 $("audio-only").addEventListener("click", () => setAudioOnly(!call.audioOnly));
+
+// Inclusion (#7): audio only by itself when the line stays weak during the call (fallback.js).
+const fb = fallback({ samples: () => [...call.links.values()].map((l) => l.sample),
+  audioOnly: () => call.audioOnly, setAudioOnly, text: T });
+setInterval(() => { if (call.phase === "in") fb.tick(); }, STATS_EVERY_MS);
 
 $("mute").addEventListener("click", () => {
   const t = track("audio");
@@ -822,10 +866,13 @@ window.rapportCall = {
     errors: [...call.errors] }),
   peers: () => [...call.links.values()].map((l) => ({ id: l.id, epoch: l.epoch, polite: l.polite,
     ice: l.pc.iceConnectionState, signaling: l.pc.signalingState, connection: l.pc.connectionState, quality: l.quality,
-    rescues: l.rescues })),
+    rescues: l.rescues, sample: l.sample,
+    video: l.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video").map((t) => t.currentDirection) })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
   recording: () => rec.view(),
+  fallback: () => fb.view(),
+  failure: () => failureView(),
 };
 
 // --- start ----------------------------------------------------------------------------------
@@ -842,6 +889,14 @@ async function start() {
     $("media-note").textContent = note;
     show("media-note", true);
   }
+  if (!track("audio") && !track("video")) {
+    const denied = ["NotAllowedError", "SecurityError"].includes(call.mediaError);
+    reportFailure(denied ? "media_denied" : "media_missing", devices());
+  }
+}
+
+function devices() {
+  return { camera: Boolean(track("video")), microphone: Boolean(track("audio")) };
 }
 
 // Inclusion (#7): a "weak" pre-call check starts the call audio only (web/static/precall.js).
