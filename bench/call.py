@@ -16,29 +16,21 @@ import argparse
 import asyncio
 import platform
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.live import served
 from bench.report import write_section
-from server import demo, keys, migrate
-from server.app import create_app
+from server import demo, keys
 from server.models import Appointment
-from server.settings import Settings
 from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Call set-up in the browser"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 POLL = 0.01  # seconds between looks at the pages' state: the resolution of the timings
 
 MEDIA_BOTH_WAYS = ("() => rapportCall.stats().then(all => all.length === 1 && "
@@ -104,35 +96,13 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
 
 
 async def run(runs: int) -> tuple[list[float], list[float]]:
-    from playwright.async_api import async_playwright
-
-    folder = Path(tempfile.mkdtemp(prefix="rapport-bench-"))
-    url = f"sqlite+aiosqlite:///{folder}/bench.db"
-    engine = create_async_engine(url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    app = create_app(Settings(database_url=url, migrate_on_start=False, log_json=False,
-                              base_url="http://127.0.0.1:8080"))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     joins: list[float] = []
     setups: list[float] = []
-    try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                       args=ARGS)
-            try:
-                for _ in range(runs):
-                    join, setup = await one_call(browser, app, f"http://{host}:{port}")
-                    joins.append(join)
-                    setups.append(setup)
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+    async with served() as (app, base, browser):
+        for _ in range(runs):
+            join, setup = await one_call(browser, app, base)
+            joins.append(join)
+            setups.append(setup)
     return joins, setups
 
 

@@ -17,20 +17,15 @@ import argparse
 import asyncio
 import platform
 import statistics
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.call import ARGS, CHROMIUM
+from bench.live import served
 from bench.report import write_section
-from server import demo, keys, migrate
-from server.app import create_app
-from server.settings import Settings
+from server import demo, keys
 
 HEADING = "Client pages on slow 3G"
 SLOW_3G = {"offline": False, "latency": 400, "downloadThroughput": 400_000 / 8,
@@ -94,34 +89,11 @@ async def journey(browser: Any, app: web.Application, base: str) -> dict[str, tu
 
 
 async def run(runs: int) -> dict[str, list[tuple[int, float, float]]]:
-    from playwright.async_api import async_playwright
-
-    folder = Path(tempfile.mkdtemp(prefix="rapport-bench-"))
-    url = f"sqlite+aiosqlite:///{folder}/bench.db"
-    engine = create_async_engine(url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    app = create_app(Settings(database_url=url, migrate_on_start=False, log_json=False,
-                              base_url="http://127.0.0.1:8080"))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     results: dict[str, list[tuple[int, float, float]]] = {}
-    try:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                       args=ARGS)
-            try:
-                for _ in range(runs):
-                    for name, value in (await journey(browser, app,
-                                                      f"http://{host}:{port}")).items():
-                        results.setdefault(name, []).append(value)
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+    async with served() as (app, base, browser):
+        for _ in range(runs):
+            for name, value in (await journey(browser, app, base)).items():
+                results.setdefault(name, []).append(value)
     return results
 
 
