@@ -59,3 +59,17 @@ async def test_pages_are_not_cached_static_files_may_be(client):
     assert (await client.get("/login")).headers["Cache-Control"] == "no-store"
     assert "no-store" not in (await client.get("/static/rapport.css")).headers.get(
         "Cache-Control", "")
+
+
+async def test_scripts_and_styles_are_gzipped_pages_are_not(client):
+    from pathlib import Path
+
+    script = await client.get("/static/call.js", headers={"Accept-Encoding": "gzip"})
+    assert script.status == 200 and script.headers["Content-Encoding"] == "gzip"
+    served = await script.read()  # the test client decompresses
+    assert served == (Path(__file__).parent.parent / "web/static/call.js").read_bytes()
+    plain = await client.get("/static/call.js", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    # Pages hold CSRF tokens beside reflected input: never compressed (BREACH).
+    page = await client.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in page.headers
