@@ -108,13 +108,19 @@ async def static_compression_middleware(request: web.Request,
     what a client on prepaid data downloads. Pages themselves are not compressed: they carry
     CSRF tokens next to reflected input (BREACH)."""
     response = await handler(request)
-    if (isinstance(response, web.FileResponse) and request.path.endswith(_COMPRESSIBLE)
-            and "gzip" in request.headers.get("Accept-Encoding", "")):
+    # Only a plain GET of the whole file: a HEAD, a range or a revalidation (304) has no body
+    # to compress, and aiohttp would still write a gzip trailer into the connection.
+    if (isinstance(response, web.FileResponse) and request.method == "GET"
+            and request.path.endswith(_COMPRESSIBLE)
+            and "gzip" in request.headers.get("Accept-Encoding", "")
+            and not any(h in request.headers for h in _CONDITIONAL)):
         response.enable_compression(web.ContentCoding.gzip)
     return response
 
 
 _COMPRESSIBLE = (".js", ".css")
+_CONDITIONAL = ("Range", "If-Range", "If-Modified-Since", "If-None-Match",
+                "If-Unmodified-Since", "If-Match")
 
 
 @web.middleware

@@ -70,6 +70,19 @@ async def test_scripts_and_styles_are_gzipped_pages_are_not(client):
     assert served == (Path(__file__).parent.parent / "web/static/call.js").read_bytes()
     plain = await client.get("/static/call.js", headers={"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain.headers
+    # No body, no compression: HEAD, ranges and revalidations stay plain (and the connection
+    # stays usable for the next request).
+    head = await client.head("/static/call.js", headers={"Accept-Encoding": "gzip"})
+    assert head.status == 200 and "Content-Encoding" not in head.headers
+    modified = script.headers["Last-Modified"]
+    again = await client.get("/static/call.js", headers={"Accept-Encoding": "gzip",
+                                                         "If-Modified-Since": modified})
+    assert again.status == 304 and "Content-Encoding" not in again.headers
+    part = await client.get("/static/call.js", headers={"Accept-Encoding": "gzip",
+                                                        "Range": "bytes=0-9"})
+    assert part.status == 206 and len(await part.read()) == 10
+    after = await client.get("/static/rapport.css", headers={"Accept-Encoding": "gzip"})
+    assert after.status == 200 and (await after.read()).startswith(b"/*")
     # Pages hold CSRF tokens beside reflected input: never compressed (BREACH).
     page = await client.get("/login", headers={"Accept-Encoding": "gzip"})
     assert "Content-Encoding" not in page.headers
