@@ -21,10 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.report import DOC, write_section
-from server import audit, migrate, subject_access
+from server.privacy import subject_access
+from server.store import audit, migrate
 from server.clock import now
-from server.db import make_engine
-from server.models import Client, Organisation, RoshLevel, User
+from server.store.db import make_engine
+from server.store.models import Client, Organisation, RoshLevel, User
 from server.settings import Settings
 
 HEADING = "Audit chain"

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from bench.live import served
 from bench.report import write_section
 from server import demo, keys
-from server.models import Appointment
+from server.store.models import Appointment
 from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Call set-up in the browser"

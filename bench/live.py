@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server import migrate
+from server.store import migrate
 from server.app import create_app
 from server.settings import Settings
 

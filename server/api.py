@@ -13,23 +13,24 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server import (
-    accounts,
-    audit,
-    caseload,
-    decisions,
-    invitations,
-    keys,
-    policy_versions,
-    privacy,
-)
-from server.access import ATTRIBUTE, Audience, Handler, allow
-from server.auth import session_cookie_name
+from server import keys
+
+from server.casework import caseload, decisions, policy_versions
+
+from server.joining import invitations
+
+from server.privacy import pages as privacy
+
+from server.staff import accounts
+
+from server.store import audit
+from server.staff.access import ATTRIBUTE, Audience, Handler, allow
+from server.staff.auth import session_cookie_name
 from server.clock import now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
 from server.i18n import gettext as _
-from server.models import Appointment, Client, Invitation, InvitationRole, Role, User
-from server.notify import Outgoing
+from server.store.models import Appointment, Client, Invitation, InvitationRole, Role, User
+from server.joining.notify import Outgoing
 from server.parsing import json_body, path_id
 from server.schemas import (
     AccessEntryOut,
@@ -444,14 +445,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 
 def _record_endpoints() -> tuple[Endpoint, ...]:
-    from server import records_api
+    from server.records import api as records_api
 
     return tuple(e for e in records_api.endpoints() if isinstance(e, Endpoint))
 
 
 ENDPOINTS = ENDPOINTS + _record_endpoints()
 # Recordings (issue #5, server/recordings.py): the session's practitioner and their supervisor.
-from server import recordings as _recordings  # noqa: E402 - after Endpoint, which it needs not
+from server.recordings import views as _recordings  # noqa: E402 - after Endpoint, which it needs not
 
 ENDPOINTS += (
     E("GET", "/recordings/{id}", _recordings.recording_meta, "api-recording",

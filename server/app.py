@@ -11,26 +11,19 @@ from aiohttp import web
 from sqlalchemy import text
 
 from policies import load_default_policy
-from server import (
-    access,
-    api,
-    failure,
-    i18n,
-    keys,
-    pages,
-    precall,
-    privacy,
-    recordings,
-    records_web,
-    retention,
-)
-from server.access import Audience, Handler, allow
-from server.auth import auth_middleware, is_api, set_cookie
-from server.db import database_ctx
+from server import api, i18n, keys, pages
+from server.joining import failure, precall
+from server.privacy import pages as privacy, retention
+from server.recordings import views as recordings
+from server.records import pages as records_web
+from server.staff import access
+from server.staff.access import Audience, Handler, allow
+from server.staff.auth import auth_middleware, is_api, set_cookie
+from server.store.db import database_ctx
 from server.errors import N_, AppError, BadRequest, NotFound
 from server.logs import request_id_var
-from server.notify import LogNotifier
-from server.policy_versions import PolicyStore
+from server.joining.notify import LogNotifier
+from server.casework.policy_versions import PolicyStore
 from server.render import WEB, error_page, make_jinja, problem
 from server.settings import Settings
 from signalling import handler as signalling_handler

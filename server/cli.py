@@ -83,8 +83,8 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from server import migrate
-    from server.db import make_engine
+    from server.store import migrate
+    from server.store.db import make_engine
 
     async def run() -> str | None:
         engine = make_engine(settings)
@@ -102,10 +102,11 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from server import accounts, migrate
-    from server.db import make_engine
+    from server.staff import accounts
+    from server.store import migrate
+    from server.store.db import make_engine
     from server.errors import AppError
-    from server.models import Organisation, Team
+    from server.store.models import Organisation, Team
     from server.schemas import UserIn
 
     password = (sys.stdin.readline().rstrip("\n") if args.password_stdin
@@ -150,8 +151,9 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from media.sealed import new_key_entry
-    from server import demo, migrate
-    from server.db import make_engine
+    from server import demo
+    from server.store import migrate
+    from server.store.db import make_engine
 
     if not settings.recording_key_id:
         # So recording can be tried: a key that lives only in this process, so its
@@ -182,8 +184,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _audit(settings: Settings, _args: argparse.Namespace) -> int:
     """`rapport audit verify`: 0 and a count when intact, 1 naming the first broken entry."""
-    from server import audit
-    from server.db import make_engine
+    from server.store import audit
+    from server.store.db import make_engine
 
     async def run() -> int:
         from sqlalchemy.exc import DBAPIError
@@ -213,8 +215,8 @@ def _audit(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _retention(settings: Settings, args: argparse.Namespace) -> int:
     """`rapport retention [--dry-run]`: apply (or list) the retention schedule once."""
-    from server import retention
-    from server.db import make_engine
+    from server.privacy import retention
+    from server.store.db import make_engine
 
     async def run() -> list[retention.Swept]:
         engine = make_engine(settings)

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import invitations
+from server.joining import invitations
 from server.clock import now
-from server.models import (
+from server.store.models import (
     Appointment,
     AppointmentKind,
     Client,
@@ -26,7 +26,7 @@ from server.models import (
     Team,
     User,
 )
-from server.passwords import hash_password
+from server.staff.passwords import hash_password
 from server.settings import Settings
 
 ORGANISATION = "Demo Probation Service"

@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
     from policies import Decision
-    from server.auth import Identity
+    from server.staff.auth import Identity
     from server.i18n import Catalogues
-    from server.models import User
-    from server.notify import Notifier
-    from server.policy_versions import PolicyStore
-    from server.records import SummaryProvider
+    from server.store.models import User
+    from server.joining.notify import Notifier
+    from server.casework.policy_versions import PolicyStore
+    from server.records.building import SummaryProvider
     from server.settings import Settings
     from signalling.bus import RoomBus
 

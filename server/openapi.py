@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server.access import Audience
+from server.staff.access import Audience
 
 if TYPE_CHECKING:
     from server.api import Endpoint

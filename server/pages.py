@@ -9,23 +9,23 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import select
 
-from server import (
-    accounts,
-    approvals,
-    audit,
-    caseload,
-    keys,
-    participants,
-    policy_versions,
-    records,
-    throttle,
-)
-from server.access import Audience, allow
-from server.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
+from server import keys
+
+from server.casework import approvals, caseload, policy_versions
+
+from server.joining import participants
+
+from server.records import building as records
+
+from server.staff import accounts, throttle
+
+from server.store import audit
+from server.staff.access import Audience, allow
+from server.staff.auth import revoke_sessions, session_cookie_name, set_cookie, start_session
 from server.clock import now
 from server.errors import N_, AppError, BadRequest, Conflict, Invalid, TooMany
 from server.i18n import gettext as _
-from server.models import (
+from server.store.models import (
     AppointmentKind,
     Client,
     ContactKind,
@@ -35,7 +35,7 @@ from server.models import (
     User,
 )
 from server.parsing import path_id, validate
-from server.passwords import verify_password
+from server.staff.passwords import verify_password
 from server.render import render
 from server.schemas import AppointmentIn, ContactIn, TokenIn, UserIn
 

@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from server import i18n, keys
-from server.auth import csrf_token_for
+from server.staff.auth import csrf_token_for
 from server.errors import AppError
 from server.i18n import gettext
 

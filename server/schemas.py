@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from server.models import (
+from server.store.models import (
     AppointmentKind,
     ContactKind,
     ContactOutcome,

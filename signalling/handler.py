@@ -25,11 +25,11 @@ from media.recorder import RecorderManager
 from media.sealed import parse_keys
 from media.turn import ice_servers, ice_transport_policy
 from server import keys
-from server.access import Audience, allow
+from server.staff.access import Audience, allow
 from server.clock import now
 from server.errors import N_, Forbidden, NotFound, Unauthenticated
 from server.i18n import current_language
-from server.models import (
+from server.store.models import (
     Appointment,
     AppointmentKind,
     Participant,
@@ -38,7 +38,7 @@ from server.models import (
     Role,
     StaffSession,
 )
-from server.participants import PARTICIPANT_COOKIE, current_participant
+from server.joining.participants import PARTICIPANT_COOKIE, current_participant
 from signalling import protocol, quality
 from signalling.bus import InProcessBus
 from signalling.protocol import Close, ErrorCode, ProtocolError

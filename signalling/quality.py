@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
-from server.models import CallQuality, CallSession
+from server.store.models import CallQuality, CallSession
 from signalling.protocol import ErrorCode, ProtocolError, Stats
 from signalling.rooms import Member
 

@@ -29,7 +29,7 @@ from policies import Policy
 from policies.policy import OnWithdrawal
 from server.clock import now
 from server.i18n import Catalogues
-from server.models import (
+from server.store.models import (
     CallSession,
     ConsentEventRow,
     Participant,
@@ -39,7 +39,7 @@ from server.models import (
     Recording,
     RecordingState,
 )
-from server.policy_versions import PolicyStore
+from server.casework.policy_versions import PolicyStore
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.rooms import Member

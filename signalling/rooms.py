@@ -33,11 +33,11 @@ from policies import (
     decide,
 )
 from policies.policy import CHECKLIST
-from server import decisions
+from server.casework import decisions
 from server.clock import now
 from server.errors import N_
 from server.i18n import gettext
-from server.models import (
+from server.store.models import (
     Appointment,
     CallSession,
     ChecklistResponse,
@@ -47,7 +47,7 @@ from server.models import (
     ParticipantRole,
     ParticipantState,
 )
-from server.policy_versions import PolicyStore
+from server.casework.policy_versions import PolicyStore
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
 
@@ -174,7 +174,7 @@ class Rooms:
 
     async def _add_precalls(self, appointment_id: int, entries: list[dict[str, Any]]) -> None:
         """Each person's latest pre-call check, for the practitioner's waiting list."""
-        from server.precall import latest_precalls
+        from server.joining.precall import latest_precalls
 
         async with self.db() as db:
             found = await latest_precalls(db, appointment_id)

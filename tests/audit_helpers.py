@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from server import audit
+from server.store import audit
 from server.clock import now
-from server.models import AuditEvent
+from server.store.models import AuditEvent
 
-MIGRATION = importlib.import_module("server.migrations.versions.0005_audit_chain")
+MIGRATION = importlib.import_module("server.store.migrations.versions.0005_audit_chain")
 
 
 async def tamper(url: str, *statements: str, **params: Any) -> None:

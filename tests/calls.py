@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
-from server.invitations import mint
-from server.models import (
+from server.joining.invitations import mint
+from server.store.models import (
     Appointment,
     AppointmentKind,
     Client,

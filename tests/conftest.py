@@ -24,11 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from media.sealed import new_key_entry
-from server import migrate
+from server.store import migrate
 from server.app import create_app
 from server.clock import now
-from server.models import Base, Client, Organisation, Role, RoshLevel, Team, User
-from server.passwords import hash_password_sync
+from server.store.models import Base, Client, Organisation, Role, RoshLevel, Team, User
+from server.staff.passwords import hash_password_sync
 from server.settings import Settings
 
 PASSWORD = "correct-horse-battery-staple-42"

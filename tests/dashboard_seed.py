@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from server.clock import now
-from server.models import (
+from server.store.models import (
     Appointment,
     AppointmentKind,
     CallQuality,

@@ -16,7 +16,7 @@ from media.recorder import StreamWriter
 from media.sealed import new_key_entry, open_sealed, parse_keys
 from server import keys
 from server.clock import now
-from server.models import (
+from server.store.models import (
     CallSession,
     Participant,
     ParticipantRole,

@@ -14,10 +14,10 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from server import audit
-from server.auditchain import GENESIS, PRUNE_ACTION, Verifier, entry_hash
-from server.db import make_engine
-from server.models import AuditChainHead, AuditEvent
+from server.store import audit
+from server.store.auditchain import GENESIS, PRUNE_ACTION, Verifier, entry_hash
+from server.store.db import make_engine
+from server.store.models import AuditChainHead, AuditEvent
 from tests.audit_helpers import rapport_cli, tamper, write_entries
 
 # --- the pure chain walk -------------------------------------------------------------------
@@ -236,7 +236,7 @@ async def test_verify_names_reordered_entries(db, settings):
 async def test_migration_backfills_a_verifiable_chain(database_url, tmp_path):
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from server import migrate
+    from server.store import migrate
 
     if database_url.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{tmp_path}/backfill.db"

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.clock import now
-from server.models import Appointment, AuditEvent, Contact, Role
+from server.store.models import Appointment, AuditEvent, Contact, Role
 from tests.conftest import make_user
 
 LONDON = ZoneInfo("Europe/London")

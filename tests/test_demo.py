@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 from policies import Outcome
 from server import demo, keys
 from server.clock import now
-from server.decisions import decide_remote
-from server.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
-from server.passwords import verify_password
+from server.casework.decisions import decide_remote
+from server.store.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
+from server.staff.passwords import verify_password
 from tests.calls import CSRF_FIELD
 
 
@@ -57,7 +57,7 @@ async def test_the_demo_session_is_allowed_by_the_policy(app, db, settings):
 
 async def test_printed_passwords_work(db, settings):
     result = await _load(db, settings)
-    from server.models import User
+    from server.store.models import User
 
     async with db() as s:
         for email, password in result.logins.values():

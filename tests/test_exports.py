@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select
 
-from server import exports, keys, records
+from server import keys
+
+from server.records import exports, building as records
 from server.clock import now
-from server.models import (
+from server.store.models import (
     Appointment,
     AppointmentKind,
     AuditEvent,

@@ -8,8 +8,8 @@ import asyncio
 
 from sqlalchemy import select
 
-from server.failure import MAX_REPORTS
-from server.models import AuditEvent, PrecallCheck
+from server.joining.failure import MAX_REPORTS
+from server.store.models import AuditEvent, PrecallCheck
 from tests.calls import practitioner_peer
 from tests.test_precall import WITHIN, _client_session, _headers
 

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server import migrate
-from server.models import Base
+from server.store import migrate
+from server.store.models import Base
 
 
 def _url_for_scratch(database_url: str, tmp_path) -> str:
@@ -30,7 +30,7 @@ async def _fresh(url: str) -> None:
 def _head() -> str:
     from alembic.script import ScriptDirectory
 
-    from server.migrate import alembic_config
+    from server.store.migrate import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None

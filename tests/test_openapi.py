@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from server.access import Audience, rule_for
+from server.staff.access import Audience, rule_for
 from server.api import PREFIX
 
 DOC = "/api/v1/openapi.json"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from server.clock import now
-from server.models import Invitation, PolicyDecision
+from server.store.models import Invitation, PolicyDecision
 from tests.calls import remote_call
 
 
@@ -56,7 +56,7 @@ async def test_no_link_is_made_while_the_policy_blocks(client, db, settings, wor
 
 
 async def _very_high_risk(db, client_id):
-    from server.models import Client, RoshLevel
+    from server.store.models import Client, RoshLevel
 
     async with db.begin() as s:
         row = await s.get(Client, client_id)
@@ -90,7 +90,7 @@ async def test_supervisor_approval_lets_a_needs_approval_session_be_admitted(
     listing = await (await boss.get("/approvals")).text()
     assert "Client CRNA1" in listing and "Works nights." in listing
     async with db() as s:
-        from server.models import ApprovalRequest
+        from server.store.models import ApprovalRequest
 
         request_id = (await s.scalars(select(ApprovalRequest.id))).one()
     short = await boss.post_form(f"/approvals/{request_id}/decide", {
@@ -135,7 +135,7 @@ async def test_only_a_supervisor_of_the_team_decides_and_never_for_their_own_cli
     boss = await login(world.users["sue"])  # team A; carol is in team B
     listing = await (await boss.get("/approvals")).text()
     assert "CRNC1" not in listing
-    from server.models import ApprovalRequest
+    from server.store.models import ApprovalRequest
 
     async with db() as s:
         request_id = (await s.scalars(select(ApprovalRequest.id))).one()

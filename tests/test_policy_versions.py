@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from server.app import create_app
 from server.clock import now
-from server.models import (
+from server.store.models import (
     AuditEvent,
     Contact,
     ContactKind,
@@ -22,7 +22,7 @@ from server.models import (
     Role,
     User,
 )
-from server.policy_versions import digest, shipped_source
+from server.casework.policy_versions import digest, shipped_source
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.conftest import make_user
 
@@ -131,7 +131,7 @@ async def test_admission_uses_the_version_in_force_without_a_restart(
 
     async with db.begin() as s:  # as the admin's page would: the store's own save
         adam = await s.get(User, world.users["adam"].id)
-        from server.policy_versions import save
+        from server.casework.policy_versions import save
 
         await save(s, None, adam, variant("no-ipf", *RELAXED),
                    "Pilot: remote first for a short trial.")

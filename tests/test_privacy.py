@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import ForeignKey, select
 
-from server import audit, subject_access
+from server.privacy import subject_access
+
+from server.store import audit
 from server.clock import now
-from server.models import (
+from server.store.models import (
     ApprovalRequest,
     ApprovalStatus,
     AuditEvent,
@@ -231,7 +233,7 @@ async def test_another_organisations_client_is_not_found(db, login, world):
     from tests.conftest import make_client, make_user
 
     async with db.begin() as s:
-        from server.models import Organisation, Role
+        from server.store.models import Organisation, Role
 
         org = Organisation(name="Elsewhere")
         s.add(org)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.record_facts import Event, Person, Session, attendance, presences, work_out
+from server.records.facts import Event, Person, Session, attendance, presences, work_out
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 DOCTOR, CLIENT = Person(1, "practitioner", "Pat"), Person(2, "client", "Casey")

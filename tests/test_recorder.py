@@ -14,7 +14,7 @@ from sqlalchemy import select
 from media.sealed import parse_keys
 from policies.policy import OnWithdrawal, RecordingRule
 from server import keys
-from server.models import Recording, RecordingState
+from server.store.models import Recording, RecordingState
 from signalling.handler import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import (

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from media.sealed import KeyRing
 from policies.policy import RecordingRule
 from server import keys
-from server.models import ConsentEventRow, Recording, RecordingState
+from server.store.models import ConsentEventRow, Recording, RecordingState
 from signalling.handler import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import consent_all, media_files, recording_settings, three_way

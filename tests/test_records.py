@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import decisions, records
+from server.casework import decisions
+
+from server.records import building as records
 from server.app import create_app
 from server.clock import now
-from server.models import (
+from server.store.models import (
     Appointment,
     AppointmentKind,
     CallSession,

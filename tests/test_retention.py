@@ -8,10 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from server import audit, keys, retention
-from server.auditchain import PRUNE_ACTION
+from server import keys
+
+from server.privacy import retention
+
+from server.store import audit
+from server.store.auditchain import PRUNE_ACTION
 from server.clock import now
-from server.models import (
+from server.store.models import (
     AuditEvent,
     ChecklistResponse,
     Contact,
@@ -158,7 +162,7 @@ def test_retention_settings_are_checked():
 
 async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, world):
     """Records, edit history and call quality never block a deletion (foreign keys)."""
-    from server.models import (
+    from server.store.models import (
         CallQuality,
         CallSession,
         ConsentEventRow,
@@ -213,7 +217,7 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
 
 async def test_consent_stays_while_its_recording_is_held(db, settings, world):
     """A person's answer about a recording is kept as long as the recording is."""
-    from server.models import CallSession, ConsentEventRow, Recording, RecordingState
+    from server.store.models import CallSession, ConsentEventRow, Recording, RecordingState
 
     await _seed(db, settings, world)
     async with db.begin() as s:

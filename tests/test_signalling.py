@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.clock import now
-from server.models import (
+from server.store.models import (
     Invitation,
     Participant,
     ParticipantEvent,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from policies import load_default_policy
 from server import keys
-from server.models import User
+from server.store.models import User
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 
 WITHIN = 20.0  # seconds for anything network-shaped on a loaded CI machine

@@ -29,7 +29,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
-from server.models import User
+from server.store.models import User
 from tests.conftest import PASSWORD
 
 # RAPPORT_TEST_CHROMIUM may point elsewhere (it also lets the missing-browser path be tried).

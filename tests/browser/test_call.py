@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from server import keys
 from server.clock import now
-from server.models import Invitation, Participant, ParticipantEvent
+from server.store.models import Invitation, Participant, ParticipantEvent
 from server.settings import Settings
 from tests.browser.calls import (
     admit,

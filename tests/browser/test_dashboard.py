@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from server import records
+from server.records import building as records
 from server.clock import now
-from server.models import Appointment, AppointmentKind
+from server.store.models import Appointment, AppointmentKind
 from tests.browser.conftest import LiveServer, NewContext, sign_in, submit
 from tests.browser.test_call_access import no_violations
 from tests.conftest import World

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.policy_versions import shipped_source
+from server.casework.policy_versions import shipped_source
 from tests.browser.conftest import LiveServer, NewContext, submit
 from tests.browser.test_call_access import no_violations
 from tests.conftest import PASSWORD, World

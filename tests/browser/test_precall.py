@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from server import keys
-from server.models import PrecallCheck
+from server.store.models import PrecallCheck
 from tests.browser.calls import WITHIN, answer_checklist, phase, practitioner_page, safe_answers
 from tests.browser.conftest import LiveServer, NewContext
 from tests.calls import remote_call

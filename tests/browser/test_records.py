@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server import keys
-from server.models import CallQuality, ContactRecord
+from server.store.models import CallQuality, ContactRecord
 from server.settings import Settings
 from tests.browser.calls import admit, joined, media_flows, phase, practitioner_page
 from tests.browser.conftest import LiveServer, NewContext

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from server.clock import now
-from server.models import Appointment, AppointmentKind
+from server.store.models import Appointment, AppointmentKind
 from tests.browser.conftest import LiveServer, NewContext, sign_in, submit
 from tests.conftest import PASSWORD, World, make_client
 

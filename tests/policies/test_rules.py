@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-import server.models as models
+import server.store.models as models
 from policies import (
     ChecklistAnswer,
     ChecklistError,

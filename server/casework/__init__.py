@@ -1,0 +1,1 @@
+"""Casework: clients, contacts, appointments, approvals, the policy in force and its versions."""

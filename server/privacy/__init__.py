@@ -1,0 +1,1 @@
+"""Data protection: the access log, subject access exports, retention, the privacy notice."""

@@ -1,0 +1,1 @@
+"""Recordings after the call: details, playback and download, retention of the files."""

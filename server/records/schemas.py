@@ -1,0 +1,49 @@
+"""What the contact-record endpoints accept and return (also their OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from server.store.models import ContactKind, ContactOutcome
+from server.schemas import Input, Output
+
+
+class ContactEditIn(Input):
+    outcome: ContactOutcome
+    notes: str = Field(default="", max_length=20_000)
+    sensitive: bool = Field(default=False, description="Not to be disclosed to the client in "
+                            "a subject access request without review.")
+    kind: ContactKind | None = Field(default=None, description="Change how the contact was "
+                                     "held (a video session that switched to phone).")
+
+
+class ContactVersionOut(Output):
+    version: int
+    kind: ContactKind
+    outcome: ContactOutcome
+    happened_at: datetime
+    notes: str
+    sensitive: bool
+    replaced_at: datetime
+    replaced_by_id: int
+
+
+class ContactRecordOut(Output):
+    id: int
+    appointment_id: int
+    contact_id: int
+    client_id: int
+    practitioner_id: int
+    status: str = Field(description="ended, everyone_left, abandoned, interrupted or not_held")
+    attendance: ContactOutcome
+    modality: str = Field(description="video, audio or none")
+    scheduled_start: datetime
+    scheduled_end: datetime
+    actual_start: datetime | None
+    actual_end: datetime | None
+    reviewed_at: datetime | None
+    summary: dict[str, Any] = Field(description="people, events, checklists, decisions, "
+                                    "quality, recording; see docs/contact-records.md")

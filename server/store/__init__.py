@@ -1,0 +1,1 @@
+"""The store: engine, models, migrations, and the audit writer every feature calls."""
