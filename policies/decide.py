@@ -39,7 +39,7 @@ from policies.policy import (
     RiskOutcome,
     RiskRule,
 )
-from server.errors import N_
+from policies.wording import N_
 
 # --- results ------------------------------------------------------------------------------
 
