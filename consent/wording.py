@@ -12,7 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.errors import N_
+
+def N_(message: str) -> str:
+    """Mark an English message id for gettext extraction (Babel keyword `N_`); returns it."""
+    return message
+
 
 VERSION = "recording.2026-11"
 

@@ -1,20 +1,12 @@
 """Pure decision functions: may this remote session happen, and who may be admitted.
 
-Facts in (`policies.facts`), a policy (`policies.policy`, shipped as `default.toml`), a
-decision out (`policies.decide`). No I/O: no database, no clock, no files, except
-`load_default_policy`, which reads the shipped policy file. See docs/policies.md.
+Facts in (`policies.facts`), a policy (`policies.policy`, shipped as `default.toml`, read by
+`policies.load`), a decision out (`policies.decide`). No I/O: no database, no clock, no files,
+except `load_default_policy`, which reads the shipped policy file. See docs/policies.md.
 """
 
-from policies.decide import (
-    ChecklistError,
-    ChecklistResult,
-    Decision,
-    Reason,
-    check_checklist,
-    decide,
-    risk_factors,
-    valid_approval,
-)
+from policies.checklist import ChecklistError, ChecklistResult, check_checklist
+from policies.decide import Decision, Reason, decide, risk_factors, valid_approval
 from policies.facts import (
     Approval,
     ChecklistAnswer,
@@ -29,16 +21,13 @@ from policies.facts import (
     RoshLevel,
     SafeguardingFlag,
 )
+from policies.load import PolicyError, Problem, load_default_policy, load_policy
 from policies.policy import (
     RULE_IDS,
     ChecklistItem,
     Outcome,
     Policy,
-    PolicyError,
-    Problem,
     RiskOutcome,
-    load_default_policy,
-    load_policy,
 )
 
 __all__ = [

@@ -6,40 +6,62 @@ Each rule adds `Reason`s; the decision is the strongest outcome among them (bloc
 needs_approval beats allowed). A valid approval turns needs_approval into allowed, never
 blocked, so it can never stand in for the face-to-face contact rule 1 requires.
 
-Messages are English message ids marked with `N_`; they are translated where shown, then
-formatted with `params` (the remedy takes the same params).
+Messages are English message ids marked with `N_` (in `policies.messages`); they are
+translated where shown, then formatted with `params` (the remedy takes the same params).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from policies.checklist import ChecklistError, check_checklist
 from policies.facts import (
     REMOTE_KINDS,
     Approval,
     ChecklistAnswer,
-    ChecklistRole,
     ContactKind,
     ContactOutcome,
     Facts,
     RoshLevel,
     SafeguardingFlag,
 )
+from policies.messages import (
+    ASK_APPROVAL,
+    BOOK_IN_PERSON,
+    BOOK_IN_PERSON_CURRENT,
+    BOOK_IN_PERSON_FIRST,
+    CHECK_ADVISORY,
+    CHECK_FAILED,
+    CHECKLIST_MISSING,
+    KEEP_FACE_TO_FACE,
+    LAST_FACE_TO_FACE_TOO_OLD,
+    NO_FACE_TO_FACE,
+    NO_FACE_TO_FACE_CURRENT,
+    OFFER_ANOTHER_WAY,
+    REMOTE_SHARE_TOO_HIGH,
+    RISK_BLOCKED,
+    RISK_NEEDS_APPROVAL,
+    RISK_REPLACES,
+    RISK_SUPPLEMENT_ONLY,
+    TALK_IT_THROUGH,
+    TOO_FEW_FACE_TO_FACE,
+    TOO_FEW_FACE_TO_FACE_CURRENT,
+    WAIT_FOR_CHECKS,
+)
+from policies.messages import TITLES as TITLES
 from policies.policy import (
     CHECKLIST,
     IN_PERSON_FIRST,
     LAST_FACE_TO_FACE,
     REMOTE_SHARE,
-    ChecklistItem,
     MappaRule,
     Outcome,
     Policy,
     RiskOutcome,
     RiskRule,
 )
-from server.errors import N_
 
 # --- results ------------------------------------------------------------------------------
 
@@ -82,93 +104,6 @@ class Decision:
     def reasons_for(self, outcome: Outcome) -> tuple[Reason, ...]:
         return tuple(reason for reason in self.reasons if reason.outcome is outcome)
 
-
-class ChecklistError(ValueError):
-    """Checklist answers that do not fit the policy: unknown items, wrong role, duplicates."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChecklistResult:
-    role: ChecklistRole
-    missing: tuple[ChecklistItem, ...]
-    failed_blocking: tuple[ChecklistItem, ...]
-    failed_advisory: tuple[ChecklistItem, ...]
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
-
-    @property
-    def passed(self) -> bool:
-        """Every item answered and no blocking item failed: this person may go ahead."""
-        return not self.missing and not self.failed_blocking
-
-
-# --- messages -----------------------------------------------------------------------------
-
-TITLES: dict[str, str] = {
-    IN_PERSON_FIRST: N_("In person first"),
-    LAST_FACE_TO_FACE: N_("Regular face-to-face contact"),
-    REMOTE_SHARE: N_("Share of remote contact"),
-    "risk.very_high_rosh": N_("Very high risk of serious harm"),
-    "risk.mappa": N_("Managed under MAPPA"),
-    "risk.national_security": N_("National security case"),
-    "risk.youth": N_("Youth case"),
-    "risk.child_protection": N_("Child protection plan"),
-    "risk.child_in_need": N_("Child in need plan"),
-    "risk.domestic_abuse": N_("Domestic abuse concerns"),
-    "risk.sexual_conviction": N_("Sexual conviction"),
-    CHECKLIST: N_("Safe-space checks"),
-}
-
-NO_FACE_TO_FACE = N_("No face-to-face contact has been recorded with this client yet.")
-TOO_FEW_FACE_TO_FACE = N_(
-    "Face-to-face contacts recorded: {count}; at least {required} are needed before a remote "
-    "session.")
-NO_FACE_TO_FACE_CURRENT = N_(
-    "No face-to-face contact has been recorded between this client and their current "
-    "practitioner yet.")
-TOO_FEW_FACE_TO_FACE_CURRENT = N_(
-    "Face-to-face contacts with the current practitioner: {count}; at least {required} are "
-    "needed before a remote session.")
-BOOK_IN_PERSON_FIRST = N_("Book an in-person appointment first.")
-BOOK_IN_PERSON_CURRENT = N_("Book an in-person appointment with the current practitioner first.")
-
-LAST_FACE_TO_FACE_TOO_OLD = N_(
-    "The last face-to-face contact was {days} days ago; the limit is {limit}.")
-REMOTE_SHARE_TOO_HIGH = N_(
-    "With this session, {share}% of contacts in the last {window} days would be remote; the "
-    "limit is {limit}%.")
-
-RISK_NEEDS_APPROVAL = N_(
-    "Remote contact for this client needs a senior probation officer's approval.")
-RISK_BLOCKED = N_("Remote contact is not allowed for this client.")
-RISK_SUPPLEMENT_ONLY = N_(
-    "Remote contact for this client may only supplement face-to-face contact.")
-RISK_REPLACES = N_(
-    "Remote contact for this client may only supplement face-to-face contact; this session "
-    "would replace it, which needs a senior probation officer's approval.")
-
-ASK_APPROVAL = N_(
-    "Book an in-person appointment, or ask a senior probation officer to approve remote "
-    "contact with a written rationale.")
-BOOK_IN_PERSON = N_("Book an in-person appointment.")
-KEEP_FACE_TO_FACE = N_("Keep face-to-face contact going alongside remote sessions.")
-
-CHECKLIST_MISSING: dict[ChecklistRole, str] = {
-    ChecklistRole.CLIENT: N_("The client has not answered every safe-space check yet."),
-    ChecklistRole.PRACTITIONER_PREMISES: N_(
-        "The practitioner has not answered every safe-space check yet."),
-    ChecklistRole.PRACTITIONER_HOME: N_(
-        "The practitioner has not answered every safe-space check yet."),
-    ChecklistRole.INTERPRETER: N_("The interpreter has not answered every safe-space check yet."),
-}
-WAIT_FOR_CHECKS = N_("Start the session only when every safe-space check has been answered.")
-CHECK_FAILED = N_("A safe-space check that must be met was not met.")
-OFFER_ANOTHER_WAY = N_(
-    "Do not start the session; offer another way: rebook face to face, or a phone call.")
-CHECK_ADVISORY = N_("A safe-space check was not met; you may go ahead, with care.")
-TALK_IT_THROUGH = N_("Talk it through before going on, and note it on the contact record.")
 
 
 # --- the decision -------------------------------------------------------------------------
@@ -394,36 +329,3 @@ def _checklists(facts: Facts, policy: Policy,
             reasons.append(Reason(CHECKLIST, Outcome.ALLOWED, item.wording, CHECK_ADVISORY,
                                   TALK_IT_THROUGH, {"role": role.value, "item": item.id}))
     return reasons
-
-
-def check_checklist(role: ChecklistRole, answers: Iterable[ChecklistAnswer],
-                    policy: Policy) -> ChecklistResult:
-    """Check one person's answers against their role's checklist.
-
-    Raises `ChecklistError` for an answer to an item that does not exist, an item of another
-    role, an answer given as another role, or two answers to the same item.
-    """
-    items = {item.id: item for item in policy.checklists.items}
-    given: dict[str, bool] = {}
-    for answer in answers:
-        item = items.get(answer.item_id)
-        if item is None:
-            raise ChecklistError(f"unknown checklist item {answer.item_id!r} "
-                                 f"(policy {policy.version})")
-        if answer.role is not role:
-            raise ChecklistError(f"answer to {answer.item_id!r} was given as "
-                                 f"{answer.role.value!r}, but this is the {role.value!r} "
-                                 f"checklist")
-        if item.role is not role:
-            raise ChecklistError(f"checklist item {answer.item_id!r} is for "
-                                 f"{item.role.value!r}, not {role.value!r}")
-        if answer.item_id in given:
-            raise ChecklistError(f"checklist item {answer.item_id!r} answered twice")
-        given[answer.item_id] = answer.answer
-    mine = policy.checklists.for_role(role)
-    missing = tuple(item for item in mine if item.id not in given)
-    failed = [item for item in mine if item.id in given and given[item.id] != item.safe_answer]
-    return ChecklistResult(
-        role=role, missing=missing,
-        failed_blocking=tuple(item for item in failed if item.blocking),
-        failed_advisory=tuple(item for item in failed if not item.blocking))

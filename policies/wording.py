@@ -8,7 +8,11 @@ added here (or to the catalogue) and translated.
 
 from __future__ import annotations
 
-from server.errors import N_
+
+def N_(message: str) -> str:
+    """Mark an English message id for gettext extraction (Babel keyword `N_`); returns it."""
+    return message
+
 
 CHECKLIST_WORDING = frozenset({
     N_("Are you somewhere private, where nobody can overhear you?"),
