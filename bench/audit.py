@@ -21,12 +21,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.report import DOC, write_section
-from server.privacy import subject_access
-from server.store import audit, migrate
 from server.clock import now
+from server.privacy import subject_access
+from server.settings import Settings
+from server.store import audit, migrate
 from server.store.db import make_engine
 from server.store.models import Client, Organisation, RoshLevel, User
-from server.settings import Settings
 
 HEADING = "Audit chain"
 

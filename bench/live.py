@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.store import migrate
 from server.app import create_app
 from server.settings import Settings
+from server.store import migrate
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -28,7 +28,8 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from bench.report import DOC, write_section
 from media.recorder import BACKLOG, RecorderManager
-from media.sealed import new_key_entry, open_sealed, parse_keys
+from media.sealed import new_key_entry, open_sealed
+from server.recordings.keyring import parse_keys
 
 HEADING = "Recorder"
 W, H, FPS = 320, 240, 15

@@ -49,10 +49,10 @@ import aiohttp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench.report import write_section
+from server.settings import Settings
 from server.store import migrate
 from server.store.db import make_engine
 from server.store.models import Organisation, Role, Team
-from server.settings import Settings
 from tests.calls import CLIENT_CHECKS, PREMISES_CHECKS, Peer, remote_call
 from tests.conftest import PASSWORD, make_client, make_user
 

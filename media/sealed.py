@@ -14,7 +14,6 @@ never touches the disk; a crash leaves whole chunks that decrypt to a playable p
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import struct
 import time
@@ -50,26 +49,6 @@ class KeyRing:
         if not self.current or self.current not in self.keys:
             raise SealedError("no recording key is configured (RAPPORT_RECORDING_KEY_ID)")
         return self.current, self.keys[self.current]
-
-
-def parse_keys(entries: tuple[str, ...], current: str) -> KeyRing:
-    """Keys from "id:base64" entries (32-byte keys); `ValueError` naming the bad entry."""
-    keys: dict[str, bytes] = {}
-    for entry in entries:
-        key_id, sep, encoded = entry.partition(":")
-        if not sep or not key_id or len(key_id) > 64 or not key_id.isascii():
-            raise ValueError(f"recording key {key_id or entry[:8]!r}: expected id:base64")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise ValueError(f"recording key {key_id!r}: not valid base64") from None
-        if len(raw) != KEY_BYTES:
-            raise ValueError(f"recording key {key_id!r}: must be {KEY_BYTES} bytes, "
-                             f"got {len(raw)}")
-        keys[key_id] = raw
-    if current and current not in keys:
-        raise ValueError(f"recording key id {current!r} is not among the recording keys")
-    return KeyRing(keys, current)
 
 
 def new_key_entry(key_id: str) -> str:

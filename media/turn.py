@@ -15,11 +15,25 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
-from server.settings import Settings
+__all__ = ["IceSettings", "TurnCredentials", "ice_servers", "ice_transport_policy",
+           "turn_credentials"]
 
-__all__ = ["TurnCredentials", "ice_servers", "ice_transport_policy", "turn_credentials"]
+
+class IceSettings(Protocol):
+    """The settings the ICE configuration is made from (Rapport's `Settings` has them)."""
+
+    @property
+    def stun_urls(self) -> tuple[str, ...]: ...
+    @property
+    def turn_urls(self) -> tuple[str, ...]: ...
+    @property
+    def turn_secret(self) -> str: ...
+    @property
+    def turn_ttl_seconds(self) -> int: ...
+    @property
+    def force_relay(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ def turn_credentials(secret: str, participant: str, ttl_seconds: int,
                            expires_at=datetime.fromtimestamp(expiry, UTC))
 
 
-def ice_servers(settings: Settings, participant: str, now: datetime) -> list[dict[str, object]]:
+def ice_servers(settings: IceSettings, participant: str, now: datetime) -> list[dict[str, object]]:
     """The RTCIceServer list for one participant's browser: STUN (if configured), then TURN
     (if configured) with freshly minted credentials."""
     servers: list[dict[str, object]] = []
@@ -65,6 +79,6 @@ def ice_servers(settings: Settings, participant: str, now: datetime) -> list[dic
     return servers
 
 
-def ice_transport_policy(settings: Settings) -> Literal["all", "relay"]:
+def ice_transport_policy(settings: IceSettings) -> Literal["all", "relay"]:
     """RTCConfiguration.iceTransportPolicy: "relay" sends media only through TURN."""
     return "relay" if settings.force_relay else "all"

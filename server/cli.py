@@ -102,12 +102,12 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from server.errors import AppError
     from server.staff import accounts
+    from server.staff.schemas import UserIn
     from server.store import migrate
     from server.store.db import make_engine
-    from server.errors import AppError
     from server.store.models import Organisation, Team
-    from server.schemas import UserIn
 
     password = (sys.stdin.readline().rstrip("\n") if args.password_stdin
                 else getpass.getpass("Password for the new account: "))

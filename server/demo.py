@@ -9,8 +9,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.joining import invitations
 from server.clock import now
+from server.joining import invitations
+from server.settings import Settings
+from server.staff.passwords import hash_password
 from server.store.models import (
     Appointment,
     AppointmentKind,
@@ -26,8 +28,6 @@ from server.store.models import (
     Team,
     User,
 )
-from server.staff.passwords import hash_password
-from server.settings import Settings
 
 ORGANISATION = "Demo Probation Service"
 STAFF = [

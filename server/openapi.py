@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server.staff.access import Audience
-
-if TYPE_CHECKING:
-    from server.api import Endpoint
+from server.endpoints import PREFIX, Endpoint
+from server.staff.access import Audience, rule_of
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {
@@ -48,8 +46,9 @@ def _problem(description: str) -> dict[str, Any]:
 def _operation(e: Endpoint) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": e.name.removeprefix("api-").replace("-", "_"),
                           "summary": e.summary, "tags": list(e.tags)}
-    public = Audience.PUBLIC in e.rule
-    who = sorted(str(r) for r in e.rule)
+    rule = rule_of(e.handler) or frozenset()
+    public = Audience.PUBLIC in rule
+    who = sorted(str(r) for r in rule)
     op["description"] = "Public." if public else f"Allowed for: {', '.join(who)}."
     if public:
         op["security"] = []
@@ -90,8 +89,6 @@ def _operation(e: Endpoint) -> dict[str, Any]:
 
 def document(endpoints: Iterable[Endpoint], cookie: str = "rapport_session") -> dict[str, Any]:
     """The whole OpenAPI document; `cookie` is the session cookie's name as served."""
-    from server.api import PREFIX
-
     endpoints = list(endpoints)
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:

@@ -9,7 +9,6 @@ import jinja2
 from aiohttp import web
 
 from server import i18n, keys
-from server.staff.auth import csrf_token_for
 from server.errors import AppError
 from server.i18n import gettext
 
@@ -32,12 +31,15 @@ def make_jinja() -> jinja2.Environment:
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    """A translated page with the standard context (user, CSRF token, language)."""
+    """A translated page with the standard context: language, help, and what the page
+    context hooks add (the staff package adds the signed-in person and the CSRF token)."""
     env = request.app[keys.JINJA]
+    hooked: dict[str, Any] = {}
+    for hook in request.app[keys.PAGE_CONTEXT]:
+        hooked.update(hook(request))
     page = env.get_template(template).render(
         request=request,
-        user=request.get(keys.USER),
-        csrf_token=csrf_token_for(request),
+        **hooked,
         lang=i18n.current_language(),
         direction="rtl" if i18n.current_language() in i18n.RTL_LANGUAGES else "ltr",
         help_phone=request.app[keys.SETTINGS].help_phone,

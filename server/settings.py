@@ -5,6 +5,8 @@ Precedence: environment over file over defaults. Every problem names the setting
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import tomllib
@@ -12,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from media.sealed import parse_keys
 
 ENV_PREFIX = "RAPPORT_"
 
@@ -128,7 +128,7 @@ class Settings:
             ),
         ]
         try:
-            parse_keys(self.recording_keys, self.recording_key_id)
+            decode_recording_keys(self.recording_keys, self.recording_key_id)
         except ValueError as exc:
             raise SettingsError(f"{ENV_PREFIX}RECORDING_KEYS: {exc}") from None
         try:
@@ -221,3 +221,26 @@ def _read_file(path: Path, names: set[str], hints: dict[str, Any]) -> dict[str, 
             raise SettingsError(f"{path}: unknown setting {name!r}")
         out[name] = _convert(name, hints[name], raw, f"{path}:")
     return out
+
+
+RECORDING_KEY_BYTES = 32  # AES-256
+
+
+def decode_recording_keys(entries: tuple[str, ...], current: str) -> dict[str, bytes]:
+    """Keys from "id:base64" entries (32-byte keys); `ValueError` naming the bad entry."""
+    keys: dict[str, bytes] = {}
+    for entry in entries:
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not key_id or len(key_id) > 64 or not key_id.isascii():
+            raise ValueError(f"recording key {key_id or entry[:8]!r}: expected id:base64")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise ValueError(f"recording key {key_id!r}: not valid base64") from None
+        if len(raw) != RECORDING_KEY_BYTES:
+            raise ValueError(f"recording key {key_id!r}: must be {RECORDING_KEY_BYTES} bytes, "
+                             f"got {len(raw)}")
+        keys[key_id] = raw
+    if current and current not in keys:
+        raise ValueError(f"recording key id {current!r} is not among the recording keys")
+    return keys

@@ -19,31 +19,30 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
 from media.recorder import RecorderManager
-from media.sealed import parse_keys
 from media.turn import ice_servers, ice_transport_policy
 from server import keys
-from server.staff.access import Audience, allow
+from server.casework.keys import POLICIES
 from server.clock import now
 from server.errors import N_, Forbidden, NotFound, Unauthenticated
 from server.i18n import current_language
+from server.joining.members import Member, member_for_participant, member_for_staff
+from server.recordings.keyring import key_ring
+from server.staff.access import Audience, allow
+from server.staff.keys import IDENTITY
+from server.store.keys import USER
 from server.store.models import (
-    Appointment,
-    AppointmentKind,
-    Participant,
     ParticipantRole,
     ParticipantState,
-    Role,
     StaffSession,
 )
-from server.joining.participants import PARTICIPANT_COOKIE, current_participant
 from signalling import protocol, quality
 from signalling.bus import InProcessBus
+from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.recording import RecordingDesk
-from signalling.rooms import FINAL, Member, Rooms, iso
+from signalling.rooms import FINAL, Rooms, iso
 
 log = logging.getLogger("rapport.signalling")
 
@@ -56,10 +55,6 @@ DROP_LIMIT = 2000
 OUTBOX = 512
 STAFF_CHECK_BEATS = 6  # every two minutes
 
-ROOMS: web.AppKey[Rooms] = web.AppKey("rooms", Rooms)
-DESK: web.AppKey[RecordingDesk] = web.AppKey("recording_desk", RecordingDesk)
-# Disconnections still being recorded; shutdown waits for them before the database closes.
-CLEANUPS: web.AppKey[set[asyncio.Future[None]]] = web.AppKey("signalling_cleanups", set)
 
 PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record"}
 RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
@@ -96,45 +91,6 @@ def _origin_ok(request: web.Request) -> bool:
         parts.netloc == request.host and parts.scheme in ("http", "https"))
 
 
-async def _member_for_participant(request: web.Request) -> Member | None:
-    secret = request.cookies.get(PARTICIPANT_COOKIE, "")[:100]
-    if not secret:
-        return None
-    async with request.app[keys.DB]() as db:
-        found = await current_participant(db, secret)
-    if found is None:
-        return None
-    person = found[0]
-    return Member(person.id, person.appointment_id, person.role, person.name, None)
-
-
-async def _member_for_staff(request: web.Request, appointment_id: int) -> Member:
-    """The practitioner of the appointment, as a participant (created on first use)."""
-    user = request[keys.USER]
-    assert user is not None
-    async with request.app[keys.DB].begin() as db:
-        appointment = await db.get(Appointment, appointment_id)
-        if appointment is None or appointment.cancelled_at is not None \
-                or appointment.kind is not AppointmentKind.REMOTE:
-            raise NotFound(N_("There is no such remote appointment."))
-        if appointment.practitioner_id != user.id or Role.PRACTITIONER not in user.roles:
-            raise Forbidden(N_("Only the appointment's practitioner can hold its session."))
-        person = await db.scalar(select(Participant).where(
-            Participant.appointment_id == appointment_id, Participant.user_id == user.id))
-        if person is None:
-            current = now()
-            person = Participant(
-                appointment_id=appointment_id, user_id=user.id,
-                role=ParticipantRole.PRACTITIONER, name=user.name, verified=True,
-                state=ParticipantState.ADMITTED, state_since=current, epoch=0,
-                audio=True, video=True, created_at=current,
-                expires_at=appointment.starts_at.replace(year=appointment.starts_at.year + 1))
-            db.add(person)
-            await db.flush()
-        return Member(person.id, appointment_id, ParticipantRole.PRACTITIONER, person.name,
-                      user.id)
-
-
 class Connection:
     """One browser's WebSocket."""
 
@@ -143,7 +99,7 @@ class Connection:
         self.ws = ws
         self.id = uuid.uuid4().hex
         self.rooms = request.app[ROOMS]
-        self.bus = request.app[keys.BUS]
+        self.bus = request.app[BUS]
         self.member: Member | None = None
         self.state: ParticipantState | None = None
         self.peers: set[int] = set()  # admitted others, from the last roster
@@ -214,7 +170,7 @@ class Connection:
     async def _staff_session_alive(self) -> bool:
         """A practitioner in a call counts as active (their session's idle timer is reset);
         signing out, or the absolute lifetime ending, ends their connection."""
-        identity = self.request[keys.IDENTITY]
+        identity = self.request[IDENTITY]
         if identity is None or identity.session is None:
             return True
         async with self.request.app[keys.DB].begin() as db:
@@ -364,7 +320,7 @@ class Connection:
             await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"appointment missing")
             return None
         try:
-            return await _member_for_staff(self.request, hello.appointment)
+            return await member_for_staff(self.request, hello.appointment)
         except NotFound:
             code, text = Close.NOT_FOUND, "there is no such remote appointment of yours"
         except Forbidden:
@@ -456,8 +412,8 @@ async def signal(request: web.Request) -> web.StreamResponse:
     """Upgrade to the signalling WebSocket, for the practitioner or an invited person."""
     if not _origin_ok(request):
         raise Forbidden(N_("This connection did not come from Rapport's own pages."))
-    participant = await _member_for_participant(request)
-    user = request[keys.USER]
+    participant = await member_for_participant(request)
+    user = request[USER]
     if participant is None and user is None:
         raise Unauthenticated(N_("Open your invitation link again, or sign in."))
     ws = web.WebSocketResponse(autoping=False, max_msg_size=protocol.MAX_FRAME_BYTES,
@@ -480,13 +436,14 @@ async def _close_sockets(app: web.Application) -> None:
 
 async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the database's): the room bus and the room service."""
-    bus = app.get(keys.BUS) or InProcessBus()
-    app[keys.BUS] = bus
-    app[ROOMS] = Rooms(app[keys.DB], bus, app[keys.POLICIES])
+    bus = app.get(BUS) or InProcessBus()
+    app[BUS] = bus
+    app[ROOMS] = Rooms(app[keys.DB], bus, app[POLICIES])
+    app[keys.LIVE_ROOMS] = app[ROOMS]  # what the feature packages see of it
     settings = app[keys.SETTINGS]
     recorder = RecorderManager(Path(settings.recordings_dir),
-                               parse_keys(settings.recording_keys, settings.recording_key_id))
-    app[DESK] = RecordingDesk(app[keys.DB], bus, app[keys.POLICIES], app[keys.CATALOGUES],
+                               key_ring(settings))
+    app[DESK] = RecordingDesk(app[keys.DB], bus, app[POLICIES], app[keys.CATALOGUES],
                               recorder)
     app[ROOMS].on_change = app[DESK].evaluate
     app[CLEANUPS] = set[asyncio.Future[None]]()

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
+from server.joining.members import Member
 from server.store.models import CallQuality, CallSession
 from signalling.protocol import ErrorCode, ProtocolError, Stats
-from signalling.rooms import Member
 
 MIN_INTERVAL = 5.0
 

@@ -27,8 +27,10 @@ from consent.ledger import Wording
 from media.recorder import RecorderManager, RecordingFailed
 from policies import Policy
 from policies.policy import OnWithdrawal
+from server.casework.policy_versions import PolicyStore
 from server.clock import now
 from server.i18n import Catalogues
+from server.joining.members import Member
 from server.store.models import (
     CallSession,
     ConsentEventRow,
@@ -39,10 +41,8 @@ from server.store.models import (
     Recording,
     RecordingState,
 )
-from server.casework.policy_versions import PolicyStore
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.rooms import Member
 
 ACTIVE = (RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
 # Who hears the recording state: people in the room, waiting, or whose call just ended (never

@@ -15,8 +15,7 @@ Transitions (anything else is refused with a typed error):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +33,11 @@ from policies import (
 )
 from policies.policy import CHECKLIST
 from server.casework import decisions
+from server.casework.policy_versions import PolicyStore
 from server.clock import now
 from server.errors import N_
 from server.i18n import gettext
+from server.joining.members import Member
 from server.store.models import (
     Appointment,
     CallSession,
@@ -47,7 +48,6 @@ from server.store.models import (
     ParticipantRole,
     ParticipantState,
 )
-from server.casework.policy_versions import PolicyStore
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
 
@@ -63,17 +63,6 @@ ALTERNATIVES = (
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What a connection knows about the person it serves."""
-
-    participant_id: int
-    appointment_id: int
-    role: ParticipantRole
-    name: str
-    user_id: int | None
 
 
 def _event(db: AsyncSession, participant: Participant, kind: str, at: datetime,
@@ -132,13 +121,13 @@ class Rooms:
         self.policies = policies
         # Called with the appointment id after a session ended (contact records listen).
         self.session_ended: list[Callable[[int], Awaitable[None]]] = []
+        # Called with the appointment after every change in a room (the recording desk
+        # re-decides whether recording may run: an admission pauses it, the end stops it).
+        self.on_change: Callable[[int], Awaitable[None]] | None = None
 
     async def _ended(self, appointment_id: int) -> None:
         for hook in self.session_ended:
             await hook(appointment_id)
-        # Called with the appointment after every change in a room (the recording desk
-        # re-decides whether recording may run: an admission pauses it, the end stops it).
-        self.on_change: Callable[[int], Awaitable[None]] | None = None
 
     # --- telling people ------------------------------------------------------------------
 
@@ -492,6 +481,12 @@ class Rooms:
         if practitioner is not None:
             await self.bus.send(appointment_id, practitioner,
                                 {"type": "link-locked", "participant": None, "name": name})
+
+    async def removed(self, appointment_id: int, participants: Sequence[int]) -> None:
+        """Tell each of `participants` they were removed, then everyone the new roster."""
+        for participant in participants:
+            await self.bus.send(appointment_id, participant, {"type": "removed"})
+        await self.roster(appointment_id)
 
     async def revoke_links(self, db: AsyncSession, appointment_id: int, role: str,
                            at: datetime) -> list[int]:

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from server.store import audit
 from server.clock import now
+from server.store import audit
 from server.store.models import AuditEvent
 
 MIGRATION = importlib.import_module("server.store.migrations.versions.0005_audit_chain")

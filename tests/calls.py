@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
 from server.joining.invitations import mint
+from server.settings import Settings
 from server.store.models import (
     Appointment,
     AppointmentKind,
@@ -25,7 +26,6 @@ from server.store.models import (
     InvitationRole,
     User,
 )
-from server.settings import Settings
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CLIENT_CHECKS = {"client.private": True, "client.speak_freely": True,

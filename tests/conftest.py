@@ -24,12 +24,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from media.sealed import new_key_entry
-from server.store import migrate
 from server.app import create_app
 from server.clock import now
-from server.store.models import Base, Client, Organisation, Role, RoshLevel, Team, User
-from server.staff.passwords import hash_password_sync
 from server.settings import Settings
+from server.staff.passwords import hash_password_sync
+from server.store import migrate
+from server.store.models import Base, Client, Organisation, Role, RoshLevel, Team, User
 
 PASSWORD = "correct-horse-battery-staple-42"
 _HASH = hash_password_sync(PASSWORD)  # hashed once: argon2 is deliberately slow

@@ -13,9 +13,11 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.recorder import StreamWriter
-from media.sealed import new_key_entry, open_sealed, parse_keys
+from media.sealed import new_key_entry, open_sealed
 from server import keys
 from server.clock import now
+from server.recordings.keyring import parse_keys
+from server.settings import Settings
 from server.store.models import (
     CallSession,
     Participant,
@@ -24,7 +26,6 @@ from server.store.models import (
     Recording,
     RecordingState,
 )
-from server.settings import Settings
 from tests.calls import Peer, client_peer, practitioner_peer, remote_call
 
 INTERPRETER_CHECKS = {"interpreter.private": True, "interpreter.confidential": True}

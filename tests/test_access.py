@@ -17,15 +17,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from server.app import create_app
+from server.casework.policy_versions import digest, shipped_source
+from server.clock import now
 from server.records import building as records
-
 from server.staff import access
 from server.staff.access import Audience, Rule, allow, permits, routes_without_rules, rule_for
-from server.app import create_app
-from server.clock import now
-from server.store.models import ApiToken, Appointment, AppointmentKind, PolicyVersion, Role
-from server.casework.policy_versions import digest, shipped_source
 from server.staff.tokens import new_token, token_hash
+from server.store.models import ApiToken, Appointment, AppointmentKind, PolicyVersion, Role
 from tests.conftest import page_csrf
 from tests.recording import RECORDING_FILE, sealed_recording
 

@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 from yarl import URL
 
-from server.staff import throttle
 from server.app import create_app
 from server.clock import now
-from server.store.models import ApiToken, LoginThrottle, StaffSession, User
+from server.staff import throttle
 from server.staff.tokens import token_hash
+from server.store.models import ApiToken, LoginThrottle, StaffSession, User
 from tests.conftest import CSRF_FIELD, PASSWORD, page_csrf
 
 SESSION = "rapport_session"

@@ -7,11 +7,12 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from policies import Outcome
-from server import demo, keys
-from server.clock import now
+from server import demo
 from server.casework.decisions import decide_remote
-from server.store.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
+from server.casework.keys import POLICIES
+from server.clock import now
 from server.staff.passwords import verify_password
+from server.store.models import Appointment, Client, Contact, ContactKind, Invitation, RoshLevel
 from tests.calls import CSRF_FIELD
 
 
@@ -51,7 +52,7 @@ async def test_the_demo_session_is_allowed_by_the_policy(app, db, settings):
     async with db() as s:
         appointment = await s.scalar(select(Appointment).order_by(Appointment.id.desc()))
         client = await s.get(Client, appointment.client_id)
-        decision = await decide_remote(s, app[keys.POLICIES], appointment, client, now())
+        decision = await decide_remote(s, app[POLICIES], appointment, client, now())
     assert decision.outcome is Outcome.ALLOWED, decision.reasons
 
 

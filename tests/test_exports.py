@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from server import keys
-
-from server.records import exports, building as records
 from server.clock import now
+from server.records import building as records
+from server.records import exports
 from server.store.models import (
     Appointment,
     AppointmentKind,

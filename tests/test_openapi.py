@@ -10,8 +10,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from server.staff.access import Audience, rule_for
 from server.api import PREFIX
+from server.staff.access import Audience, rule_for
 
 DOC = "/api/v1/openapi.json"
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.app import create_app
+from server.casework.policy_versions import digest, shipped_source
 from server.clock import now
 from server.store.models import (
     AuditEvent,
@@ -22,7 +23,6 @@ from server.store.models import (
     Role,
     User,
 )
-from server.casework.policy_versions import digest, shipped_source
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.conftest import make_user
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from media.echo import EchoBusy, EchoPeers
 from server import keys
-from server.store.models import AuditEvent, PrecallCheck
 from server.joining.precall import ECHO
+from server.store.models import AuditEvent, PrecallCheck
 from tests.calls import open_link, practitioner_peer, remote_call
 
 WITHIN = 20.0

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import ForeignKey, select
 
-from server.privacy import subject_access
-
-from server.store import audit
 from server.clock import now
+from server.privacy import subject_access
+from server.store import audit
 from server.store.models import (
     ApprovalRequest,
     ApprovalStatus,

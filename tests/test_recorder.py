@@ -11,11 +11,11 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from media.sealed import parse_keys
 from policies.policy import OnWithdrawal, RecordingRule
-from server import keys
+from server.casework.keys import POLICIES
+from server.recordings.keyring import parse_keys
 from server.store.models import Recording, RecordingState
-from signalling.handler import DESK
+from signalling.keys import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import (
     INTERPRETER_CHECKS,
@@ -62,7 +62,7 @@ def sizes(folder):
 async def test_three_consent_record_then_one_withdraws(client, app, db, settings, world, login,
                                                        desk, tmp_path):
     folder = tmp_path / "recordings"
-    store = app[keys.POLICIES]  # no stored version: the shipped default is in force
+    store = app[POLICIES]  # no stored version: the shipped default is in force
     store.default = dataclasses.replace(store.default, recording=RecordingRule(
         on_withdrawal=OnWithdrawal.KEEP))
     room = await three_way(client, db, settings, world, login)

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from media.sealed import KeyRing
 from policies.policy import RecordingRule
-from server import keys
+from server.casework.keys import POLICIES
 from server.store.models import ConsentEventRow, Recording, RecordingState
-from signalling.handler import DESK
+from signalling.keys import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import consent_all, media_files, recording_settings, three_way
 from tests.test_signalling_schema import validator
@@ -163,7 +163,7 @@ async def test_ending_the_call_stops_recording(client, db, settings, world, logi
 
 async def test_policy_forbids_recording(client, app, db, settings, world, login):
     room = await three_way(client, db, settings, world, login)
-    store = app[keys.POLICIES]  # no stored version: the shipped default is in force
+    store = app[POLICIES]  # no stored version: the shipped default is in force
     store.default = dataclasses.replace(store.default, recording=RecordingRule(allowed=False))
     await room.doctor.send(type="record")
     error = await room.doctor.error("recording_not_allowed")

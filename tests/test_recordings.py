@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from server import keys
 from server.clock import now
+from server.recordings.lifecycle import delete_expired_recordings, recording_summary
 from server.store.models import Appointment, AppointmentKind, AuditEvent, ContactRecord, Recording
-from server.recordings.views import delete_expired_recordings, recording_summary
 from tests.calls import client_peer, practitioner_peer, remote_call
 from tests.recording import RECORDING_FILE, consent_all, sealed_recording
 

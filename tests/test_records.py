@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server.casework import decisions
-
-from server.records import building as records
 from server.app import create_app
+from server.casework import decisions
 from server.clock import now
+from server.records import building as records
 from server.store.models import (
     Appointment,
     AppointmentKind,

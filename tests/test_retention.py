@@ -9,12 +9,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from server import keys
-
+from server.clock import now
 from server.privacy import retention
-
+from server.settings import Settings
 from server.store import audit
 from server.store.auditchain import PRUNE_ACTION
-from server.clock import now
 from server.store.models import (
     AuditEvent,
     ChecklistResponse,
@@ -24,7 +23,6 @@ from server.store.models import (
     ParticipantEvent,
     ParticipantRole,
 )
-from server.settings import Settings
 from tests.audit_helpers import rapport_cli, write_entries
 from tests.calls import remote_call
 

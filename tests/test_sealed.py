@@ -15,8 +15,8 @@ from media.sealed import (
     key_id_of,
     new_key_entry,
     open_sealed,
-    parse_keys,
 )
+from server.recordings.keyring import parse_keys
 from server.settings import Settings, SettingsError
 
 RING = parse_keys((new_key_entry("k1"), new_key_entry("k2")), "k1")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.clock import now
+from server.joining.keys import NOTIFIER
 from server.store.models import (
     Invitation,
     Participant,
@@ -494,7 +495,6 @@ async def test_expired_and_revoked_links(client, db, settings, world):
 
 async def test_invitation_can_be_sent_and_interpreter_needs_a_reason(client, app, db, settings,
                                                                      world, login):
-    from server import keys
 
     staff = await login(world.users["alice"])
     call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
@@ -502,7 +502,7 @@ async def test_invitation_can_be_sent_and_interpreter_needs_a_reason(client, app
                                  {"role": "client", "send": {"channel": "sms",
                                                              "to": "07700900123"}})
     assert sent.status == 201 and (await sent.json())["sent"] is True
-    outbox = app[keys.NOTIFIER].sent
+    outbox = app[NOTIFIER].sent
     assert outbox[-1].to == "07700900123" and outbox[-1].link in outbox[-1].text
     interp = await staff.post_json(f"/api/v1/appointments/{call.appointment.id}/invitations",
                                    {"role": "interpreter"})

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 
 from server.clock import now
-from server.store.models import ApiToken, StaffSession
 from server.staff.tokens import token_hash
+from server.store.models import ApiToken, StaffSession
 
 SESSION = "rapport_session"
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies import Policy
-from server.store import audit
 from server.casework.caseload import get_client, visible_clients
 from server.clock import now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from server.store import audit
 from server.store.models import ApprovalRequest, ApprovalStatus, Client, Role, User
 
 MIN_RATIONALE = 20

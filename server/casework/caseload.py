@@ -15,12 +15,12 @@ from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-
 from server.casework import decisions
-
-from server.store import audit
+from server.casework.keys import POLICIES
+from server.casework.schemas import AppointmentIn, ContactIn
 from server.clock import UTC, now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from server.store import audit
 from server.store.models import (
     Appointment,
     AppointmentKind,
@@ -28,10 +28,10 @@ from server.store.models import (
     Contact,
     ContactKind,
     ContactOutcome,
+    ContactRecord,
     Role,
     User,
 )
-from server.schemas import AppointmentIn, ContactIn
 
 # "Now" typed into a form is already a minute old when it arrives.
 PAST_GRACE = timedelta(minutes=15)
@@ -155,7 +155,7 @@ async def schedule(
                  client_id=client.id, kind=data.kind.value)
     if appointment.kind is AppointmentKind.REMOTE:
         # Warn and explain now; the authoritative check is at admission.
-        decision = await decisions.decide_remote(db, request.app[keys.POLICIES], appointment,
+        decision = await decisions.decide_remote(db, request.app[POLICIES], appointment,
                                                  client, now())
         decisions.record(db, decision, point="schedule", client_id=client.id,
                          appointment_id=appointment.id, now=now(), actor_user_id=actor.id)
@@ -171,7 +171,7 @@ async def upcoming_decisions(db: AsyncSession, request: web.Request, client: Cli
         if (appointment.kind is AppointmentKind.REMOTE and appointment.cancelled_at is None
                 and appointment.starts_at + timedelta(minutes=appointment.duration_minutes)
                 > now()):
-            decision = await decisions.decide_remote(db, request.app[keys.POLICIES],
+            decision = await decisions.decide_remote(db, request.app[POLICIES],
                                                      appointment, client, now())
             out[appointment.id] = decisions.explain(decision)
     return out
@@ -214,3 +214,12 @@ async def own_remote_appointment(db: AsyncSession, actor: User,
             or appointment.cancelled_at is not None):
         raise NotFound(N_("No remote appointment with id {id} is yours."), id=appointment_id)
     return appointment
+
+
+async def open_records(db: AsyncSession, actor: User) -> Sequence[tuple[ContactRecord, Client]]:
+    """The actor's records still waiting for their outcome and notes, oldest first."""
+    rows = await db.execute(
+        select(ContactRecord, Client).join(Client, Client.id == ContactRecord.client_id)
+        .where(ContactRecord.practitioner_id == actor.id, ContactRecord.reviewed_at.is_(None))
+        .order_by(ContactRecord.scheduled_start))
+    return [(r, c) for r, c in rows.all()]

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies import Policy, PolicyError, load_policy
 from policies.policy import DEFAULT_POLICY_FILE
-from server.store import audit
 from server.clock import now
 from server.errors import N_, Conflict, Invalid, NotFound
+from server.store import audit
 from server.store.models import Appointment, Client, Organisation, PolicyVersion, User
 
 SOURCE_NAME = "policy"  # how problems name the text: "policy:12: field: problem"

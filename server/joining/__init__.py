@@ -1,1 +1,2 @@
-"""Joining a call: invitation links, participants, the pre-call check, failure reports, sending links."""
+"""Joining a call: invitation links, participants, the pre-call check, failure reports,
+sending links."""

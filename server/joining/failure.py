@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from server import keys
-
-from server.store import audit
-from server.staff.access import Audience, allow
 from server.clock import now
 from server.errors import N_, TooMany
-from server.store.models import PrecallCheck
+from server.joining.precall import caller
 from server.parsing import MAX_ID, json_body
+from server.staff.access import Audience, allow
+from server.store import audit
+from server.store.models import PrecallCheck
 
 Reason = Literal["media_denied", "media_missing", "signalling_unreachable", "ice_failed"]
 # A page reports each failure once; a few more allow reloads. More is a loop or abuse.
@@ -43,11 +43,8 @@ class FailureReport(BaseModel):
 @allow(Audience.PUBLIC)  # the caller is identified below, as /signal does
 async def failure_report(request: web.Request) -> web.Response:
     """Keep why this person's page could not start; the practitioner sees it live."""
-    from server.joining.precall import _caller
-    from signalling.handler import ROOMS
-
     body = await json_body(request, FailureReport)
-    member = await _caller(request, body.appointment)
+    member = await caller(request, body.appointment)
     current = now()
     async with request.app[keys.DB].begin() as db:
         recent = await db.scalar(select(func.count(PrecallCheck.id)).where(
@@ -66,7 +63,8 @@ async def failure_report(request: web.Request) -> web.Response:
         await db.flush()
         audit.record(db, request, "call.failure", "appointment", member.appointment_id,
                      participant=member.participant_id, reason=body.reason)
-    await request.app[ROOMS].roster(member.appointment_id)  # the waiting list shows it now
+    # The waiting list shows it now.
+    await request.app[keys.LIVE_ROOMS].roster(member.appointment_id)
     return web.json_response({"id": row.id, "reason": row.reason}, status=201)
 
 

@@ -8,9 +8,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
-from server.store.models import Appointment, Invitation, InvitationRole, User
 from server.settings import Settings
 from server.staff.tokens import new_token, token_hash
+from server.store.models import Appointment, Invitation, InvitationRole, User
 
 
 async def mint(db: AsyncSession, appointment: Appointment, role: InvitationRole,

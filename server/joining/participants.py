@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
+from server.staff.tokens import new_token, token_hash
 from server.store.models import (
     Appointment,
     Client,
@@ -24,7 +25,6 @@ from server.store.models import (
     ParticipantRole,
     ParticipantState,
 )
-from server.staff.tokens import new_token, token_hash
 
 PARTICIPANT_COOKIE = "rapport_participant"
 

@@ -10,7 +10,7 @@ caller as /signal does: a participant cookie, or the appointment's practitioner 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -19,16 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.echo import EchoBusy, EchoPeers
 from server import keys
-from server.store import audit
-from server.staff.access import Audience, allow
 from server.clock import now
 from server.errors import N_, BadRequest, Unauthenticated
 from server.errors import TooMany as TooManyError
-from server.store.models import PrecallCheck
+from server.joining.members import Member, member_for_participant, member_for_staff
 from server.parsing import MAX_ID, json_body
-
-if TYPE_CHECKING:
-    from signalling.rooms import Member
+from server.staff.access import Audience, allow
+from server.store import audit
+from server.store.keys import USER
+from server.store.models import PrecallCheck
 
 ECHO: web.AppKey[EchoPeers] = web.AppKey("echo_peers", EchoPeers)
 Verdict = Literal["good", "fair", "weak", "failed", "skipped"]
@@ -49,15 +48,13 @@ class PrecallResult(BaseModel):
     microphone: bool
 
 
-async def _caller(request: web.Request, appointment: int | None) -> Member:
+async def caller(request: web.Request, appointment: int | None) -> Member:
     """Who is testing: a person who joined by link, or the appointment's practitioner."""
-    from signalling.handler import _member_for_participant, _member_for_staff
-
-    member = await _member_for_participant(request)
+    member = await member_for_participant(request)
     if member is not None:
         return member
-    if request.get(keys.USER) is not None and appointment is not None:
-        return await _member_for_staff(request, appointment)
+    if request.get(USER) is not None and appointment is not None:
+        return await member_for_staff(request, appointment)
     raise Unauthenticated(N_("Open your invitation link again, or sign in."))
 
 
@@ -65,7 +62,7 @@ async def _caller(request: web.Request, appointment: int | None) -> Member:
 async def echo_offer(request: web.Request) -> web.Response:
     """Start an echo peer for this caller's connection test; answer its offer."""
     body = await json_body(request, EchoOffer)
-    member = await _caller(request, body.appointment)
+    member = await caller(request, body.appointment)
     if not body.sdp.startswith("v=0") or "\nm=" not in body.sdp:
         raise BadRequest(N_("This is not a WebRTC offer the connection test can answer: "
                             "{why}"), why="an SDP offer with at least one media section")
@@ -84,7 +81,7 @@ async def echo_offer(request: web.Request) -> web.Response:
 async def precall_result(request: web.Request) -> web.Response:
     """Keep the check's result with the session; the practitioner's waiting list shows it."""
     body = await json_body(request, PrecallResult)
-    member = await _caller(request, body.appointment)
+    member = await caller(request, body.appointment)
     async with request.app[keys.DB].begin() as db:
         row = PrecallCheck(
             appointment_id=member.appointment_id, participant_id=member.participant_id,
@@ -95,9 +92,8 @@ async def precall_result(request: web.Request) -> web.Response:
         await db.flush()
         audit.record(db, request, "precall.result", "appointment", member.appointment_id,
                      participant=member.participant_id, verdict=body.verdict)
-    from signalling.handler import ROOMS
-
-    await request.app[ROOMS].roster(member.appointment_id)  # the waiting list shows it now
+    # The waiting list shows it now.
+    await request.app[keys.LIVE_ROOMS].roster(member.appointment_id)
     return web.json_response({"id": row.id, "verdict": row.verdict}, status=201)
 
 

@@ -16,16 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-
-from server.privacy import retention, subject_access
-
-from server.store import audit
-from server.staff.access import Audience, allow
 from server.errors import N_, Invalid, NotFound
-from server.store.models import AuditEvent, Client, Role, User
+from server.headers import SECURITY_HEADERS  # the middleware cannot add them once streaming
 from server.parsing import path_id
+from server.privacy import retention, subject_access
 from server.render import render
 from server.settings import RETENTION_SETTINGS
+from server.staff.access import Audience, allow
+from server.store import audit
+from server.store.keys import USER
+from server.store.models import AuditEvent, Client, Role, User
 
 CRN = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 REFERENCE = re.compile(r"^[\w ./-]{1,100}$")
@@ -33,7 +33,7 @@ PAGE = 200  # access log entries per page
 
 
 def _user(request: web.Request) -> User:
-    user = request[keys.USER]
+    user = request[USER]
     assert user is not None, "only called behind a rule that requires a signed-in caller"
     return user
 
@@ -141,7 +141,6 @@ async def _export(request: web.Request, kind: str) -> web.StreamResponse:
 
 
 def _stream_headers(request: web.Request, kind: str, crn: str) -> dict[str, str]:
-    from server.app import SECURITY_HEADERS  # the middleware cannot add them once streaming
 
     disposition = "attachment" if kind == "json" else "inline"
     return {**SECURITY_HEADERS, "Cache-Control": "no-store",

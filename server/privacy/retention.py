@@ -26,10 +26,11 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
-
+from server.clock import now as clock_now
+from server.recordings.lifecycle import delete_expired_recordings
+from server.settings import Settings
 from server.store import audit
 from server.store.auditchain import PRUNE_ACTION
-from server.clock import now as clock_now
 from server.store.models import (
     Appointment,
     AuditEvent,
@@ -47,8 +48,6 @@ from server.store.models import (
     PrecallCheck,
     Recording,
 )
-from server.recordings.views import delete_expired_recordings
-from server.settings import Settings
 
 log = logging.getLogger("rapport.retention")
 

@@ -9,10 +9,8 @@ retention has ended and records that it did (docs/recording.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,26 +22,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.recorder import SUFFIX
-from media.sealed import SealedError, open_sealed, parse_keys
+from media.sealed import SealedError, open_sealed
 from server import keys
-from server.store import audit
-from server.staff.access import allow
-from server.clock import now
 from server.errors import N_, AppError, NotFound
+from server.recordings.keyring import key_ring
+from server.recordings.lifecycle import folder_of
+from server.staff.access import allow
+from server.store import audit
+from server.store.keys import USER
 from server.store.models import (
     Appointment,
-    ConsentEventRow,
     ContactRecord,
-    Participant,
     Recording,
-    RecordingState,
     Role,
     User,
 )
 
 log = logging.getLogger("rapport.recordings")
-SWEEP_EVERY = 3600.0  # seconds between retention sweeps
-SWEEP_FIRST = 60.0  # seconds after start before the first
 
 
 class RecordingUnreadable(AppError):
@@ -78,8 +73,6 @@ class RecordingOut(BaseModel):
 
 # --- who may see a recording ------------------------------------------------------------------
 
-def folder_of(app: web.Application) -> Path:
-    return Path(app[keys.SETTINGS].recordings_dir)
 
 
 async def _visible(db: AsyncSession, user: User, recording_id: int
@@ -115,7 +108,7 @@ def _id(request: web.Request) -> int:
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def recording_meta(request: web.Request) -> web.Response:
     """A recording's details and its files (one per person and segment)."""
-    user = request[keys.USER]
+    user = request[USER]
     assert user is not None
     async with request.app[keys.DB].begin() as db:
         row, appointment = await _visible(db, user, _id(request))
@@ -135,7 +128,7 @@ async def recording_page(request: web.Request) -> web.Response:
     download link per file (every view and download audited)."""
     from server.render import render
 
-    user = request[keys.USER]
+    user = request[USER]
     assert user is not None
     async with request.app[keys.DB].begin() as db:
         row, appointment = await _visible(db, user, _id(request))
@@ -148,14 +141,14 @@ async def recording_page(request: web.Request) -> web.Response:
                   contact_id=record_contact, zone=ZoneInfo(request.app[keys.SETTINGS].timezone))
 
 
-def setup_pages(app: web.Application) -> None:
+def setup(app: web.Application) -> None:
     app.router.add_get("/recordings/{id}", recording_page, name="recording")
 
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def recording_download(request: web.Request) -> web.StreamResponse:
     """One file of a recording, decrypted as it is sent (Matroska: VP8 video, Opus audio)."""
-    user = request[keys.USER]
+    user = request[USER]
     assert user is not None
     name = request.query.get("file", "")
     async with request.app[keys.DB].begin() as db:
@@ -166,7 +159,7 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
         audit.record(db, request, "recording.download", "recording", row.id,
                      client_id=appointment.client_id, file=name)
     settings = request.app[keys.SETTINGS]
-    ring = parse_keys(settings.recording_keys, settings.recording_key_id)
+    ring = key_ring(settings)
     chunks = _decrypting(files[name], ring.keys)
     try:
         first = await asyncio.to_thread(next, chunks, b"")
@@ -202,80 +195,9 @@ def _decrypting(path: Path, ring: Any) -> Iterator[bytes]:
 
 # --- retention --------------------------------------------------------------------------------
 
-async def delete_expired_recordings(db: AsyncSession, at: datetime, *, dry_run: bool,
-                                    folder: Path | None = None) -> list[int]:
-    """Delete (files, then mark the row) every recording whose retention ended by `at`;
-    each deletion audited. In the caller's transaction. `dry_run`: only say which."""
-    rows = list(await db.scalars(select(Recording).where(
-        Recording.retention_until <= at, Recording.deleted_at.is_(None),
-        Recording.state.not_in((RecordingState.ASKING, RecordingState.RECORDING,
-                                RecordingState.PAUSED)))))
-    if dry_run:
-        return [row.id for row in rows]
-    for row in rows:
-        if folder is not None and row.file_path:
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(shutil.rmtree, folder / row.file_path)
-        row.deleted_at, row.deleted_reason = at, "retention"
-        appointment = await db.get(Appointment, row.appointment_id)
-        audit.record(db, None, "recording.delete", "recording", row.id,
-                     client_id=appointment.client_id if appointment else None,
-                     reason="retention", retention_until=row.retention_until.isoformat())
-    return [row.id for row in rows]
 
 
-async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: a background task deleting expired recordings every `SWEEP_EVERY`."""
-
-    async def sweep() -> None:
-        await asyncio.sleep(SWEEP_FIRST)  # not in the middle of start-up (or a short test)
-        while True:
-            try:
-                async with app[keys.DB].begin() as db:
-                    done = await delete_expired_recordings(db, now(), dry_run=False,
-                                                           folder=folder_of(app))
-                if done:
-                    log.info("recordings deleted at the end of retention",
-                             extra={"recordings": done})
-            except Exception:  # the next sweep tries again; never kill the task
-                log.exception("recording retention sweep failed")
-            await asyncio.sleep(SWEEP_EVERY)
-
-    task = asyncio.create_task(sweep())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # --- for the contact record (issue #6) ------------------------------------------------------
 
-async def recording_summary(db: AsyncSession, call_session_id: int) -> dict[str, Any]:
-    """Whether and when recording ran in a session, and every consent event, for the record."""
-    requests = list(await db.scalars(select(Recording).where(
-        Recording.call_session_id == call_session_id).order_by(Recording.id)))
-    people = {p.id: p for p in await db.scalars(select(Participant).where(
-        Participant.id.in_(select(ConsentEventRow.participant_id).where(
-            ConsentEventRow.call_session_id == call_session_id))))}
-    events = list(await db.scalars(select(ConsentEventRow).where(
-        ConsentEventRow.call_session_id == call_session_id).order_by(ConsentEventRow.id)))
-    return {
-        "recorded": any(r.segments for r in requests),
-        "requests": [{
-            "id": r.id, "state": r.state.value, "requested_at": r.requested_at.isoformat(),
-            "stopped_at": r.stopped_at.isoformat() if r.stopped_at else None,
-            "stopped_reason": r.stopped_reason, "segments": r.segments,
-            "retention_until": r.retention_until.isoformat(),
-            "deleted_at": r.deleted_at.isoformat() if r.deleted_at else None,
-            "deleted_reason": r.deleted_reason,
-        } for r in requests],
-        "consent_events": [{
-            "request": e.recording_id, "participant": e.participant_id,
-            "name": people[e.participant_id].name if e.participant_id in people else None,
-            "role": people[e.participant_id].role.value if e.participant_id in people else None,
-            "kind": e.kind, "wording_version": e.wording_version,
-            "wording_sha256": e.wording_sha256, "language": e.language, "at": e.at.isoformat(),
-        } for e in events],
-    }

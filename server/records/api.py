@@ -1,27 +1,28 @@
-"""The contact-record endpoints of /api/v1 (added to `server.api.ENDPOINTS`)."""
+"""The contact-record endpoints of /api/v1 (gathered by `server/api.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from server import keys
-
-from server.records import dashboard, exports, building as records
-
-from server.store import audit
-from server.staff.access import allow
+from server.casework import caseload
+from server.casework.keys import POLICIES
+from server.casework.schemas import ContactOut
 from server.clock import now
+from server.endpoints import Endpoint
 from server.errors import N_, Invalid
-from server.store.models import Role, User
+from server.forms import zone
 from server.parsing import json_body, path_id
+from server.records import dashboard, editing, exports
 from server.records.facts import iso
 from server.records.schemas import ContactEditIn, ContactRecordOut, ContactVersionOut
-from server.schemas import ContactOut
+from server.staff.access import PRACTICE, allow
+from server.staff.auth import signed_in
+from server.store import audit
+from server.store.models import Role
 
-PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 EXPORT_QUERY = (
     ("client", "A client's id; leave out for every client you may see"),
     ("from", "First day (2026-11-01, the organisation's time zone) or a time with a zone"),
@@ -30,27 +31,17 @@ EXPORT_QUERY = (
 )
 
 
-def _user(request: web.Request) -> User:
-    user = request[keys.USER]
-    assert user is not None, "only called behind a rule that requires a signed-in caller"
-    return user
-
-
-def zone(request: web.Request) -> ZoneInfo:
-    return ZoneInfo(request.app[keys.SETTINGS].timezone)
-
-
 @allow(*PRACTICE)
 async def export(request: web.Request) -> web.StreamResponse:
     """Contacts and their records, by client and date range, streamed as CSV or JSON."""
     wanted = exports.parse_query(request.query, zone(request))
-    return await exports.stream(request, _user(request), wanted)
+    return await exports.stream(request, signed_in(request), wanted)
 
 
 @allow(*PRACTICE)
 async def record(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
-        found = await records.visible_record(db, _user(request), path_id(request))
+        found = await editing.visible_record(db, signed_in(request), path_id(request))
         audit.record(db, request, "contact_record.view", "contact_record", found.id,
                      client_id=found.client_id)
     return web.json_response(ContactRecordOut.model_validate(found).model_dump(mode="json"))
@@ -59,7 +50,7 @@ async def record(request: web.Request) -> web.Response:
 @allow(Role.PRACTITIONER)
 async def open_records(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
-        rows = await records.open_records(db, _user(request))
+        rows = await caseload.open_records(db, signed_in(request))
     return web.json_response({"items": [
         ContactRecordOut.model_validate(r).model_dump(mode="json") for r, _client in rows]})
 
@@ -68,8 +59,8 @@ async def open_records(request: web.Request) -> web.Response:
 async def contact_edit(request: web.Request) -> web.Response:
     data = await json_body(request, ContactEditIn)
     async with request.app[keys.DB].begin() as db:
-        contact = await records.visible_contact(db, _user(request), path_id(request))
-        await records.edit(db, request, _user(request), contact, outcome=data.outcome,
+        contact = await editing.visible_contact(db, signed_in(request), path_id(request))
+        await editing.edit(db, request, signed_in(request), contact, outcome=data.outcome,
                            notes=data.notes, sensitive=data.sensitive, kind=data.kind)
     return web.json_response(ContactOut.model_validate(contact).model_dump(mode="json"))
 
@@ -77,8 +68,8 @@ async def contact_edit(request: web.Request) -> web.Response:
 @allow(*PRACTICE)
 async def contact_history(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
-        contact = await records.visible_contact(db, _user(request), path_id(request))
-        versions = await records.history(db, contact.id)
+        contact = await editing.visible_contact(db, signed_in(request), path_id(request))
+        versions = await editing.history(db, contact.id)
         audit.record(db, request, "contact.history", "contact", contact.id,
                      client_id=contact.client_id)
     return web.json_response({"items": [
@@ -96,10 +87,10 @@ def _days(request: web.Request) -> int:
 async def team_dashboard(request: web.Request) -> dashboard.Dashboard:
     days = _days(request)
     async with request.app[keys.DB].begin() as db:
-        policy = await request.app[keys.POLICIES].for_organisation(
-            db, _user(request).organisation_id)
-        board = await dashboard.build(db, _user(request), policy, now(), days)
-        audit.record(db, request, "dashboard.view", "team", _user(request).team_id,
+        policy = await request.app[POLICIES].for_organisation(
+            db, signed_in(request).organisation_id)
+        board = await dashboard.build(db, signed_in(request), policy, now(), days)
+        audit.record(db, request, "dashboard.view", "team", signed_in(request).team_id,
                      days=days, clients=len(board.clients))
     return board
 
@@ -126,28 +117,25 @@ async def dashboard_json(request: web.Request) -> web.Response:
                               "clients": clients})
 
 
-def endpoints() -> tuple[object, ...]:
-    """The endpoint rows (built late: `server.api` defines `Endpoint` and imports us)."""
-    from server.api import Endpoint as E
-
-    return (
-        E("GET", "/contact-records", export, "api-contact-records-export",
-          "Export contacts and their records as CSV or JSON (streamed)", query=EXPORT_QUERY,
-          csv=True, tags=("records",)),
-        E("GET", "/open-contact-records", open_records, "api-open-contact-records",
-          "Your contact records still waiting for an outcome and notes",
-          response=ContactRecordOut, listing=True, tags=("records",)),
-        E("GET", "/contact-records/{id}", record, "api-contact-record",
-          "One contact record: who joined and left when, modality, attendance, checklists, "
-          "decisions, call quality", response=ContactRecordOut, tags=("records",)),
-        E("PUT", "/contacts/{id}", contact_edit, "api-contact-edit",
-          "Set a contact's outcome and notes (the previous version is kept)",
-          body=ContactEditIn, response=ContactOut, tags=("records",)),
-        E("GET", "/contacts/{id}/history", contact_history, "api-contact-history",
-          "The previous versions of a contact, newest first", response=ContactVersionOut,
-          listing=True, tags=("records",)),
-        E("GET", "/dashboard", dashboard_json, "api-dashboard",
-          "Your team's contact mix, attendance, call quality and clients out of policy "
-          "(supervisors)", query=(("days", "30, 90 (default) or 365"),),
-          tags=("records",)),
-    )
+E = Endpoint
+ENDPOINTS: tuple[Endpoint, ...] = (
+    E("GET", "/contact-records", export, "api-contact-records-export",
+      "Export contacts and their records as CSV or JSON (streamed)", query=EXPORT_QUERY,
+      csv=True, tags=("records",)),
+    E("GET", "/open-contact-records", open_records, "api-open-contact-records",
+      "Your contact records still waiting for an outcome and notes",
+      response=ContactRecordOut, listing=True, tags=("records",)),
+    E("GET", "/contact-records/{id}", record, "api-contact-record",
+      "One contact record: who joined and left when, modality, attendance, checklists, "
+      "decisions, call quality", response=ContactRecordOut, tags=("records",)),
+    E("PUT", "/contacts/{id}", contact_edit, "api-contact-edit",
+      "Set a contact's outcome and notes (the previous version is kept)",
+      body=ContactEditIn, response=ContactOut, tags=("records",)),
+    E("GET", "/contacts/{id}/history", contact_history, "api-contact-history",
+      "The previous versions of a contact, newest first", response=ContactVersionOut,
+      listing=True, tags=("records",)),
+    E("GET", "/dashboard", dashboard_json, "api-dashboard",
+      "Your team's contact mix, attendance, call quality and clients out of policy "
+      "(supervisors)", query=(("days", "30, 90 (default) or 365"),),
+      tags=("records",)),
+)

@@ -19,47 +19,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
-
-from server.store import audit
 from server.clock import now
-from server.errors import N_, Forbidden, Invalid, NotFound
+from server.records.facts import Event, Person, RecordFacts, Session, iso, work_out
+from server.records.keys import RECORD_SUMMARIES, SummaryProvider
+from server.store import audit
 from server.store.models import (
     Appointment,
     AppointmentKind,
     CallQuality,
     CallSession,
     ChecklistResponse,
-    Client,
     Contact,
-    ContactKind,
-    ContactOutcome,
     ContactRecord,
-    ContactVersion,
     Participant,
     ParticipantEvent,
     ParticipantRole,
     ParticipantState,
     PolicyDecision,
-    User,
 )
-from server.records.facts import Event, Person, RecordFacts, Session, iso, work_out
 
 log = logging.getLogger("rapport.records")
 
 # A summary provider adds a section to every record: given the database session and a call
 # session id, it returns JSON-able data (or None). The recording feature registers
-# `recording_summary` under "recording": app[keys.RECORD_SUMMARIES]["recording"] = ...
-SummaryProvider = Callable[[AsyncSession, int], Awaitable[Any]]
+# `recording_summary` under "recording": app[RECORD_SUMMARIES]["recording"] = ...
 
 # A live session nobody has been connected to for this long is ended ("abandoned").
 ABANDONED_AFTER = timedelta(minutes=15)
@@ -322,12 +315,10 @@ async def sweep(maker: async_sessionmaker[AsyncSession],
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the rooms'): close what a crash left open, then sweep regularly."""
     maker = app[keys.DB]
-    providers = app[keys.RECORD_SUMMARIES]
+    providers = app[RECORD_SUMMARIES]
     for appointment_id in await close_interrupted(maker):
         await build_now(maker, appointment_id, providers)
     await sweep(maker, providers)
-    from signalling.handler import ROOMS
-
     pending: set[asyncio.Task[None]] = set()
 
     async def on_end(appointment_id: int) -> None:
@@ -338,7 +329,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         task.add_done_callback(pending.discard)
         await asyncio.shield(task)
 
-    rooms = app.get(ROOMS)
+    rooms = app.get(keys.LIVE_ROOMS)
     if rooms is not None:
         rooms.session_ended.append(on_end)
     sweeper = asyncio.create_task(_sweeper(app))
@@ -357,100 +348,26 @@ async def _sweeper(app: web.Application) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await sweep(app[keys.DB], app[keys.RECORD_SUMMARIES])
+            await sweep(app[keys.DB], app[RECORD_SUMMARIES])
         except Exception:  # a bad pass must not stop the next one
             log.exception("contact record sweep failed")
 
 
 # --- the practitioner's part ---------------------------------------------------------------------
 
-async def visible_record(db: AsyncSession, actor: User, record_id: int) -> ContactRecord:
-    """A record of a client the actor may see; "not found" otherwise."""
-    from server.casework.caseload import visible_clients
-
-    record = await db.get(ContactRecord, record_id)
-    if record is None or await db.scalar(visible_clients(actor).where(
-            Client.id == record.client_id)) is None:
-        raise NotFound(N_("No contact record with id {id} is in your caseload."), id=record_id)
-    return record
 
 
-async def visible_contact(db: AsyncSession, actor: User, contact_id: int) -> Contact:
-    from server.casework.caseload import visible_clients
-
-    contact = await db.get(Contact, contact_id)
-    if contact is None or await db.scalar(visible_clients(actor).where(
-            Client.id == contact.client_id)) is None:
-        raise NotFound(N_("No contact with id {id} is in your caseload."), id=contact_id)
-    return contact
 
 
-async def history(db: AsyncSession, contact_id: int) -> Sequence[ContactVersion]:
-    return (await db.scalars(select(ContactVersion).where(
-        ContactVersion.contact_id == contact_id).order_by(ContactVersion.version.desc()))).all()
 
 
-async def edit(db: AsyncSession, request: web.Request | None, actor: User, contact: Contact, *,
-               outcome: ContactOutcome, notes: str, sensitive: bool,
-               kind: ContactKind | None = None) -> Contact:
-    """The practitioner's outcome and notes; the values replaced are kept as a version."""
-    if contact.practitioner_id != actor.id:
-        raise Forbidden(N_("Only the client's own practitioner can change this contact."))
-    record = await db.scalar(select(ContactRecord).where(ContactRecord.contact_id == contact.id))
-    if record is not None and kind is ContactKind.FACE_TO_FACE:
-        raise Invalid(N_("A remote session cannot be recorded as face to face."),
-                      errors=[{"field": "kind", "message": "remote sessions only"}])
-    number = await db.scalar(select(func.count()).select_from(ContactVersion).where(
-        ContactVersion.contact_id == contact.id)) or 0
-    db.add(ContactVersion(contact_id=contact.id, version=number + 1, kind=contact.kind,
-                          outcome=contact.outcome, happened_at=contact.happened_at,
-                          notes=contact.notes, sensitive=contact.sensitive,
-                          replaced_at=now(), replaced_by_id=actor.id))
-    contact.outcome, contact.notes, contact.sensitive = outcome, notes, sensitive
-    if kind is not None:
-        contact.kind = kind
-    if record is not None and record.reviewed_at is None:
-        record.reviewed_at, record.reviewed_by_id = now(), actor.id
-    audit.record(db, request, "contact.update", "contact", contact.id,
-                 client_id=contact.client_id, outcome=outcome.value, sensitive=sensitive,
-                 version=number + 1)
-    return contact
 
 
-async def open_records(db: AsyncSession, actor: User) -> Sequence[tuple[ContactRecord, Client]]:
-    """The actor's records still waiting for their outcome and notes, oldest first."""
-    rows = await db.execute(
-        select(ContactRecord, Client).join(Client, Client.id == ContactRecord.client_id)
-        .where(ContactRecord.practitioner_id == actor.id, ContactRecord.reviewed_at.is_(None))
-        .order_by(ContactRecord.scheduled_start))
-    return [(r, c) for r, c in rows.all()]
 
 
-async def records_of(db: AsyncSession, client_id: int) -> dict[int, ContactRecord]:
-    """The client's records by contact id (to link contacts to their records)."""
-    rows = await db.scalars(select(ContactRecord).where(ContactRecord.client_id == client_id))
-    return {r.contact_id: r for r in rows}
 
 
-def covering(start: datetime | None, end: datetime | None) -> Any:
-    """A where-clause for contacts that happened in [start, end)."""
-    clauses = []
-    if start is not None:
-        clauses.append(Contact.happened_at >= start)
-    if end is not None:
-        clauses.append(Contact.happened_at < end)
-    return and_(*clauses)
 
 
-async def record_for(db: AsyncSession, contact_id: int) -> ContactRecord | None:
-    found: ContactRecord | None = await db.scalar(select(ContactRecord).where(
-        ContactRecord.contact_id == contact_id))
-    return found
 
 
-async def staff_names(db: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
-    """Names of staff by id (for "changed by" in the history)."""
-    if not ids:
-        return {}
-    rows = await db.execute(select(User.id, User.name).where(User.id.in_(set(ids))))
-    return {uid: name for uid, name in rows.all()}

@@ -21,13 +21,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-
 from server.casework import caseload
-
-from server.store import audit
 from server.errors import N_, Invalid
-from server.store.models import Client, Contact, ContactRecord, User
 from server.records.facts import iso
+from server.store import audit
+from server.store.models import Client, Contact, ContactRecord, User
 
 BATCH = 500
 FORMATS = ("csv", "json")

@@ -11,27 +11,27 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from server import keys
-
 from server.casework import caseload
-
-from server.records import dashboard, exports, building as records, api as records_api
-
-from server.store import audit
-from server.staff.access import allow
 from server.clock import now
 from server.errors import N_, Invalid
+from server.forms import zone
 from server.i18n import gettext as _
-from server.store.models import Contact, ContactKind, ContactOutcome, ContactRecord, Role, User
 from server.parsing import path_id, validate
+from server.records import api as records_api
+from server.records import building, dashboard, editing, exports
+from server.records.keys import RECORD_SUMMARIES
 from server.records.schemas import ContactEditIn
-from server.records.api import zone
 from server.render import render
+from server.staff.access import allow
+from server.store import audit
+from server.store.keys import USER
+from server.store.models import Contact, ContactKind, ContactOutcome, ContactRecord, Role, User
 
 PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
 
 def _user(request: web.Request) -> User:
-    user = request[keys.USER]
+    user = request[USER]
     assert user is not None, "only called behind a rule that requires a signed-in caller"
     return user
 
@@ -79,11 +79,11 @@ async def _contact_page(request: web.Request, contact_id: int, *, values: dict[s
                         | None = None, error: Invalid | None = None,
                         status: int = 200) -> web.Response:
     async with request.app[keys.DB].begin() as db:
-        contact = await records.visible_contact(db, _user(request), contact_id)
+        contact = await editing.visible_contact(db, _user(request), contact_id)
         client = await caseload.get_client(db, _user(request), contact.client_id)
-        record: ContactRecord | None = await records.record_for(db, contact.id)
-        versions = await records.history(db, contact.id)
-        names = await records.staff_names(db, [v.replaced_by_id for v in versions])
+        record: ContactRecord | None = await editing.record_for(db, contact.id)
+        versions = await editing.history(db, contact.id)
+        names = await editing.staff_names(db, [v.replaced_by_id for v in versions])
         audit.record(db, request, "contact.view", "contact", contact.id, client_id=client.id)
     shown = values or {"outcome": contact.outcome.value, "notes": contact.notes,
                        "sensitive": contact.sensitive, "kind": contact.kind.value}
@@ -107,8 +107,8 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
     try:
         data = validate(ContactEditIn, dict(values, sensitive=values.get("sensitive") == "on"))
         async with request.app[keys.DB].begin() as db:
-            contact: Contact = await records.visible_contact(db, _user(request), contact_id)
-            await records.edit(db, request, _user(request), contact, outcome=data.outcome,
+            contact: Contact = await editing.visible_contact(db, _user(request), contact_id)
+            await editing.edit(db, request, _user(request), contact, outcome=data.outcome,
                                notes=data.notes, sensitive=data.sensitive, kind=data.kind)
     except Invalid as error:
         return await _contact_page(request, contact_id, values=values, error=error, status=422)
@@ -160,8 +160,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """The records' lifetime (crash recovery, sweeper) and their pages."""
     # Other features add their sections here before start-up ("recording").
-    app[keys.RECORD_SUMMARIES] = {}
-    app.cleanup_ctx.append(records.records_ctx)
+    app[RECORD_SUMMARIES] = {}
+    app.cleanup_ctx.append(building.records_ctx)
     r = app.router
     r.add_get("/contacts/{id}", contact_page, name="contact")
     r.add_post("/contacts/{id}", contact_save, name="contact-save")

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from server.store.models import ContactKind, ContactOutcome
 from server.schemas import Input, Output
+from server.store.models import ContactKind, ContactOutcome
 
 
 class ContactEditIn(Input):

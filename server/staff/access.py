@@ -26,6 +26,8 @@ class Audience(StrEnum):
 
 Rule = frozenset[Role | Audience]
 ATTRIBUTE = "__rapport_access__"
+# The roles that work with caseloads: practitioners their own, supervisors their team's.
+PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
 
 def allow(*who: Role | Audience) -> Callable[[H], H]:
@@ -38,6 +40,12 @@ def allow(*who: Role | Audience) -> Callable[[H], H]:
         return handler
 
     return mark
+
+
+def rule_of(handler: Handler) -> Rule | None:
+    """The rule declared on a handler with `@allow`, if any."""
+    rule: Rule | None = getattr(handler, ATTRIBUTE, None)
+    return rule
 
 
 def rule_for(route: web.AbstractRoute) -> Rule | None:

@@ -10,17 +10,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import keys
-
-from server.store import audit
-from server.staff.auth import revoke_sessions
 from server.clock import now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
-from server.store.models import ApiToken, Team, User
-from server.staff.passwords import hash_password, password_problems
-from server.schemas import TokenIn, UserIn
 from server.settings import Settings
+from server.staff.auth import revoke_sessions
+from server.staff.keys import IDENTITY
+from server.staff.passwords import hash_password, password_problems
+from server.staff.schemas import TokenIn, UserIn
 from server.staff.tokens import new_token, token_hash
+from server.store import audit
+from server.store.models import ApiToken, Team, User
 
 
 async def list_users(db: AsyncSession, actor: User) -> Sequence[User]:
@@ -105,7 +104,7 @@ async def create_token(db: AsyncSession, request: web.Request, actor: User, data
     Only a signed-in session may mint one (checked here so that every route, page or API,
     obeys it): a leaked token must not be able to renew itself beyond its expiry.
     """
-    identity = request.get(keys.IDENTITY)
+    identity = request.get(IDENTITY)
     if identity is None or identity.via != "session":
         raise Forbidden(N_("API tokens can only be created while signed in, not with a token."))
     if data.days > settings.api_token_max_days:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -13,14 +12,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-
-from server.staff import access
-from server.staff.access import Handler
 from server.clock import now
 from server.errors import N_, Forbidden, Unauthenticated
-from server.store.models import ApiToken, StaffSession, User
 from server.settings import Settings
+from server.staff import access
+from server.staff.access import Handler
+from server.staff.identity import Identity
+from server.staff.keys import IDENTITY
 from server.staff.tokens import new_token, same, token_hash
+from server.store.keys import USER
+from server.store.models import ApiToken, StaffSession, User
 
 PRE_CSRF_COOKIE = "rapport_csrf"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -30,11 +31,6 @@ CHALLENGE = 'Bearer realm="rapport"'
 TOUCH_EVERY = timedelta(seconds=60)
 
 
-@dataclass(frozen=True)
-class Identity:
-    user: User
-    via: Literal["session", "token"]
-    session: StaffSession | None = None
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -52,7 +48,7 @@ async def start_session(db: AsyncSession, user: User,
                         request: web.Request) -> tuple[str, StaffSession]:
     """A fresh session for a successful sign-in; any session the browser had is revoked."""
     settings = request.app[keys.SETTINGS]
-    old = request.get(keys.IDENTITY)
+    old = request.get(IDENTITY)
     if old is not None and old.session is not None:
         await db.execute(update(StaffSession).where(StaffSession.id == old.session.id)
                          .values(revoked_at=now()))
@@ -172,7 +168,7 @@ async def csrf_ok(request: web.Request, identity: Identity | None) -> bool:
 
 def csrf_token_for(request: web.Request) -> str:
     """The token forms on this page must send back."""
-    identity: Identity | None = request.get(keys.IDENTITY)
+    identity: Identity | None = request.get(IDENTITY)
     if identity is not None and identity.session is not None:
         return identity.session.csrf_token
     token = request.cookies.get(PRE_CSRF_COOKIE) or request.get(keys.NEW_PRE_CSRF)
@@ -180,6 +176,18 @@ def csrf_token_for(request: web.Request) -> str:
         token = secrets.token_urlsafe(32)
         request[keys.NEW_PRE_CSRF] = token
     return str(token)
+
+
+def signed_in(request: web.Request) -> User:
+    """The signed-in staff member, behind a rule that requires one."""
+    user = request[USER]
+    assert user is not None, "only called behind a rule that requires a signed-in caller"
+    return user
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every page shows of sign-in: the person, and the token its forms send back."""
+    return {"user": request.get(USER), "csrf_token": csrf_token_for(request)}
 
 
 @web.middleware
@@ -197,8 +205,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not access.permits(rule, None):
             raise
         identity = None  # a stale token must not break public pages such as /healthz
-    request[keys.IDENTITY] = identity
-    request[keys.USER] = identity.user if identity else None
+    request[IDENTITY] = identity
+    request[USER] = identity.user if identity else None
     if not access.permits(rule, identity.user.roles if identity else None):
         if identity is None:
             if request.method in ("GET", "HEAD") and not is_api(request):

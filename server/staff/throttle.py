@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
-from server.store.models import LoginThrottle
 from server.settings import Settings
+from server.store.models import LoginThrottle
 
 
 def throttle_keys(email: str, address: str, settings: Settings) -> dict[str, int]:

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from server import keys
-from server.store.auditchain import GENESIS, HASHED_FIELDS, Break, Verifier, entry_hash
 from server.clock import now
 from server.errors import N_, Forbidden
+from server.store.auditchain import GENESIS, HASHED_FIELDS, Break, Verifier, entry_hash
+from server.store.keys import USER
 from server.store.models import (
     Appointment,
     AuditChainHead,
@@ -69,7 +70,7 @@ def record(
 
 def _event(request: web.Request | None, action: str, target_type: str, target_id: object,
            client_id: int | None, actor: User | None, detail: dict[str, Any]) -> AuditEvent:
-    who = actor if actor is not None else (request.get(keys.USER) if request is not None else None)
+    who = actor if actor is not None else (request.get(USER) if request is not None else None)
     entry = AuditEvent(
         at=now(),
         actor_id=who.id if who is not None else None,

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from policies import load_default_policy
-from server import keys
 from server.store.models import User
+from signalling.keys import BUS
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 
 WITHIN = 20.0  # seconds for anything network-shaped on a loaded CI machine
@@ -129,7 +129,7 @@ async def media_flows(page: Any, peers: int, within: float = WITHIN) -> list[dic
 async def drop_signalling(live: LiveServer, appointment_id: int, participant_id: int) -> None:
     """Cut one person's WebSocket at the TCP level, as a network drop would (no close frame):
     the browser sees code 1006 and must reconnect by itself."""
-    rooms = live.app[keys.BUS]._rooms  # noqa: SLF001 - a test reaching into the in-process bus
+    rooms = live.app[BUS]._rooms  # noqa: SLF001 - a test reaching into the in-process bus
     deliver = rooms[appointment_id][participant_id][1]
     connection = deliver.__self__  # type: ignore[attr-defined]
     transport = connection.request.transport

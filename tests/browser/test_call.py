@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from server import keys
 from server.clock import now
-from server.store.models import Invitation, Participant, ParticipantEvent
 from server.settings import Settings
+from server.store.models import Invitation, Participant, ParticipantEvent
 from tests.browser.calls import (
     admit,
     drop_signalling,

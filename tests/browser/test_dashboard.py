@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from server.records import building as records
 from server.clock import now
+from server.records import building as records
 from server.store.models import Appointment, AppointmentKind
 from tests.browser.conftest import LiveServer, NewContext, sign_in, submit
 from tests.browser.test_call_access import no_violations

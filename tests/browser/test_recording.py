@@ -11,11 +11,12 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from media.sealed import parse_keys
 from policies.policy import OnWithdrawal, RecordingRule
 from server import keys
+from server.casework.keys import POLICIES
+from server.recordings.keyring import parse_keys
 from server.store.models import Recording, RecordingState
-from signalling.handler import DESK
+from signalling.keys import DESK
 from tests.browser.calls import WITHIN, admit, joined, phase, practitioner_page
 from tests.browser.conftest import LiveServer, NewContext
 from tests.calls import remote_call
@@ -79,7 +80,7 @@ async def test_three_consent_one_withdraws_and_the_file_plays(
     folder = tmp_path / "recordings"
     desk = live_server.app[DESK]
     desk.recorder.size = (320, 240)  # the machine is shared: keep the recorder's encode light
-    store = live_server.app[keys.POLICIES]  # no stored version: the default is in force
+    store = live_server.app[POLICIES]  # no stored version: the default is in force
     store.default = dataclasses.replace(store.default, recording=RecordingRule(
         on_withdrawal=OnWithdrawal.KEEP))
     call, prac, client, interpreter = await three_in_call(live_server, world, new_context)

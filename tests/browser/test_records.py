@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from server import keys
-from server.store.models import CallQuality, ContactRecord
 from server.settings import Settings
+from server.store.models import CallQuality, ContactRecord
 from tests.browser.calls import admit, joined, media_flows, phase, practitioner_page
 from tests.browser.conftest import LiveServer, NewContext
 from tests.calls import remote_call

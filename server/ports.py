@@ -1,0 +1,36 @@
+"""What the feature packages may ask of the live rooms, declared below both.
+
+`signalling/` implements it (`signalling.rooms.Rooms`) and puts it under `keys.LIVE_ROOMS`;
+pages and endpoints that change who may be in a room (links replaced or revoked, a link
+locked, a pre-call result to show) use it without importing signalling, and contact records
+listen to `session_ended`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class LiveRooms(Protocol):
+    """The live rooms, as the rest of Rapport sees them."""
+
+    # Called with the appointment id after a session ended.
+    session_ended: list[Callable[[int], Awaitable[None]]]
+
+    async def roster(self, appointment_id: int) -> None:
+        """Send everyone connected what they may see of the room."""
+
+    async def revoke_links(self, db: AsyncSession, appointment_id: int, role: str,
+                           at: datetime) -> list[int]:
+        """In the caller's transaction, the people who joined by that role's links leave;
+        returns whom to tell (`removed`) once it has committed."""
+
+    async def removed(self, appointment_id: int, participants: Sequence[int]) -> None:
+        """Tell each of `participants` they were removed, then everyone the new roster."""
+
+    async def link_locked(self, appointment_id: int, name: str) -> None:
+        """Tell the practitioner, if they are in the room, that a client's link locked."""

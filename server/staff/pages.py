@@ -1,0 +1,212 @@
+"""Staff pages: signing in and out, the home redirect, account administration, one's own
+API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from server import keys
+from server.clock import now
+from server.errors import N_, BadRequest, Invalid, TooMany
+from server.forms import form_data, zone
+from server.i18n import gettext as _
+from server.parsing import path_id, validate
+from server.render import render
+from server.staff import accounts, throttle
+from server.staff.access import Audience, allow
+from server.staff.auth import (
+    revoke_sessions,
+    session_cookie_name,
+    set_cookie,
+    signed_in,
+    start_session,
+)
+from server.staff.keys import IDENTITY
+from server.staff.passwords import verify_password
+from server.staff.schemas import TokenIn, UserIn
+from server.store import audit
+from server.store.keys import USER
+from server.store.models import (
+    Role,
+    User,
+)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"  # the home page sends each role to its own start page
+
+
+@allow(Audience.PUBLIC)
+async def login_page(request: web.Request) -> web.Response:
+    return render(request, "login.html", next=_safe_next(request.query.get("next")), email="",
+                  error=None)
+
+
+@allow(Audience.PUBLIC)
+async def login(request: web.Request) -> web.StreamResponse:
+    """Check the password (throttled), then start a fresh session."""
+    form = await form_data(request)
+    email = form.get("email", "").strip().lower()[:254]
+    password = form.get("password", "")[:1024]
+    target = _safe_next(form.get("next"))
+    settings = request.app[keys.SETTINGS]
+    limits = throttle.throttle_keys(email, request.remote or "", settings)
+    async with request.app[keys.DB].begin() as db:
+        blocked = await throttle.blocked_until(db, limits)
+        if blocked is not None:
+            minutes = max(1, round((blocked - now()).total_seconds() / 60))
+            raise TooMany(N_("Too many failed sign-in attempts. Try again in {minutes} "
+                             "minute(s), or ask an administrator to help."), minutes=minutes,
+                          headers={"Retry-After": str(minutes * 60)})
+        user = await db.scalar(select(User).where(User.email == email))
+        ok = await verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            await throttle.record_failure(db, limits, settings)
+            audit.record(db, request, "login.failure", "user",
+                         user.id if user else None, email=email)
+            failed = True
+        else:
+            await throttle.record_success(db, limits)
+            token, _row = await start_session(db, user, request)
+            audit.record(db, request, "login.success", "user", user.id, actor=user)
+            failed = False
+    if failed:
+        return render(request, "login.html", status=401, next=target, email=email,
+                      error=_("That email address and password do not match an active "
+                              "account."))
+    response = web.HTTPSeeOther(target)
+    set_cookie(response, settings, session_cookie_name(settings), token)
+    raise response
+
+
+@allow(Audience.STAFF)
+async def logout(request: web.Request) -> web.StreamResponse:
+    identity = request[IDENTITY]
+    assert identity is not None  # the STAFF rule guarantees a caller
+    if identity.session is None:
+        raise BadRequest(N_("Signing out ends a browser session. To stop an API token, "
+                            "revoke it on your account page."))
+    everywhere = request.match_info.route.name == "logout-everywhere"
+    async with request.app[keys.DB].begin() as db:
+        only = None if everywhere else identity.session.id
+        await revoke_sessions(db, identity.user.id, only=only)
+        audit.record(db, request, "logout.everywhere" if everywhere else "logout", "user",
+                     identity.user.id)
+    settings = request.app[keys.SETTINGS]
+    response = web.HTTPSeeOther("/login")
+    # A __Host- cookie is only replaced by one with the same attributes (Secure included).
+    response.del_cookie(session_cookie_name(settings), path="/", secure=settings.secure_cookies,
+                        httponly=True, samesite="Lax")
+    raise response
+
+
+@allow(Audience.PUBLIC)
+async def home(request: web.Request) -> web.StreamResponse:
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPSeeOther("/login")
+    if user.roles & {Role.PRACTITIONER, Role.SUPERVISOR}:
+        raise web.HTTPSeeOther("/caseload")
+    raise web.HTTPSeeOther("/admin/users" if Role.ADMIN in user.roles else "/privacy")
+
+
+@allow(Role.ADMIN)
+async def users_page(request: web.Request) -> web.Response:
+    async with request.app[keys.DB].begin() as db:
+        users = await accounts.list_users(db, signed_in(request))
+        audit.record(db, request, "users.view", "organisation", signed_in(request).organisation_id,
+                     users=len(users))
+    return render(request, "users.html", users=users)
+
+
+async def _user_form(request: web.Request, values: dict[str, Any], error: Invalid | None,
+                     status: int = 200) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        teams = await accounts.list_teams(db, signed_in(request).organisation_id)
+    return render(request, "user_form.html", status=status, values=values, error=error,
+                  teams=teams, roles=list(Role))
+
+
+@allow(Role.ADMIN)
+async def user_form(request: web.Request) -> web.Response:
+    return await _user_form(request, {"roles": ["practitioner"]}, None)
+
+
+@allow(Role.ADMIN)
+async def user_create(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    values: dict[str, Any] = {k: v for k, v in form.items()
+                              if isinstance(v, str) and k not in ("csrf_token", "roles")}
+    values["roles"] = [str(r) for r in form.getall("roles", [])]
+    data = dict(values, team_id=values.get("team_id") or None)
+    try:
+        parsed = validate(UserIn, data)
+        async with request.app[keys.DB].begin() as db:
+            await accounts.create_user(db, request, signed_in(request),
+                                       signed_in(request).organisation_id, parsed)
+    except Invalid as error:
+        values.pop("password", None)
+        return await _user_form(request, values, error, status=422)
+    raise web.HTTPSeeOther("/admin/users?created=1")
+
+
+@allow(Role.ADMIN)
+async def user_set_active(request: web.Request) -> web.StreamResponse:
+    active = request.match_info.route.name == "user-reactivate"
+    async with request.app[keys.DB].begin() as db:
+        await accounts.set_active(db, request, signed_in(request), path_id(request), active)
+    raise web.HTTPSeeOther("/admin/users")
+
+
+@allow(Audience.STAFF)
+async def account_page(request: web.Request) -> web.Response:
+    async with request.app[keys.DB]() as db:
+        tokens = await accounts.list_tokens(db, signed_in(request))
+    return render(request, "account.html", tokens=tokens, new_token=None, error=None,
+                  zone=zone(request))
+
+
+@allow(Audience.STAFF)
+async def token_create(request: web.Request) -> web.Response:
+    values = await form_data(request)
+    error, secret = None, None
+    try:
+        parsed = validate(TokenIn, values)
+        async with request.app[keys.DB].begin() as db:
+            _row, secret = await accounts.create_token(db, request, signed_in(request), parsed,
+                                                       request.app[keys.SETTINGS])
+    except Invalid as exc:
+        error = exc
+    async with request.app[keys.DB]() as db:
+        tokens = await accounts.list_tokens(db, signed_in(request))
+    return render(request, "account.html", status=422 if error else 201, tokens=tokens,
+                  new_token=secret, error=error, zone=zone(request))
+
+
+@allow(Audience.STAFF)
+async def token_revoke(request: web.Request) -> web.StreamResponse:
+    async with request.app[keys.DB].begin() as db:
+        await accounts.revoke_token(db, request, signed_in(request), path_id(request))
+    raise web.HTTPSeeOther("/account")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", home, name="home")
+    r.add_get("/login", login_page, name="login")
+    r.add_post("/login", login, name="login-submit")
+    r.add_post("/logout", logout, name="logout")
+    r.add_post("/logout/everywhere", logout, name="logout-everywhere")
+    r.add_get("/admin/users", users_page, name="users")
+    r.add_get("/admin/users/new", user_form, name="user-form")
+    r.add_post("/admin/users", user_create, name="user-create")
+    r.add_post("/admin/users/{id}/deactivate", user_set_active, name="user-deactivate")
+    r.add_post("/admin/users/{id}/reactivate", user_set_active, name="user-reactivate")
+    r.add_get("/account", account_page, name="account")
+    r.add_post("/account/tokens", token_create, name="token-create")
+    r.add_post("/account/tokens/{id}/revoke", token_revoke, name="token-revoke")

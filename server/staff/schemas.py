@@ -1,0 +1,48 @@
+"""What the staff endpoints and forms accept and return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from server.schemas import Email, Input, Output
+from server.store.models import (
+    Role,
+)
+
+
+class UserIn(Input):
+    email: Email
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1)
+    # ids are 32-bit columns: a larger number would reach PostgreSQL and fail there.
+    team_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenIn(Input):
+    name: str = Field(min_length=1, max_length=100)
+    days: int = Field(default=30, ge=1, le=365)
+
+
+class UserOut(Output):
+    id: int
+    email: str
+    name: str
+    roles: list[Role]
+    team_id: int | None
+    active: bool
+
+
+class TokenOut(Output):
+    id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown once; only its hash is kept.")
