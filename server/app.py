@@ -81,7 +81,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.CATALOGUES] = i18n.load_catalogues(settings.languages)
     app[keys.JINJA] = make_jinja()
-    app[keys.PAGE_CONTEXT] = [auth.page_context]  # the signed-in person, the CSRF token
+    hooks: list[keys.PageContext] = [auth.page_context]  # the signed-in person, the CSRF token
+    app[keys.PAGE_CONTEXT] = hooks
     app[POLICIES] = PolicyStore(load_default_policy())
     app[NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
