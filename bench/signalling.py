@@ -436,7 +436,7 @@ welcome, the checklist and its write, the roster reaching the practitioner, the 
 (a policy decision from the database, its writes, rosters to the room). "Admit → admitted"
 is the admission alone.
 
-Login throttling counts only failed sign-ins (`server/throttle.py`) and every password and
+Login throttling counts only failed sign-ins (`server/staff/throttle.py`) and every password and
 date of birth here is right, so no setting is changed to stay clear of it. The signalling
 rate limit is respected by the pace, and the run fails if any `error` (`rate_limited` or
 another) reaches either side. The target is relay well under 50 ms p95 at 50 rooms on one

@@ -28,7 +28,10 @@ from server.store.models import (
     Role,
 )
 
+ROUTES = web.RouteTableDef()
 
+
+@ROUTES.get("/caseload", name="caseload")
 @allow(*PRACTICE)
 async def caseload_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
@@ -41,6 +44,7 @@ async def caseload_page(request: web.Request) -> web.Response:
                   open_records=open_records)
 
 
+@ROUTES.get("/clients/{id}", name="client")
 @allow(*PRACTICE)
 async def client_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
@@ -61,6 +65,7 @@ def _contact_form(request: web.Request, client: Any, values: dict[str, Any],
                   error=error, kinds=list(ContactKind), outcomes=list(ContactOutcome))
 
 
+@ROUTES.get("/clients/{id}/contacts/new", name="contact-form")
 @allow(Role.PRACTITIONER)
 async def contact_form(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
@@ -70,6 +75,7 @@ async def contact_form(request: web.Request) -> web.Response:
     return _contact_form(request, client, default, None)
 
 
+@ROUTES.post("/clients/{id}/contacts", name="contact-create")
 @allow(Role.PRACTITIONER)
 async def contact_create(request: web.Request) -> web.StreamResponse:
     client_id = path_id(request)
@@ -93,6 +99,7 @@ def _appointment_form(request: web.Request, client: Any, values: dict[str, Any],
                   values=values, error=error, kinds=list(AppointmentKind))
 
 
+@ROUTES.get("/clients/{id}/appointments/new", name="appointment-form")
 @allow(Role.PRACTITIONER)
 async def appointment_form(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
@@ -100,6 +107,7 @@ async def appointment_form(request: web.Request) -> web.Response:
     return _appointment_form(request, client, {"kind": "remote", "duration_minutes": "30"}, None)
 
 
+@ROUTES.post("/clients/{id}/appointments", name="appointment-create")
 @allow(Role.PRACTITIONER)
 async def appointment_create(request: web.Request) -> web.StreamResponse:
     client_id = path_id(request)
@@ -117,6 +125,7 @@ async def appointment_create(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/clients/{client_id}?created=appointment")
 
 
+@ROUTES.post("/appointments/{id}/cancel", name="appointment-cancel")
 @allow(Role.PRACTITIONER)
 async def appointment_cancel(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.DB].begin() as db:
@@ -124,6 +133,7 @@ async def appointment_cancel(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/clients/{appointment.client_id}")
 
 
+@ROUTES.get("/team", name="team")
 @allow(Role.SUPERVISOR)
 async def team_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
@@ -132,6 +142,7 @@ async def team_page(request: web.Request) -> web.Response:
     return render(request, "team.html", teams=teams)
 
 
+@ROUTES.post("/clients/{id}/approvals", name="approval-request")
 @allow(Role.PRACTITIONER)
 async def approval_request(request: web.Request) -> web.StreamResponse:
     form = await form_data(request)
@@ -142,6 +153,7 @@ async def approval_request(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/clients/{client_id}?created=approval")
 
 
+@ROUTES.get("/approvals", name="approvals")
 @allow(Role.SUPERVISOR)
 async def approvals_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
@@ -151,6 +163,7 @@ async def approvals_page(request: web.Request) -> web.Response:
                   error=None, failed_id=None, decided=request.query.get("decided"))
 
 
+@ROUTES.post("/approvals/{id}/decide", name="approval-decide")
 @allow(Role.SUPERVISOR)
 async def approval_decide(request: web.Request) -> web.Response:
     form = await form_data(request)
@@ -173,15 +186,5 @@ async def approval_decide(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/caseload", caseload_page, name="caseload")
-    r.add_get("/clients/{id}", client_page, name="client")
-    r.add_get("/clients/{id}/contacts/new", contact_form, name="contact-form")
-    r.add_post("/clients/{id}/contacts", contact_create, name="contact-create")
-    r.add_get("/clients/{id}/appointments/new", appointment_form, name="appointment-form")
-    r.add_post("/clients/{id}/appointments", appointment_create, name="appointment-create")
-    r.add_post("/appointments/{id}/cancel", appointment_cancel, name="appointment-cancel")
-    r.add_get("/team", team_page, name="team")
-    r.add_post("/clients/{id}/approvals", approval_request, name="approval-request")
-    r.add_get("/approvals", approvals_page, name="approvals")
-    r.add_post("/approvals/{id}/decide", approval_decide, name="approval-decide")
+    """Its routes, declared on each handler above."""
+    app.router.add_routes(ROUTES)

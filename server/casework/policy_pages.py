@@ -22,6 +22,8 @@ from server.store.models import (
     Role,
 )
 
+ROUTES = web.RouteTableDef()
+
 
 async def _policy_context(request: web.Request) -> dict[str, Any]:
     """The policy in force and the history, for the policy pages."""
@@ -36,6 +38,7 @@ async def _policy_context(request: web.Request) -> dict[str, Any]:
     return {"policy": policy, "current": current, "versions": versions, "zone": zone(request)}
 
 
+@ROUTES.get("/admin/policy", name="policy")
 @allow(Role.ADMIN, Role.SUPERVISOR)
 async def policy_page(request: web.Request) -> web.Response:
     return render(request, "policy.html", **await _policy_context(request),
@@ -51,6 +54,7 @@ def _policy_form(request: web.Request, context: dict[str, Any], values: dict[str
                   error=error, checked=checked, changes=changes)
 
 
+@ROUTES.get("/admin/policy/edit", name="policy-edit")
 @allow(Role.ADMIN)
 async def policy_edit(request: web.Request) -> web.Response:
     context = await _policy_context(request)
@@ -59,6 +63,7 @@ async def policy_edit(request: web.Request) -> web.Response:
     return _policy_form(request, context, {"source": start, "note": ""})
 
 
+@ROUTES.post("/admin/policy", name="policy-save")
 @allow(Role.ADMIN)
 async def policy_save(request: web.Request) -> web.StreamResponse:
     """Check a new text, or save it as the version in force; problems leave it unsaved."""
@@ -79,9 +84,14 @@ async def policy_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/admin/policy?saved=1")
 
 
+@ROUTES.get("/admin/policy/versions/{id}", name="policy-version")
 @allow(Role.ADMIN, Role.SUPERVISOR)
-async def policy_version_page(request: web.Request, error: AppError | None = None,
-                              note: str = "") -> web.Response:
+async def policy_version_page(request: web.Request) -> web.Response:
+    return await _version_page(request)
+
+
+async def _version_page(request: web.Request, error: AppError | None = None,
+                        note: str = "") -> web.Response:
     context = await _policy_context(request)
     async with request.app[keys.DB]() as db:
         row = await policy_versions.get_version(db, signed_in(request), path_id(request))
@@ -91,6 +101,7 @@ async def policy_version_page(request: web.Request, error: AppError | None = Non
                   **context, version=row, changes=changes, error=error, note=note)
 
 
+@ROUTES.post("/admin/policy/versions/{id}/restore", name="policy-restore")
 @allow(Role.ADMIN)
 async def policy_restore(request: web.Request) -> web.StreamResponse:
     """Put an earlier version back in force, stored again as the newest version."""
@@ -101,14 +112,10 @@ async def policy_restore(request: web.Request) -> web.StreamResponse:
             await policy_versions.save(db, request, signed_in(request), row.source,
                                        values.get("note", ""), restored_from=row)
     except (Invalid, Conflict) as error:
-        return await policy_version_page(request, error, values.get("note", ""))
+        return await _version_page(request, error, values.get("note", ""))
     raise web.HTTPSeeOther("/admin/policy?saved=1")
 
 
 def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/admin/policy", policy_page, name="policy")
-    r.add_get("/admin/policy/edit", policy_edit, name="policy-edit")
-    r.add_post("/admin/policy", policy_save, name="policy-save")
-    r.add_get("/admin/policy/versions/{id}", policy_version_page, name="policy-version")
-    r.add_post("/admin/policy/versions/{id}/restore", policy_restore, name="policy-restore")
+    """Its routes, declared on each handler above."""
+    app.router.add_routes(ROUTES)

@@ -28,7 +28,10 @@ from server.store.models import (
     Role,
 )
 
+ROUTES = web.RouteTableDef()
 
+
+@ROUTES.get("/appointments/{id}/call", name="call")
 @allow(Role.PRACTITIONER)
 async def call_page(request: web.Request) -> web.Response:
     """The practitioner's side of a remote appointment: waiting list, checklist, call."""
@@ -57,6 +60,7 @@ def _birth_date(form: dict[str, Any]) -> date | None:
         return None
 
 
+@ROUTES.get("/join/{token}", name="join")
 @allow(Audience.PUBLIC)
 async def join(request: web.Request) -> web.StreamResponse:
     """An invitation link: a page that asks the client's date of birth (or the interpreter
@@ -70,6 +74,7 @@ async def join(request: web.Request) -> web.StreamResponse:
                   error=None, token=token)
 
 
+@ROUTES.post("/join/{token}", name="join-submit")
 @allow(Audience.PUBLIC)
 async def join_submit(request: web.Request) -> web.StreamResponse:
     """Check the date of birth, use the link up, and swap it for a participant cookie."""
@@ -124,6 +129,7 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
                          "more times."), left=left))
 
 
+@ROUTES.get("/join", name="join-room")
 @allow(Audience.PUBLIC)
 async def join_room(request: web.Request) -> web.Response:
     """The call page for a person who joined by link (their cookie says who they are)."""
@@ -136,8 +142,5 @@ async def join_room(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/appointments/{id}/call", call_page, name="call")
-    r.add_get("/join/{token}", join, name="join")
-    r.add_post("/join/{token}", join_submit, name="join-submit")
-    r.add_get("/join", join_room, name="join-room")
+    """Its routes, declared on each handler above."""
+    app.router.add_routes(ROUTES)

@@ -31,6 +31,8 @@ CRN = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 REFERENCE = re.compile(r"^[\w ./-]{1,100}$")
 PAGE = 200  # access log entries per page
 
+ROUTES = web.RouteTableDef()
+
 
 def _user(request: web.Request) -> User:
     user = request[USER]
@@ -86,6 +88,7 @@ def entry_out(entry: AuditEvent, actor_name: str | None) -> dict[str, Any]:
 
 # --- pages ---------------------------------------------------------------------------------
 
+@ROUTES.get("/privacy", name="privacy")
 @allow(Role.DPO)
 async def privacy_home(request: web.Request) -> web.StreamResponse:
     """Find a client by case reference number."""
@@ -107,6 +110,7 @@ async def privacy_home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/privacy/clients/{found}")
 
 
+@ROUTES.get("/privacy/clients/{id}", name="access-log")
 @allow(Role.DPO)
 async def access_log_page(request: web.Request) -> web.Response:
     before = _before(request)
@@ -150,16 +154,19 @@ def _stream_headers(request: web.Request, kind: str, crn: str) -> dict[str, str]
             "Content-Disposition": f'{disposition}; filename="subject-access-{crn}.{kind}"'}
 
 
+@ROUTES.get("/privacy/clients/{id}/export.json", name="export-json")
 @allow(Role.DPO)
 async def export_json(request: web.Request) -> web.StreamResponse:
     return await _export(request, "json")
 
 
+@ROUTES.get("/privacy/clients/{id}/export.html", name="export-html")
 @allow(Role.DPO)
 async def export_html(request: web.Request) -> web.StreamResponse:
     return await _export(request, "html")
 
 
+@ROUTES.get("/privacy/retention", name="retention")
 @allow(Role.ADMIN, Role.DPO)
 async def retention_page(request: web.Request) -> web.Response:
     """What the retention schedule would delete now (a dry run), with a button to run it."""
@@ -172,6 +179,7 @@ async def retention_page(request: web.Request) -> web.Response:
                   days={name: getattr(settings, name) for name in RETENTION_SETTINGS})
 
 
+@ROUTES.post("/privacy/retention", name="retention-run")
 @allow(Role.ADMIN, Role.DPO)
 async def retention_run(request: web.Request) -> web.StreamResponse:
     """Apply the schedule now; each deletion is audited, and so is who asked for it."""
@@ -182,6 +190,7 @@ async def retention_run(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/privacy/retention?done={sum(s.count for s in swept)}")
 
 
+@ROUTES.get("/privacy-notice", name="privacy-notice")
 @allow(Audience.PUBLIC)
 async def privacy_notice(request: web.Request) -> web.Response:
     """The clients' privacy notice as a page of its own (also shown before the checklist)."""
@@ -210,11 +219,5 @@ async def api_audit_tamper(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/privacy", privacy_home, name="privacy")
-    r.add_get("/privacy/clients/{id}", access_log_page, name="access-log")
-    r.add_get("/privacy/clients/{id}/export.json", export_json, name="export-json")
-    r.add_get("/privacy/clients/{id}/export.html", export_html, name="export-html")
-    r.add_get("/privacy-notice", privacy_notice, name="privacy-notice")
-    r.add_get("/privacy/retention", retention_page, name="retention")
-    r.add_post("/privacy/retention", retention_run, name="retention-run")
+    """Its routes, declared on each handler above."""
+    app.router.add_routes(ROUTES)

@@ -29,6 +29,8 @@ from server.store.models import Contact, ContactKind, ContactOutcome, ContactRec
 
 PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
+ROUTES = web.RouteTableDef()
+
 
 def _user(request: web.Request) -> User:
     user = request[USER]
@@ -94,11 +96,13 @@ async def _contact_page(request: web.Request, contact_id: int, *, values: dict[s
                   local=localiser(zone(request)), saved=request.query.get("saved"))
 
 
+@ROUTES.get("/contacts/{id}", name="contact")
 @allow(*PRACTICE)
 async def contact_page(request: web.Request) -> web.Response:
     return await _contact_page(request, path_id(request))
 
 
+@ROUTES.post("/contacts/{id}", name="contact-save")
 @allow(Role.PRACTITIONER)
 async def contact_save(request: web.Request) -> web.StreamResponse:
     contact_id = path_id(request)
@@ -117,6 +121,7 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
 
 # --- exports ---------------------------------------------------------------------------------
 
+@ROUTES.get("/exports", name="exports")
 @allow(*PRACTICE)
 async def exports_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
@@ -124,6 +129,7 @@ async def exports_page(request: web.Request) -> web.Response:
     return render(request, "exports.html", clients=clients)
 
 
+@ROUTES.get("/exports/contact-records", name="export-download")
 @allow(*PRACTICE)
 async def export_download(request: web.Request) -> web.StreamResponse:
     """The page's download: the same stream as the API's."""
@@ -133,6 +139,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
 
 # --- the supervisor's dashboard ------------------------------------------------------------
 
+@ROUTES.get("/dashboard", name="dashboard")
 @allow(Role.SUPERVISOR)
 async def dashboard_page(request: web.Request) -> web.Response:
     board = await records_api.team_dashboard(request)
@@ -162,9 +169,4 @@ def setup(app: web.Application) -> None:
     # Other features add their sections here before start-up ("recording").
     app[RECORD_SUMMARIES] = {}
     app.cleanup_ctx.append(building.records_ctx)
-    r = app.router
-    r.add_get("/contacts/{id}", contact_page, name="contact")
-    r.add_post("/contacts/{id}", contact_save, name="contact-save")
-    r.add_get("/exports", exports_page, name="exports")
-    r.add_get("/exports/contact-records", export_download, name="export-download")
-    r.add_get("/dashboard", dashboard_page, name="dashboard")
+    app.router.add_routes(ROUTES)

@@ -34,6 +34,8 @@ from server.store.models import (
     User,
 )
 
+ROUTES = web.RouteTableDef()
+
 
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -41,12 +43,14 @@ def _safe_next(target: str | None) -> str:
     return "/"  # the home page sends each role to its own start page
 
 
+@ROUTES.get("/login", name="login")
 @allow(Audience.PUBLIC)
 async def login_page(request: web.Request) -> web.Response:
     return render(request, "login.html", next=_safe_next(request.query.get("next")), email="",
                   error=None)
 
 
+@ROUTES.post("/login", name="login-submit")
 @allow(Audience.PUBLIC)
 async def login(request: web.Request) -> web.StreamResponse:
     """Check the password (throttled), then start a fresh session."""
@@ -84,6 +88,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@ROUTES.post("/logout/everywhere", name="logout-everywhere")
+@ROUTES.post("/logout", name="logout")
 @allow(Audience.STAFF)
 async def logout(request: web.Request) -> web.StreamResponse:
     identity = request[IDENTITY]
@@ -105,6 +111,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+@ROUTES.get("/", name="home")
 @allow(Audience.PUBLIC)
 async def home(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
@@ -115,6 +122,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/admin/users" if Role.ADMIN in user.roles else "/privacy")
 
 
+@ROUTES.get("/admin/users", name="users")
 @allow(Role.ADMIN)
 async def users_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
@@ -132,11 +140,13 @@ async def _user_form(request: web.Request, values: dict[str, Any], error: Invali
                   teams=teams, roles=list(Role))
 
 
+@ROUTES.get("/admin/users/new", name="user-form")
 @allow(Role.ADMIN)
 async def user_form(request: web.Request) -> web.Response:
     return await _user_form(request, {"roles": ["practitioner"]}, None)
 
 
+@ROUTES.post("/admin/users", name="user-create")
 @allow(Role.ADMIN)
 async def user_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -155,6 +165,8 @@ async def user_create(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/admin/users?created=1")
 
 
+@ROUTES.post("/admin/users/{id}/reactivate", name="user-reactivate")
+@ROUTES.post("/admin/users/{id}/deactivate", name="user-deactivate")
 @allow(Role.ADMIN)
 async def user_set_active(request: web.Request) -> web.StreamResponse:
     active = request.match_info.route.name == "user-reactivate"
@@ -163,6 +175,7 @@ async def user_set_active(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/admin/users")
 
 
+@ROUTES.get("/account", name="account")
 @allow(Audience.STAFF)
 async def account_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
@@ -171,6 +184,7 @@ async def account_page(request: web.Request) -> web.Response:
                   zone=zone(request))
 
 
+@ROUTES.post("/account/tokens", name="token-create")
 @allow(Audience.STAFF)
 async def token_create(request: web.Request) -> web.Response:
     values = await form_data(request)
@@ -188,6 +202,7 @@ async def token_create(request: web.Request) -> web.Response:
                   new_token=secret, error=error, zone=zone(request))
 
 
+@ROUTES.post("/account/tokens/{id}/revoke", name="token-revoke")
 @allow(Audience.STAFF)
 async def token_revoke(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.DB].begin() as db:
@@ -196,17 +211,5 @@ async def token_revoke(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/", home, name="home")
-    r.add_get("/login", login_page, name="login")
-    r.add_post("/login", login, name="login-submit")
-    r.add_post("/logout", logout, name="logout")
-    r.add_post("/logout/everywhere", logout, name="logout-everywhere")
-    r.add_get("/admin/users", users_page, name="users")
-    r.add_get("/admin/users/new", user_form, name="user-form")
-    r.add_post("/admin/users", user_create, name="user-create")
-    r.add_post("/admin/users/{id}/deactivate", user_set_active, name="user-deactivate")
-    r.add_post("/admin/users/{id}/reactivate", user_set_active, name="user-reactivate")
-    r.add_get("/account", account_page, name="account")
-    r.add_post("/account/tokens", token_create, name="token-create")
-    r.add_post("/account/tokens/{id}/revoke", token_revoke, name="token-revoke")
+    """Its routes, declared on each handler above."""
+    app.router.add_routes(ROUTES)
