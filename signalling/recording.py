@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consent import RECORDING, ConsentEvent, ConsentKind, Decision, RecordingRequest, Verdict
+from consent import RECORDING, ConsentEvent, ConsentKind, Decision, Verdict
 from consent import decide as decide_consent
 from consent import wording as consent_wording
-from consent.ledger import Wording
 from media.recorder import RecorderManager, RecordingFailed
 from policies import Policy
 from policies.policy import OnWithdrawal
@@ -35,7 +34,6 @@ from server.store.models import (
     CallSession,
     ConsentEventRow,
     Participant,
-    ParticipantEvent,
     ParticipantRole,
     ParticipantState,
     Recording,
@@ -43,26 +41,21 @@ from server.store.models import (
 )
 from signalling.bus import RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
+from signalling.recording_store import (
+    ACTIVE,
+    active,
+    close_segment,
+    log,
+    stamp,
+    to_event,
+    to_request,
+)
+from signalling.sessions import live_session
 
-ACTIVE = (RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
 # Who hears the recording state: people in the room, waiting, or whose call just ended (never
 # someone denied or removed).
 TOLD = (ParticipantState.ADMITTED, ParticipantState.WAITING, ParticipantState.ENDED,
         ParticipantState.LEFT)
-
-
-def to_event(row: ConsentEventRow) -> ConsentEvent:
-    return ConsentEvent(seq=row.id, participant_id=row.participant_id,
-                        call_session_id=row.call_session_id, request_id=row.recording_id,
-                        purpose=row.purpose, kind=ConsentKind(row.kind),
-                        wording=Wording(row.wording_version, row.language, row.wording_sha256),
-                        at=row.at)
-
-
-def to_request(row: Recording) -> RecordingRequest:
-    return RecordingRequest(id=row.id, call_session_id=row.call_session_id, purpose=row.purpose,
-                            wording_version=row.wording_version,
-                            requested_by=row.requested_by_id, requested_at=row.requested_at)
 
 
 @dataclass(frozen=True)
@@ -124,11 +117,11 @@ class RecordingDesk:
         current = now()
         async with self.lock(member.appointment_id):
             async with self.db.begin() as db:
-                session = await _live_session(db, member.appointment_id)
+                session = await live_session(db, member.appointment_id)
                 if session is None:
                     raise ProtocolError(ErrorCode.SESSION_ENDED, "the session is not running",
                                         ref="record")
-                if await _active(db, member.appointment_id) is not None:
+                if await active(db, member.appointment_id) is not None:
                     raise ProtocolError(ErrorCode.RECORDING_ACTIVE,
                                         "a recording request is already open", ref="record")
                 db.add(Recording(
@@ -138,7 +131,7 @@ class RecordingDesk:
                     state=RecordingState.ASKING, segments=[],
                     retention_until=current + timedelta(
                         days=policy.recording.retention_days)))
-                _log(db, member, "recording_requested", current, session.id)
+                log(db, member, "recording_requested", current, session.id)
             await self._evaluate(member.appointment_id)
 
     async def answer(self, member: Member, request_id: int, yes: bool, sha256: str) -> None:
@@ -169,7 +162,7 @@ class RecordingDesk:
         current = now()
         async with self.lock(member.appointment_id):
             async with self.db.begin() as db:
-                row = await _active(db, member.appointment_id)
+                row = await active(db, member.appointment_id)
                 if row is None or row.id != request_id:
                     raise ProtocolError(ErrorCode.UNKNOWN_REQUEST,
                                         f"recording request {request_id} is not open in this "
@@ -188,15 +181,15 @@ class RecordingDesk:
                     recording_id=row.id, participant_id=member.participant_id,
                     purpose=row.purpose, kind=kind.value, wording_version=shown.version,
                     wording_sha256=shown.sha256, language=shown.language, at=current))
-                _log(db, member, f"consent_{kind.value}", current, row.call_session_id,
-                     recording=row.id)
+                log(db, member, f"consent_{kind.value}", current, row.call_session_id,
+                    recording=row.id)
             await self._evaluate(member.appointment_id)
 
     async def recorder_offer(self, member: Member, request_id: int, sdp: str) -> str:
         """Answer a browser's offer to the recorder, only while everyone present said yes."""
         async with self.lock(member.appointment_id):
             async with self.db() as db:
-                row = await _active(db, member.appointment_id)
+                row = await active(db, member.appointment_id)
             if row is None or row.id != request_id or row.state is not RecordingState.RECORDING \
                     or member.appointment_id not in self.recorder.live:
                 raise ProtocolError(ErrorCode.RECORDER_REFUSED,
@@ -213,10 +206,10 @@ class RecordingDesk:
         async with self.lock(appointment_id):
             await self.recorder.stop(appointment_id)
             async with self.db.begin() as db:
-                row = await _active(db, appointment_id)
+                row = await active(db, appointment_id)
                 if row is None:
                     return
-                _close_segment(row, now())
+                close_segment(row, now())
                 row.state, row.stopped_at = RecordingState.FAILED, now()
                 row.stopped_reason, row.error = "failed", message[:2000]
                 practitioner = await db.scalar(select(Participant.id).where(
@@ -238,7 +231,7 @@ class RecordingDesk:
 
     async def _evaluate(self, appointment_id: int) -> None:
         async with self.db() as db:  # the common case, nothing asked: one cheap query
-            asked = await _active(db, appointment_id) is not None
+            asked = await active(db, appointment_id) is not None
         if not asked and appointment_id not in self.recorder.live:
             return
         policy = await self.policy_for(appointment_id)
@@ -275,7 +268,7 @@ class RecordingDesk:
         async with self.db.begin() as db:
             fresh = await db.get(Recording, row.id, with_for_update=True)
             assert fresh is not None
-            fresh.segments = [*fresh.segments, {"started": _stamp(current), "stopped": None}]
+            fresh.segments = [*fresh.segments, {"started": stamp(current), "stopped": None}]
             fresh.state = RecordingState.RECORDING
             fresh.key_id = self.recorder.keys.current
             fresh.file_path = self.recorder.folder_for(row.id).name
@@ -297,7 +290,7 @@ class RecordingDesk:
         async with self.db.begin() as db:
             row = await db.get(Recording, recording_id, with_for_update=True)
             assert row is not None
-            _close_segment(row, at)
+            close_segment(row, at)
             if row.state is state:
                 return
             row.state = state
@@ -323,7 +316,7 @@ class RecordingDesk:
     async def _facts(self, appointment_id: int, recording_id: int | None = None) -> _Facts:
         async with self.db() as db:
             row = (await db.get(Recording, recording_id) if recording_id is not None
-                   else await _active(db, appointment_id))
+                   else await active(db, appointment_id))
             people = list(await db.scalars(select(Participant).where(
                 Participant.appointment_id == appointment_id,
                 Participant.connection_id.is_not(None))))
@@ -369,33 +362,3 @@ class RecordingDesk:
 
     async def close(self) -> None:
         await self.recorder.close()
-
-
-def _stamp(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds")
-
-
-def _close_segment(row: Recording, at: datetime) -> None:
-    if row.segments and row.segments[-1].get("stopped") is None:
-        row.segments = [*row.segments[:-1], {**row.segments[-1], "stopped": _stamp(at)}]
-
-
-async def _live_session(db: AsyncSession, appointment_id: int) -> CallSession | None:
-    return await db.scalar(
-        select(CallSession).where(CallSession.appointment_id == appointment_id,
-                                  CallSession.ended_at.is_(None))
-        .order_by(CallSession.id.desc()).limit(1))
-
-
-async def _active(db: AsyncSession, appointment_id: int) -> Recording | None:
-    """The appointment's open recording request (asking, recording or paused), if any."""
-    return await db.scalar(select(Recording).where(
-        Recording.appointment_id == appointment_id, Recording.state.in_(ACTIVE))
-        .order_by(Recording.id.desc()).limit(1))
-
-
-def _log(db: AsyncSession, member: Member, kind: str, at: datetime, session_id: int,
-         **detail: Any) -> None:
-    db.add(ParticipantEvent(appointment_id=member.appointment_id, call_session_id=session_id,
-                            participant_id=member.participant_id, kind=kind, at=at,
-                            detail=detail))

@@ -22,15 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policies import (
-    ChecklistAnswer,
-    ChecklistError,
-    ChecklistRole,
-    Outcome,
-    Policy,
-    check_checklist,
-    decide,
-)
+from policies import ChecklistError, ChecklistRole, Outcome, decide
 from policies.policy import CHECKLIST
 from server.casework import decisions
 from server.casework.policy_versions import PolicyStore
@@ -44,71 +36,20 @@ from server.store.models import (
     ChecklistResponse,
     Client,
     Participant,
-    ParticipantEvent,
     ParticipantRole,
     ParticipantState,
 )
 from signalling.bus import RoomBus
+from signalling.checklists import answers_since, check, checklist_role, latest_checklists
 from signalling.protocol import ErrorCode, ProtocolError
-
-FINAL = frozenset({ParticipantState.DENIED, ParticipantState.REMOVED, ParticipantState.ENDED})
-PRESENT = (ParticipantState.WAITING, ParticipantState.ADMITTED)
+from signalling.roster import snapshot
+from signalling.sessions import FINAL, PRESENT, event, live_session
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
     ("phone", N_("Hold the appointment by phone instead.")),
     ("reschedule", N_("Move the video session to a time when it is safe to talk.")),
 )
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _event(db: AsyncSession, participant: Participant, kind: str, at: datetime,
-           session_id: int | None, actor: int | None = None, **detail: Any) -> None:
-    db.add(ParticipantEvent(appointment_id=participant.appointment_id,
-                            call_session_id=session_id, participant_id=participant.id,
-                            actor_id=actor, kind=kind, at=at, detail=detail))
-
-
-async def _live_session(db: AsyncSession, appointment_id: int) -> CallSession | None:
-    return await db.scalar(
-        select(CallSession).where(CallSession.appointment_id == appointment_id,
-                                  CallSession.ended_at.is_(None))
-        .order_by(CallSession.id.desc()).limit(1))
-
-
-def checklist_role(role: ParticipantRole, location: str | None) -> ChecklistRole:
-    if role is ParticipantRole.CLIENT:
-        return ChecklistRole.CLIENT
-    if role is ParticipantRole.INTERPRETER:
-        return ChecklistRole.INTERPRETER
-    return (ChecklistRole.PRACTITIONER_HOME if location == "home"
-            else ChecklistRole.PRACTITIONER_PREMISES)
-
-
-async def answers_since(db: AsyncSession, appointment_id: int) -> datetime | None:
-    """From when checklist answers count: the end of the appointment's last session, so
-    answers given while waiting for the practitioner count, and a session that starts again
-    (after the end, or a crash) asks again."""
-    ended: datetime | None = await db.scalar(
-        select(func.max(CallSession.ended_at)).where(CallSession.appointment_id == appointment_id))
-    return ended
-
-
-async def latest_checklists(db: AsyncSession, appointment_id: int,
-                            since: datetime | None = None) -> dict[int, ChecklistResponse]:
-    """The newest checklist response of each participant of the appointment."""
-    query = (select(ChecklistResponse)
-             .where(ChecklistResponse.appointment_id == appointment_id)
-             .order_by(ChecklistResponse.id))
-    if since is not None:
-        query = query.where(ChecklistResponse.answered_at >= since)
-    latest: dict[int, ChecklistResponse] = {}
-    for row in await db.scalars(query):
-        latest[row.participant_id] = row
-    return latest
 
 
 class Rooms:
@@ -133,72 +74,18 @@ class Rooms:
 
     async def roster(self, appointment_id: int) -> None:
         """Send everyone connected what they may see of the room."""
-        async with self.db() as db:
-            people = list(await db.scalars(
-                select(Participant).where(Participant.appointment_id == appointment_id,
-                                          Participant.state.in_(PRESENT))
-                .order_by(Participant.id)))
-            checklists = await latest_checklists(
-                db, appointment_id, await answers_since(db, appointment_id))
-            # Every change writes an event, so the newest event id orders snapshots: a
-            # connection drops a roster older than one it already has.
-            version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
-                ParticipantEvent.appointment_id == appointment_id)) or 0
-            policy = await self.policies.for_appointment(db, appointment_id)
-        full = [self._entry(p, checklists.get(p.id), policy) for p in people]
-        admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
-                    if e["state"] == ParticipantState.ADMITTED.value]
-        await self._add_precalls(appointment_id, full)  # inclusion (#7), practitioner only
-        for person in people:
+        seen = await snapshot(self.db, self.policies, appointment_id)
+        for person in seen.people:
             if person.connection_id is None:
                 continue
             if person.role is ParticipantRole.PRACTITIONER:
                 await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": version, "participants": full})
+                    "type": "roster", "version": seen.version, "participants": seen.full})
             elif person.state is ParticipantState.ADMITTED:
                 await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": version, "participants": admitted})
+                    "type": "roster", "version": seen.version, "participants": seen.admitted})
         if self.on_change is not None:
             await self.on_change(appointment_id)
-
-    async def _add_precalls(self, appointment_id: int, entries: list[dict[str, Any]]) -> None:
-        """Each person's latest pre-call check, for the practitioner's waiting list."""
-        from server.joining.precall import latest_precalls
-
-        async with self.db() as db:
-            found = await latest_precalls(db, appointment_id)
-        for entry in entries:
-            if entry["id"] in found:
-                entry["precall"] = found[entry["id"]]
-
-    def _entry(self, person: Participant, checklist: ChecklistResponse | None,
-               policy: Policy) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "id": person.id, "role": person.role.value, "name": person.name,
-            "state": person.state.value, "connected": person.connection_id is not None,
-            "epoch": person.epoch, "media": {"audio": person.audio, "video": person.video},
-        }
-        if person.state is ParticipantState.WAITING:
-            entry["waiting_since"] = iso(person.state_since)
-        if person.role is not ParticipantRole.PRACTITIONER:
-            entry["checklist"] = self._checklist_state(checklist, policy)
-        return entry
-
-    def _checklist_state(self, response: ChecklistResponse | None,
-                         policy: Policy) -> dict[str, Any]:
-        if response is None:
-            return {"complete": False, "passed": False, "failed": [], "advisory": [],
-                    "answers": {}}
-        result = self._check(ChecklistRole(response.role), response.answers, policy)
-        return {"complete": result.complete, "passed": result.passed,
-                "failed": [i.id for i in result.failed_blocking],
-                "advisory": [i.id for i in result.failed_advisory],
-                "answers": dict(response.answers)}
-
-    @staticmethod
-    def _check(role: ChecklistRole, answers: dict[str, bool], policy: Policy) -> Any:
-        return check_checklist(role, [ChecklistAnswer(role, k, v) for k, v in answers.items()],
-                               policy)
 
     async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
         """The checklist this person must answer under the policy in force, worded in the
@@ -233,7 +120,7 @@ class Rooms:
                 raise ProtocolError(ErrorCode.SESSION_ENDED,
                                     gettext(N_("This session is over for you.")),
                                     state=person.state.value)
-            session = await _live_session(db, person.appointment_id)
+            session = await live_session(db, person.appointment_id)
             if person.role is ParticipantRole.PRACTITIONER:
                 if session is None:
                     assert member.user_id is not None
@@ -241,7 +128,7 @@ class Rooms:
                                           started_at=current, started_by_id=member.user_id)
                     db.add(session)
                     await db.flush()
-                    _event(db, person, "started", current, session.id)
+                    event(db, person, "started", current, session.id)
                 if person.state is not ParticipantState.ADMITTED:
                     person.state, person.state_since = ParticipantState.ADMITTED, current
             kind = "reconnected"
@@ -254,8 +141,8 @@ class Rooms:
                 person.epoch += 1
             replaced = person.connection_id is not None
             person.connection_id = connection
-            _event(db, person, kind, current, session.id if session else None,
-                   resume=resume, replaced=replaced)
+            event(db, person, kind, current, session.id if session else None,
+                  resume=resume, replaced=replaced)
             answered = await db.scalar(
                 select(ChecklistResponse.id).where(
                     ChecklistResponse.participant_id == person.id,
@@ -273,8 +160,8 @@ class Rooms:
             if person is None or person.connection_id != connection:
                 return
             person.connection_id = None
-            session = await _live_session(db, person.appointment_id)
-            _event(db, person, "disconnected", current, session.id if session else None)
+            session = await live_session(db, person.appointment_id)
+            event(db, person, "disconnected", current, session.id if session else None)
         await self.roster(member.appointment_id)
 
     # --- the checklist --------------------------------------------------------------------
@@ -290,19 +177,19 @@ class Rooms:
         async with self.db.begin() as db:
             policy = await self.policies.for_appointment(db, member.appointment_id)
             try:
-                result = self._check(role, answers, policy)
+                result = check(role, answers, policy)
             except ChecklistError as exc:
                 raise ProtocolError(ErrorCode.BAD_CHECKLIST, str(exc), ref="checklist") from None
             person = await db.get(Participant, member.participant_id)
             assert person is not None
-            session = await _live_session(db, member.appointment_id)
+            session = await live_session(db, member.appointment_id)
             db.add(ChecklistResponse(
                 participant_id=member.participant_id, appointment_id=member.appointment_id,
                 role=role.value, answers=dict(answers), complete=result.complete,
                 passed=result.passed, policy_version=policy.version, answered_at=current))
-            _event(db, person, "checklist", current, session.id if session else None,
-                   role=role.value, passed=result.passed, complete=result.complete,
-                   failed=[i.id for i in result.failed_blocking])
+            event(db, person, "checklist", current, session.id if session else None,
+                  role=role.value, passed=result.passed, complete=result.complete,
+                  failed=[i.id for i in result.failed_blocking])
         await self.roster(member.appointment_id)
         failed = bool(result.failed_blocking)
         return {
@@ -330,7 +217,7 @@ class Rooms:
         current = now()
         async with self.db.begin() as db:
             target = await self._target(db, actor, target_id, (ParticipantState.WAITING,))
-            session = await _live_session(db, actor.appointment_id)
+            session = await live_session(db, actor.appointment_id)
             if session is None:
                 raise ProtocolError(ErrorCode.SESSION_ENDED, "the session is not running")
             appointment = await db.get(Appointment, actor.appointment_id)
@@ -373,8 +260,8 @@ class Rooms:
                              appointment_id=appointment.id, now=current,
                              actor_user_id=actor.user_id, subject_participant_id=target.id)
             if reasons:
-                _event(db, target, "admission_refused", current, session.id,
-                       actor.participant_id, rules=sorted({r.rule_id for r in reasons}))
+                event(db, target, "admission_refused", current, session.id,
+                      actor.participant_id, rules=sorted({r.rule_id for r in reasons}))
                 refused = ProtocolError(
                     ErrorCode.ADMISSION_REFUSED,
                     gettext(N_("%(name)s cannot be admitted yet.")) % {"name": target.name},
@@ -382,8 +269,8 @@ class Rooms:
                     reasons=[decisions.reason_out(r) for r in reasons])
             else:
                 target.state, target.state_since = ParticipantState.ADMITTED, current
-                _event(db, target, "admitted", current, session.id, actor.participant_id,
-                       policy_version=decision.policy_version)
+                event(db, target, "admitted", current, session.id, actor.participant_id,
+                      policy_version=decision.policy_version)
                 refused = None
         if refused is not None:
             raise refused
@@ -406,10 +293,10 @@ class Rooms:
         current = now()
         async with self.db.begin() as db:
             target = await self._target(db, actor, target_id, states)
-            session = await _live_session(db, actor.appointment_id)
+            session = await live_session(db, actor.appointment_id)
             target.state, target.state_since = to, current
-            _event(db, target, kind, current, session.id if session else None,
-                   actor.participant_id, **detail)
+            event(db, target, kind, current, session.id if session else None,
+                  actor.participant_id, **detail)
         await self.bus.send(actor.appointment_id, target_id, {"type": kind})
         await self.roster(actor.appointment_id)
 
@@ -417,7 +304,7 @@ class Rooms:
         """End the session for everyone."""
         current = now()
         async with self.db.begin() as db:
-            session = await _live_session(db, actor.appointment_id)
+            session = await live_session(db, actor.appointment_id)
             people = list(await db.scalars(
                 select(Participant).where(Participant.appointment_id == actor.appointment_id,
                                           Participant.state.not_in(FINAL))
@@ -431,8 +318,8 @@ class Rooms:
                     person.state, person.state_since = ParticipantState.LEFT, current
                 else:
                     person.state, person.state_since = ParticipantState.ENDED, current
-                _event(db, person, "ended", current, session.id if session else None,
-                       actor.participant_id)
+                event(db, person, "ended", current, session.id if session else None,
+                      actor.participant_id)
                 if person.connection_id is not None:
                     told.append(person.id)
         if self.on_change is not None:
@@ -447,8 +334,8 @@ class Rooms:
             assert person is not None
             if person.state in PRESENT:
                 person.state, person.state_since = ParticipantState.LEFT, current
-            session = await _live_session(db, member.appointment_id)
-            _event(db, person, "left", current, session.id if session else None)
+            session = await live_session(db, member.appointment_id)
+            event(db, person, "left", current, session.id if session else None)
             # The last person out ends the session, as if the practitioner had.
             everyone_left = session is not None and await db.scalar(
                 select(func.count()).select_from(Participant).where(
@@ -457,7 +344,7 @@ class Rooms:
             if everyone_left:
                 assert session is not None
                 session.ended_at = current
-                _event(db, person, "ended", current, session.id, reason="everyone left")
+                event(db, person, "ended", current, session.id, reason="everyone left")
         await self.roster(member.appointment_id)
         if everyone_left:
             await self._ended(member.appointment_id)
@@ -467,9 +354,9 @@ class Rooms:
             person = await db.get(Participant, member.participant_id)
             assert person is not None
             person.audio, person.video = audio, video
-            session = await _live_session(db, member.appointment_id)
-            _event(db, person, "media", now(), session.id if session else None,
-                   audio=audio, video=video)
+            session = await live_session(db, member.appointment_id)
+            event(db, person, "media", now(), session.id if session else None,
+                  audio=audio, video=video)
         await self.roster(member.appointment_id)
 
     async def link_locked(self, appointment_id: int, name: str) -> None:
@@ -495,9 +382,9 @@ class Rooms:
         people = list(await db.scalars(select(Participant).where(
             Participant.appointment_id == appointment_id, Participant.role == role,
             Participant.state.in_(PRESENT)).with_for_update()))
-        session = await _live_session(db, appointment_id)
+        session = await live_session(db, appointment_id)
         for person in people:
             person.state, person.state_since = ParticipantState.REMOVED, at
-            _event(db, person, "removed", at, session.id if session else None,
-                   reason="link replaced")
+            event(db, person, "removed", at, session.id if session else None,
+                  reason="link replaced")
         return [p.id for p in people if p.connection_id is not None]

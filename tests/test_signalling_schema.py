@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from signalling import protocol
+from signalling import protocol, schema
 from tests.calls import client_peer, practitioner_peer, remote_call
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -23,7 +23,7 @@ def validator(part: str) -> jsonschema.Draft202012Validator:
 
 def test_schema_file_is_generated_from_the_code():
     assert (DOCS / "signalling.schema.json").read_text(encoding="utf-8") == \
-        protocol.schema_text(), "run: python -m signalling.protocol"
+        schema.schema_text(), "run: python -m signalling.schema"
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 

@@ -1,0 +1,49 @@
+"""The room's checklists: whose checklist a person answers, which answers count, checking them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policies import ChecklistAnswer, ChecklistRole, Policy, check_checklist
+from server.store.models import CallSession, ChecklistResponse, ParticipantRole
+
+
+def checklist_role(role: ParticipantRole, location: str | None) -> ChecklistRole:
+    if role is ParticipantRole.CLIENT:
+        return ChecklistRole.CLIENT
+    if role is ParticipantRole.INTERPRETER:
+        return ChecklistRole.INTERPRETER
+    return (ChecklistRole.PRACTITIONER_HOME if location == "home"
+            else ChecklistRole.PRACTITIONER_PREMISES)
+
+
+async def answers_since(db: AsyncSession, appointment_id: int) -> datetime | None:
+    """From when checklist answers count: the end of the appointment's last session, so
+    answers given while waiting for the practitioner count, and a session that starts again
+    (after the end, or a crash) asks again."""
+    ended: datetime | None = await db.scalar(
+        select(func.max(CallSession.ended_at)).where(CallSession.appointment_id == appointment_id))
+    return ended
+
+
+async def latest_checklists(db: AsyncSession, appointment_id: int,
+                            since: datetime | None = None) -> dict[int, ChecklistResponse]:
+    """The newest checklist response of each participant of the appointment."""
+    query = (select(ChecklistResponse)
+             .where(ChecklistResponse.appointment_id == appointment_id)
+             .order_by(ChecklistResponse.id))
+    if since is not None:
+        query = query.where(ChecklistResponse.answered_at >= since)
+    latest: dict[int, ChecklistResponse] = {}
+    for row in await db.scalars(query):
+        latest[row.participant_id] = row
+    return latest
+
+
+def check(role: ChecklistRole, answers: dict[str, bool], policy: Policy) -> Any:
+    return check_checklist(role, [ChecklistAnswer(role, k, v) for k, v in answers.items()],
+                           policy)

@@ -1,0 +1,387 @@
+"""One browser's signalling WebSocket: hello, reading, dispatching, writing, heartbeat.
+
+A connection waits for `hello`, registers with the room bus, then reads messages one at a
+time: validate, check the sender's state and role, act through `Rooms`, answer errors to the
+sender only. Writes go through a queue and one writer task, so a slow browser never blocks
+anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from media.turn import ice_servers, ice_transport_policy
+from server import keys
+from server.clock import now
+from server.errors import Forbidden, NotFound
+from server.i18n import current_language
+from server.joining.members import Member, member_for_staff
+from server.staff.keys import IDENTITY
+from server.store.models import (
+    ParticipantRole,
+    ParticipantState,
+    StaffSession,
+)
+from signalling import protocol, quality
+from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
+from signalling.protocol import Close, ErrorCode, ProtocolError
+from signalling.sessions import FINAL, iso
+
+log = logging.getLogger("rapport.signalling")
+
+HELLO_TIMEOUT = 10.0
+PING_EVERY = 20.0
+SILENCE_LIMIT = 45.0
+BURST = 200
+RATE = 50.0
+DROP_LIMIT = 2000
+OUTBOX = 512
+STAFF_CHECK_BEATS = 6  # every two minutes
+
+
+PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record"}
+RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
+WHILE_WAITING = {"hello", "checklist", "leave", "ping"}
+RELAYED = {"offer", "answer", "candidate"}
+FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GONE,
+                 "replaced": Close.REPLACED}
+
+
+class Bucket:
+    """A token bucket: `BURST` messages at once, then `RATE` a second."""
+
+    def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
+        self.capacity, self.rate = float(burst), rate
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        moment = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (moment - self.stamp) * self.rate)
+        self.stamp = moment
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+class Connection:
+    """One browser's WebSocket."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.request = request
+        self.ws = ws
+        self.id = uuid.uuid4().hex
+        self.rooms = request.app[ROOMS]
+        self.bus = request.app[BUS]
+        self.member: Member | None = None
+        self.state: ParticipantState | None = None
+        self.peers: set[int] = set()  # admitted others, from the last roster
+        self.roster_version = 0
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX)
+        self.bucket = Bucket()
+        self.dropped = 0
+        self.last_rate_error = 0.0
+        self.last_heard = time.monotonic()
+        self.close_code: int | None = None
+        self.stats_at = 0.0  # when call-quality statistics were last stored
+
+    # --- writing --------------------------------------------------------------------------
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """Called by the bus (from any task): keep local state, queue for the writer."""
+        kind = message.get("type")
+        if kind == "roster":
+            if message["version"] < self.roster_version:
+                return  # an older snapshot overtaken by a newer one
+            self.roster_version = message["version"]
+            me = self.member.participant_id if self.member else None
+            self.peers = {p["id"] for p in message["participants"]
+                          if p["state"] == "admitted" and p["id"] != me}
+        elif kind == "admitted":
+            self.state = ParticipantState.ADMITTED
+        elif kind in ("denied", "removed", "ended"):
+            self.state = ParticipantState(kind)
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:  # a browser that does not read: let it reconnect
+            self.close_code = Close.HEARTBEAT
+            await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
+            return
+        if kind in FINAL_NOTICES:
+            self.close_code = FINAL_NOTICES[kind]
+            self.outbox.put_nowait(None)
+
+    async def writer(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                await self.ws.close(code=self.close_code or Close.GONE)
+                return
+            if self.ws.closed:
+                return
+            await self.ws.send_json(message)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.deliver(message)
+
+    async def heartbeat(self) -> None:
+        beats = 0
+        while not self.ws.closed:
+            await asyncio.sleep(PING_EVERY)
+            beats += 1
+            if time.monotonic() - self.last_heard > SILENCE_LIMIT:
+                self.close_code = Close.HEARTBEAT
+                await self.ws.close(code=Close.HEARTBEAT, message=b"heartbeat lost")
+                return
+            if beats % STAFF_CHECK_BEATS == 0 and not await self._staff_session_alive():
+                self.close_code = Close.UNAUTHENTICATED
+                await self.ws.close(code=Close.UNAUTHENTICATED, message=b"signed out")
+                return
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.ping()
+
+    async def _staff_session_alive(self) -> bool:
+        """A practitioner in a call counts as active (their session's idle timer is reset);
+        signing out, or the absolute lifetime ending, ends their connection."""
+        identity = self.request[IDENTITY]
+        if identity is None or identity.session is None:
+            return True
+        async with self.request.app[keys.DB].begin() as db:
+            row = await db.get(StaffSession, identity.session.id)
+            current = now()
+            if row is None or row.revoked_at is not None or row.expires_at <= current:
+                return False
+            row.last_seen_at = current
+        return True
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def run(self, participant: Member | None) -> None:
+        writer = asyncio.create_task(self.writer())
+        heart = asyncio.create_task(self.heartbeat())
+        try:
+            hello = await self._hello(participant)
+            if hello is None:
+                return
+            async for raw in self._messages():
+                await self._handle(raw)
+        finally:
+            heart.cancel()
+            # aiohttp cancels a handler whose peer went away: finish the bookkeeping in a
+            # task of its own, so the disconnection is always recorded.
+            cleanup = asyncio.ensure_future(self._cleanup(writer))
+            pending = self.request.app[CLEANUPS]
+            pending.add(cleanup)
+            cleanup.add_done_callback(pending.discard)
+            await asyncio.shield(cleanup)
+
+    async def _cleanup(self, writer: asyncio.Task[None]) -> None:
+        if self.member is not None:
+            await self.bus.detach(self.member.appointment_id, self.member.participant_id,
+                                  self.id)
+            try:
+                await self.rooms.disconnect(self.member, self.id)
+            except Exception:
+                log.exception("could not record a disconnection")
+        if not self.ws.closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.outbox.put_nowait(None)
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
+                await asyncio.wait_for(writer, 2.0)
+        writer.cancel()
+
+    async def _messages(self) -> Any:
+        """Text messages, after pings/pongs, size and rate checks."""
+        while True:
+            msg = await self.ws.receive()
+            self.last_heard = time.monotonic()
+            if msg.type == WSMsgType.TEXT:
+                if not self.bucket.take():
+                    self.dropped += 1
+                    if self.dropped >= DROP_LIMIT:
+                        self.close_code = Close.FLOOD
+                        await self.ws.close(code=Close.FLOOD, message=b"flooding")
+                        return
+                    if self.last_heard - self.last_rate_error >= 1.0:
+                        self.last_rate_error = self.last_heard
+                        await self.send(protocol.error(
+                            ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+                    continue
+                yield msg.data
+            elif msg.type == WSMsgType.BINARY:
+                await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
+                                               "binary frames are not part of the protocol"))
+            elif msg.type == WSMsgType.PING:
+                await self.ws.pong(msg.data)
+            elif msg.type == WSMsgType.PONG:
+                continue
+            else:  # CLOSE, CLOSING, CLOSED, ERROR
+                return
+
+    async def _hello(self, participant: Member | None) -> protocol.Hello | None:
+        try:
+            msg = await self.ws.receive(timeout=HELLO_TIMEOUT)
+        except TimeoutError:
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"no hello")
+            return None
+        if msg.type != WSMsgType.TEXT:
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"no hello")
+            return None
+        try:
+            hello = protocol.parse(msg.data)
+        except ProtocolError as exc:
+            await self.ws.send_json(exc.to_message())
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"bad hello")
+            return None
+        if not isinstance(hello, protocol.Hello):
+            await self.ws.send_json(protocol.error(ErrorCode.HELLO_REQUIRED,
+                                                   "the first message must be hello"))
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"hello required")
+            return None
+        if hello.version != protocol.VERSION:
+            await self.ws.send_json(protocol.error(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"this server speaks version {protocol.VERSION}", ref="hello"))
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"unsupported version")
+            return None
+        member = await self._who(participant, hello)
+        if member is None:
+            return None
+        try:
+            state, since, answered, session_state = await self.rooms.connect(
+                member, self.id, hello.resume)
+        except ProtocolError as exc:
+            await self.ws.send_json(exc.to_message())
+            await self.ws.close(code=Close.GONE, message=b"over")
+            return None
+        self.member, self.state = member, state
+        # Read before attaching: once attached, an older tab of this person is being closed,
+        # and the welcome should follow at once.
+        checklist = await self.rooms.checklist_offer(member, answered)
+        # The consent wording is shown (and its hash checked) in this connection's language.
+        self.request.app[DESK].languages[member.participant_id] = current_language()
+        await self.bus.attach(member.appointment_id, member.participant_id, self.id,
+                              self.deliver)
+        settings = self.request.app[keys.SETTINGS]
+        await self.send({
+            "type": "welcome", "version": protocol.VERSION,
+            "you": {"id": member.participant_id, "role": member.role.value,
+                    "name": member.name, "state": state.value},
+            "session": {"appointment": member.appointment_id, "state": session_state},
+            "ice_servers": ice_servers(settings, f"p{member.participant_id}", now()),
+            "ice_transport_policy": ice_transport_policy(settings),
+            "heartbeat_seconds": int(PING_EVERY),
+            "checklist": checklist,
+        })
+        if state is ParticipantState.WAITING:
+            await self.send({"type": "waiting", "since": iso(since)})
+        await self.rooms.roster(member.appointment_id)
+        return hello
+
+    async def _who(self, participant: Member | None, hello: protocol.Hello) -> Member | None:
+        if participant is not None:
+            if hello.appointment is not None and hello.appointment != participant.appointment_id:
+                await self.ws.send_json(protocol.error(
+                    ErrorCode.NOT_ALLOWED, "your link is for another appointment", ref="hello"))
+                await self.ws.close(code=Close.FORBIDDEN, message=b"other appointment")
+                return None
+            return participant
+        if hello.appointment is None:
+            await self.ws.send_json(protocol.error(
+                ErrorCode.INVALID_MESSAGE, "staff must name the appointment", ref="hello",
+                errors=[{"field": "appointment", "problem": "Field required"}]))
+            await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"appointment missing")
+            return None
+        try:
+            return await member_for_staff(self.request, hello.appointment)
+        except NotFound:
+            code, text = Close.NOT_FOUND, "there is no such remote appointment of yours"
+        except Forbidden:
+            code, text = Close.FORBIDDEN, "only the appointment's practitioner may hold it"
+        await self.ws.send_json(protocol.error(ErrorCode.NOT_ALLOWED, text, ref="hello"))
+        await self.ws.close(code=code, message=text.encode()[:120])
+        return None
+
+    async def _handle(self, raw: str) -> None:
+        assert self.member is not None
+        try:
+            message = protocol.parse(raw)
+            await self._dispatch(message)
+        except ProtocolError as exc:
+            await self.send(exc.to_message())
+        except Exception:  # never let one message take the room down
+            log.exception("signalling message failed", extra={"connection": self.id})
+            await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
+                                           "the server could not handle this message"))
+
+    async def _dispatch(self, message: Any) -> None:
+        member = self.member
+        assert member is not None
+        kind = message.type
+        practitioner = member.role is ParticipantRole.PRACTITIONER
+        if kind == "hello":
+            raise ProtocolError(ErrorCode.HELLO_REPEATED, "hello was already sent", ref=kind)
+        if kind == "ping":
+            await self.send({"type": "pong"})
+            return
+        if self.state in FINAL:
+            raise ProtocolError(ErrorCode.SESSION_ENDED, "the session is over", ref=kind)
+        if kind in PRACTITIONER_ONLY and not practitioner:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED,
+                                f"only the practitioner may send {kind}", ref=kind)
+        if kind not in WHILE_WAITING and self.state is not ParticipantState.ADMITTED:
+            raise ProtocolError(ErrorCode.NOT_ADMITTED,
+                                "wait until the practitioner lets you in", ref=kind)
+        if kind == "checklist":
+            await self.send(await self.rooms.answer_checklist(
+                member, message.answers, message.location))
+        elif kind == "admit":
+            await self.rooms.admit(member, message.participant)
+        elif kind == "deny":
+            await self.rooms.deny(member, message.participant, message.reason)
+        elif kind == "remove":
+            await self.rooms.remove(member, message.participant)
+        elif kind == "end":
+            await self.rooms.end(member)
+        elif kind in RELAYED:
+            if message.to not in self.peers:
+                raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
+                                    f"participant {message.to} is not admitted in this room",
+                                    ref=kind)
+            out = message.model_dump(exclude={"to"}, exclude_none=kind != "candidate")
+            out["from"] = member.participant_id
+            await self.bus.send(member.appointment_id, message.to, out)
+        elif kind == "media":
+            await self.rooms.media(member, message.audio, message.video)
+            await self.bus.send_many(member.appointment_id, self.peers, {
+                "type": "media", "from": member.participant_id,
+                "audio": message.audio, "video": message.video})
+        elif kind == "stats":
+            self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
+        elif kind in RECORDING_KINDS:
+            await self._recording(member, message)
+        elif kind == "leave":
+            await self.rooms.leave(member)
+            self.state = ParticipantState.LEFT
+            self.close_code = Close.LEFT
+            await self.ws.close(code=Close.LEFT, message=b"left")
+
+
+    async def _recording(self, member: Member, message: Any) -> None:
+        desk = self.request.app[DESK]
+        if isinstance(message, protocol.Record):
+            await desk.request(member)
+        elif isinstance(message, protocol.Consent):
+            await desk.answer(member, message.request, message.answer == "yes", message.wording)
+        elif isinstance(message, protocol.Withdraw):
+            await desk.withdraw(member, message.request)
+        elif isinstance(message, protocol.RecorderOffer):
+            sdp = await desk.recorder_offer(member, message.request, message.sdp)
+            await self.send({"type": "recorder-answer", "request": message.request, "sdp": sdp})
+

@@ -1,0 +1,53 @@
+"""The recording's rows in the database: the open request, its segments, ledger conversions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consent import ConsentEvent, ConsentKind, RecordingRequest
+from consent.ledger import Wording
+from server.joining.members import Member
+from server.store.models import ConsentEventRow, ParticipantEvent, Recording, RecordingState
+
+ACTIVE = (RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
+
+
+def to_event(row: ConsentEventRow) -> ConsentEvent:
+    return ConsentEvent(seq=row.id, participant_id=row.participant_id,
+                        call_session_id=row.call_session_id, request_id=row.recording_id,
+                        purpose=row.purpose, kind=ConsentKind(row.kind),
+                        wording=Wording(row.wording_version, row.language, row.wording_sha256),
+                        at=row.at)
+
+
+def to_request(row: Recording) -> RecordingRequest:
+    return RecordingRequest(id=row.id, call_session_id=row.call_session_id, purpose=row.purpose,
+                            wording_version=row.wording_version,
+                            requested_by=row.requested_by_id, requested_at=row.requested_at)
+
+
+def stamp(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds")
+
+
+def close_segment(row: Recording, at: datetime) -> None:
+    if row.segments and row.segments[-1].get("stopped") is None:
+        row.segments = [*row.segments[:-1], {**row.segments[-1], "stopped": stamp(at)}]
+
+
+async def active(db: AsyncSession, appointment_id: int) -> Recording | None:
+    """The appointment's open recording request (asking, recording or paused), if any."""
+    return await db.scalar(select(Recording).where(
+        Recording.appointment_id == appointment_id, Recording.state.in_(ACTIVE))
+        .order_by(Recording.id.desc()).limit(1))
+
+
+def log(db: AsyncSession, member: Member, kind: str, at: datetime, session_id: int,
+        **detail: Any) -> None:
+    db.add(ParticipantEvent(appointment_id=member.appointment_id, call_session_id=session_id,
+                            participant_id=member.participant_id, kind=kind, at=at,
+                            detail=detail))
