@@ -1,4 +1,2 @@
-"""Rooms, participants, the WebSocket protocol and the room bus (in-process | Redis).
-
-Built by the live-calls work; nothing here yet.
-"""
+"""Live calls: rooms and their state machine, the `/signal` WebSocket protocol, the room bus
+(in-process), the recording desk and call quality. Features see it only as `LiveRooms`."""

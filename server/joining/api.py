@@ -62,8 +62,7 @@ async def invitation_create(request: web.Request) -> web.Response:
     sent = False
     if data.send is not None:
         text = _("Your probation appointment by video: {link}").format(link=link)
-        await request.app[NOTIFIER].send(Outgoing(data.send.channel, data.send.to, text,
-                                                        link))
+        await request.app[NOTIFIER].send(Outgoing(data.send.channel, data.send.to, text, link))
         sent = True
     out = InvitationOut.model_validate(row).model_dump(mode="json")
     return json_out(InvitationCreated, {**out, "link": link, "sent": sent}, status=201)
