@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import false, text, update
 
 from policies import load_default_policy
 from server import api, i18n, keys
@@ -18,6 +18,7 @@ from server.joining import pages as joining_pages
 from server.joining.keys import NOTIFIER
 from server.joining.notify import LogNotifier
 from server.middleware import (
+    add_security_headers,
     context_middleware,
     error_middleware,
     language_middleware,
@@ -35,6 +36,7 @@ from server.staff import access, auth
 from server.staff import pages as staff_pages
 from server.staff.access import Audience, allow
 from server.store.db import database_ctx
+from server.store.models import AuditChainHead
 from signalling import handler as signalling
 
 log = logging.getLogger("rapport.http")
@@ -48,10 +50,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 @allow(Audience.PUBLIC)
 async def readyz(request: web.Request) -> web.Response:
-    """The database answers."""
+    """The database answers and takes writes (a read-only file or replica is not ready)."""
     try:
         async with request.app[keys.ENGINE].connect() as conn:
             await conn.execute(text("SELECT 1"))
+            # A write that changes nothing, rolled back: it still needs a writable database.
+            await conn.execute(update(AuditChainHead).where(false()).values(seq=0))
+            await conn.rollback()
     except Exception as exc:  # any driver failure means "not ready"
         log.warning("readiness check failed: %s", exc)
         return web.json_response({"status": "unavailable", "database": "unreachable"},
@@ -79,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
+    app.on_response_prepare.append(add_security_headers)
     app[keys.CATALOGUES] = i18n.load_catalogues(settings.languages)
     app[keys.JINJA] = make_jinja()
     hooks: list[keys.PageContext] = [auth.page_context]  # the signed-in person, the CSRF token

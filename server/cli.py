@@ -46,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="read the password from standard input instead of prompting")
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="check the hash chain; names the first broken entry")
+    verify = audit_sub.add_parser("verify",
+                                  help="check the hash chain; names the first broken entry")
+    verify.add_argument("--anchor", type=_anchor, metavar="SEQ:HASH",
+                        help="a head printed by an earlier verify and kept elsewhere: the log "
+                        "must still hold that entry unchanged (detects a cut-and-rewrite)")
     retention = sub.add_parser("retention", help="delete data past its retention period")
     retention.add_argument("--dry-run", action="store_true",
                            help="list what would be deleted, delete nothing")
@@ -76,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from server.app import create_app
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+    # No aiohttp access log: Rapport logs each request itself, with link tokens removed.
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
                 print=lambda _msg: print(f"Rapport is running on {settings.base_url} "
                                          "(Ctrl+C to stop)", flush=True))
     return 0
@@ -182,7 +187,17 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return _serve(settings, args)
 
 
-def _audit(settings: Settings, _args: argparse.Namespace) -> int:
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not (seq.isdigit() and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest)):
+        raise argparse.ArgumentTypeError(
+            "give the anchor as SEQ:HASH, as `rapport audit verify` prints it "
+            "(e.g. 120:9f2c… with the 64-character hash)")
+    return int(seq), digest
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
     """`rapport audit verify`: 0 and a count when intact, 1 naming the first broken entry."""
     from server.store import audit
     from server.store.db import make_engine
@@ -193,7 +208,7 @@ def _audit(settings: Settings, _args: argparse.Namespace) -> int:
         engine = make_engine(settings)
         try:
             async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
-                verifier, broken = await audit.verify(db)
+                verifier, broken = await audit.verify(db, args.anchor)
         except DBAPIError as exc:
             print(f"rapport: cannot read the audit log ({exc.orig}); is the database "
                   "migrated? Run `rapport migrate`.", file=sys.stderr)
@@ -208,6 +223,9 @@ def _audit(settings: Settings, _args: argparse.Namespace) -> int:
         span = f"seq {verifier.first_seq} to {verifier.last_seq}" if verifier.count else "empty"
         print(f"audit log intact: {verifier.count} entries ({span}); "
               f"head hash {verifier.last_hash}")
+        if verifier.count:
+            print(f"keep this anchor elsewhere and pass it next time: --anchor "
+                  f"{verifier.last_seq}:{verifier.last_hash}")
         return 0
 
     return asyncio.run(run())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
+
 
 def N_(message: str) -> str:
     """Mark a message for extraction into the catalogue; translated later, at render time."""
@@ -78,3 +80,18 @@ class Gone(AppError):
     status = 410
     slug = "gone"
     title = N_("No longer available")
+
+
+class Unavailable(AppError):
+    """The database (or another engine Rapport needs) cannot be reached: try again later."""
+
+    status = 503
+    slug = "unavailable"
+    title = N_("Temporarily unavailable")
+
+
+# What the database drivers raise when the database cannot be reached or written (server
+# gone, connection refused, pool timed out, a read-only file): a 503, never a 500.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, ConnectionError,
+)

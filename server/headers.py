@@ -15,3 +15,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
 }
+# Sent only when the site is served over HTTPS (an https base URL): two years, as the HSTS
+# preload list asks; subdomains included because staff and clients use the same origin.
+HSTS = "max-age=63072000; includeSubDomains"

@@ -10,8 +10,8 @@ import uuid
 from aiohttp import web
 
 from server import i18n, keys
-from server.errors import N_, AppError, BadRequest, NotFound
-from server.headers import SECURITY_HEADERS
+from server.errors import DATABASE_DOWN, N_, AppError, BadRequest, NotFound, Unavailable
+from server.headers import HSTS, SECURITY_HEADERS
 from server.logs import request_id_var
 from server.render import error_page, problem
 from server.staff.access import Handler
@@ -32,7 +32,7 @@ _HTTP_MESSAGES = {
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, security headers on every response, one structured log line per request."""
+    """Request id and one structured log line per request (headers: `add_security_headers`)."""
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
@@ -42,19 +42,41 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
         status = response.status
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["X-Request-Id"] = request_id
-        if not request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
         return response
+    except web.HTTPException as exc:  # a redirect or an HTTP error raised by a handler
+        status = exc.status
+        raise
     finally:
         user = request.get(USER)
-        log.info("%s %s %s", request.method, request.path, status, extra={"fields": {
-            "status": status, "method": request.method, "path": request.path,
+        path = logged_path(request)
+        log.info("%s %s %s", request.method, path, status, extra={"fields": {
+            "status": status, "method": request.method, "path": path,
             "ms": round((time.perf_counter() - started) * 1000, 1),
             "user_id": user.id if user is not None else None,
         }})
         request_id_var.reset(token)
+
+
+def logged_path(request: web.Request) -> str:
+    """The path as the log may keep it: a link's token is a credential until it is used."""
+    info = request.match_info
+    if "token" in info and info.route.resource is not None:
+        return info.route.resource.canonical.replace("{token}", "<token>")
+    return request.path
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every response, streamed ones and raised redirects included,
+    gets the security headers and the request id before its headers are sent."""
+    response.headers.update(SECURITY_HEADERS)
+    settings = request.app[keys.SETTINGS]
+    if settings.secure_cookies:  # the site is served over HTTPS only: browsers keep to it
+        response.headers["Strict-Transport-Security"] = HSTS
+    request_id = request.get(keys.REQUEST_ID)
+    if request_id:
+        response.headers["X-Request-Id"] = request_id
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 def _as_app_error(request: web.Request, exc: web.HTTPException) -> AppError | None:
@@ -104,6 +126,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         error = _as_app_error(request, exc)
         if error is None:
             raise
+    except DATABASE_DOWN as exc:
+        log.error("database unavailable: %s", exc.__class__.__name__)
+        error = Unavailable(N_("Rapport cannot reach its database just now, so what you sent "
+                               "was not saved. Please try again in a minute."),
+                            headers={"Retry-After": "30"})
     except Exception:
         log.exception("unhandled error")
         error = AppError(N_("Something went wrong on our side. It has been logged; "

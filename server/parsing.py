@@ -35,6 +35,8 @@ async def json_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(await request.text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(N_("The body is not valid JSON: {why}"), why=str(exc)) from None
+    except RecursionError:
+        raise BadRequest(N_("The body is not valid JSON: it is nested too deeply.")) from None
     if not isinstance(data, dict):
         raise BadRequest(N_("The body must be a JSON object."))
     return validate(model, data)

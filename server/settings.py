@@ -42,6 +42,9 @@ class Settings:
     login_max_failures: int = 5
     login_window_minutes: int = 15
     login_max_lockout_minutes: int = 15
+    # A browser that signed in correctly is trusted this long: its sign-ins are throttled on
+    # their own, so failed guesses elsewhere cannot lock the person out of it.
+    login_device_days: int = 90
     # Invitation links are valid from this long before to this long after the appointment.
     invitation_before_minutes: int = 30
     invitation_after_minutes: int = 120
@@ -97,6 +100,7 @@ class Settings:
             ("login_max_failures", self.login_max_failures > 0, "must be positive"),
             ("login_window_minutes", self.login_window_minutes > 0, "must be positive"),
             ("login_max_lockout_minutes", self.login_max_lockout_minutes > 0, "must be positive"),
+            ("login_device_days", self.login_device_days > 0, "must be positive"),
             ("invitation_before_minutes", self.invitation_before_minutes >= 0, "must be >= 0"),
             ("invitation_after_minutes", self.invitation_after_minutes > 0, "must be positive"),
             ("invitation_max_attempts", self.invitation_max_attempts > 0, "must be positive"),

@@ -300,10 +300,10 @@ class Connection:
             return None
         try:
             return await member_for_staff(self.request, hello.appointment)
-        except NotFound:
+        except (NotFound, Forbidden):
+            # One answer for "no such appointment" and "someone else's": otherwise anyone
+            # signed in could find out which appointment ids are live in other organisations.
             code, text = Close.NOT_FOUND, "there is no such remote appointment of yours"
-        except Forbidden:
-            code, text = Close.FORBIDDEN, "only the appointment's practitioner may hold it"
         await self.ws.send_json(protocol.error(ErrorCode.NOT_ALLOWED, text, ref="hello"))
         await self.ws.close(code=code, message=text.encode()[:120])
         return None

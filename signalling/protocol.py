@@ -233,6 +233,8 @@ def parse(text: str) -> Inbound:
         data = json.loads(text)
     except ValueError:
         raise ProtocolError(ErrorCode.BAD_JSON, "the message is not valid JSON") from None
+    except RecursionError:  # "[" * 5000: deeper than any message of this protocol
+        raise ProtocolError(ErrorCode.BAD_JSON, "the message is nested too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "the message must be a JSON object")
     kind = data.get("type")

@@ -169,19 +169,26 @@ async def test_login_over_https_uses_secure_host_prefixed_cookie(settings, world
     secure = replace(settings, base_url="https://rapport.example.test")
     client = await aiohttp_client(create_app(secure))
     form = await client.get("/login")
-    pre_header = set_cookie_header(form, PRE_CSRF)
-    assert {"secure", "httponly", "samesite=lax"} <= attributes(pre_header)
-    pre_cookie = form.cookies[PRE_CSRF].value
+    # Over https the signed-out CSRF cookie is __Host- prefixed too (outside test defect 7),
+    # and every response asks the browser to keep to https.
+    pre_name = f"__Host-{PRE_CSRF}"
+    pre_header = set_cookie_header(form, pre_name)
+    assert {"secure", "httponly", "samesite=lax", "path=/"} <= attributes(pre_header)
+    assert not [h for h in form.headers.getall("Set-Cookie") if h.startswith(f"{PRE_CSRF}=")]
+    assert form.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+    pre_cookie = form.cookies[pre_name].value
     token = CSRF_FIELD.search(await form.text()).group(1)
 
     # The test client talks plain http, so its jar would withhold Secure cookies: send it by hand.
     client.session.cookie_jar.clear()
     response = await client.post("/login", data={"email": world.users["alice"].email,
                                                  "password": PASSWORD, "csrf_token": token},
-                                 headers={"Cookie": f"{PRE_CSRF}={pre_cookie}"},
+                                 headers={"Cookie": f"{pre_name}={pre_cookie}"},
                                  allow_redirects=False)
 
     assert response.status == 303
+    assert "Strict-Transport-Security" in response.headers
+    assert {"secure", "path=/"} <= attributes(set_cookie_header(response, "__Host-rapport_device"))
     header = set_cookie_header(response, "__Host-rapport")
     flags = attributes(header)
     assert {"secure", "httponly", "samesite=lax", "path=/"} <= flags
@@ -202,12 +209,12 @@ async def test_logout_over_https_clears_cookie_with_secure_attribute(settings, w
     secure = replace(settings, base_url="https://rapport.example.test")
     client = await aiohttp_client(create_app(secure))
     form = await client.get("/login")
-    pre_cookie = form.cookies[PRE_CSRF].value
+    pre_cookie = form.cookies[f"__Host-{PRE_CSRF}"].value
     token = CSRF_FIELD.search(await form.text()).group(1)
     client.session.cookie_jar.clear()
     login = await client.post("/login", data={"email": world.users["alice"].email,
                                               "password": PASSWORD, "csrf_token": token},
-                              headers={"Cookie": f"{PRE_CSRF}={pre_cookie}"},
+                              headers={"Cookie": f"__Host-{PRE_CSRF}={pre_cookie}"},
                               allow_redirects=False)
     value = login.cookies["__Host-rapport"].value
     client.session.cookie_jar.clear()

@@ -397,18 +397,18 @@ async def test_handshake_errors(client, call, world, login):
     await ws.receive()
     assert ws.close_code == 4400
 
+    # Someone else's live appointment and one that does not exist get the same answer, so a
+    # signed-in person cannot find out which appointment ids are live (outside test defect 6).
     await login(world.users["bob"])
-    ws = await client.ws_connect("/signal", origin=origin)
-    await ws.send_json({"type": "hello", "version": 1, "appointment": call.appointment.id})
-    await ws.receive()
-    await ws.receive()
-    assert ws.close_code == 4403
-
-    ws = await client.ws_connect("/signal", origin=origin)
-    await ws.send_json({"type": "hello", "version": 1, "appointment": 987654})
-    await ws.receive()
-    await ws.receive()
-    assert ws.close_code == 4404
+    answers = []
+    for appointment in (call.appointment.id, 987654):
+        ws = await client.ws_connect("/signal", origin=origin)
+        await ws.send_json({"type": "hello", "version": 1, "appointment": appointment})
+        error = json.loads((await ws.receive()).data)
+        closing = await ws.receive()
+        answers.append((error, closing.data, closing.extra))
+    assert answers[0] == answers[1]
+    assert answers[0][1] == 4404
 
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await client.ws_connect("/signal", origin="https://evil.example")

@@ -34,6 +34,8 @@ async def clients(request: web.Request) -> web.Response:
         rows = await caseload.caseload(db, signed_in(request))
         audit.record(db, request, "caseload.view", "caseload", signed_in(request).id,
                      clients=len(rows))
+        # Names and dates of birth were shown: each client's access log says so.
+        audit.record_each(db, request, "caseload.listed", "client", [c.id for c, _ in rows])
     items = []
     for client, last in rows:
         out = ClientOut.model_validate(client)

@@ -38,6 +38,8 @@ async def caseload_page(request: web.Request) -> web.Response:
         rows = await caseload.caseload(db, signed_in(request))
         audit.record(db, request, "caseload.view", "caseload", signed_in(request).id,
                      clients=len(rows))
+        # Names and dates of birth were shown: each client's access log says so.
+        audit.record_each(db, request, "caseload.listed", "client", [c.id for c, _ in rows])
         # Contact records still waiting for the practitioner's outcome and notes.
         open_records = await caseload.open_records(db, signed_in(request))
     return render(request, "caseload.html", rows=rows, zone=zone(request), today=now(),

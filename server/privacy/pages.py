@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
 from server.errors import N_, Invalid, NotFound
-from server.headers import SECURITY_HEADERS  # the middleware cannot add them once streaming
 from server.parsing import path_id
 from server.privacy import retention, subject_access
 from server.render import render
@@ -147,8 +146,8 @@ async def _export(request: web.Request, kind: str) -> web.StreamResponse:
 def _stream_headers(request: web.Request, kind: str, crn: str) -> dict[str, str]:
 
     disposition = "attachment" if kind == "json" else "inline"
-    return {**SECURITY_HEADERS, "Cache-Control": "no-store",
-            "X-Request-Id": request[keys.REQUEST_ID],
+    # The security headers and request id are added when the response is prepared.
+    return {"Cache-Control": "no-store",
             "Content-Type": "application/json; charset=utf-8" if kind == "json"
             else "text/html; charset=utf-8",
             "Content-Disposition": f'{disposition}; filename="subject-access-{crn}.{kind}"'}

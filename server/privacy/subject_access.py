@@ -116,6 +116,7 @@ NOT_ABOUT_CLIENTS: dict[str, str] = {
     "staff_session": "staff sign-in sessions",
     "api_token": "staff API tokens",
     "login_throttle": "failed staff sign-ins by email and address",
+    "trusted_device": "staff browsers that signed in before (hashed device tokens)",
     "audit_chain_head": "the audit chain's last hash",
     "policy_version": "the organisation's policy texts",
     "audit_prune_permit": "a marker that exists only inside a retention transaction",

@@ -49,8 +49,10 @@ async def record(request: web.Request) -> web.Response:
 
 @allow(Role.PRACTITIONER)
 async def open_records(request: web.Request) -> web.Response:
-    async with request.app[keys.DB]() as db:
+    async with request.app[keys.DB].begin() as db:
         rows = await caseload.open_records(db, signed_in(request))
+        audit.record_each(db, request, "contact_record.list", "client",
+                          [client.id for _record, client in rows])
     return web.json_response({"items": [
         ContactRecordOut.model_validate(r).model_dump(mode="json") for r, _client in rows]})
 

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
@@ -96,19 +96,31 @@ def parse_query(query: Mapping[str, str], zone: ZoneInfo) -> ExportQuery:
     return ExportQuery(client_id, start, end, chosen)
 
 
+def _wanted(actor: User, wanted: ExportQuery) -> list[ColumnElement[bool]]:
+    """The conditions that pick the export's contacts."""
+    visible = caseload.visible_clients(actor).with_only_columns(Client.id)
+    conditions: list[ColumnElement[bool]] = [Contact.client_id.in_(visible)]
+    if wanted.client_id is not None:
+        conditions.append(Contact.client_id == wanted.client_id)
+    if wanted.start is not None:
+        conditions.append(Contact.happened_at >= wanted.start)
+    if wanted.end is not None:
+        conditions.append(Contact.happened_at < wanted.end)
+    return conditions
+
+
+async def _clients_in(db: AsyncSession, actor: User, wanted: ExportQuery) -> list[int]:
+    """The clients whose contacts the export holds."""
+    query = select(Contact.client_id).distinct().where(*_wanted(actor, wanted))
+    return list((await db.scalars(query)).all())
+
+
 async def _batch(db: AsyncSession, actor: User, wanted: ExportQuery,
                  after: tuple[datetime, int] | None) -> Sequence[Any]:
-    visible = caseload.visible_clients(actor).with_only_columns(Client.id)
     query = (select(Contact, ContactRecord, Client.crn)
              .join(Client, Client.id == Contact.client_id)
              .outerjoin(ContactRecord, ContactRecord.contact_id == Contact.id)
-             .where(Contact.client_id.in_(visible)))
-    if wanted.client_id is not None:
-        query = query.where(Contact.client_id == wanted.client_id)
-    if wanted.start is not None:
-        query = query.where(Contact.happened_at >= wanted.start)
-    if wanted.end is not None:
-        query = query.where(Contact.happened_at < wanted.end)
+             .where(*_wanted(actor, wanted)))
     if after is not None:
         query = query.where(or_(Contact.happened_at > after[0],
                                 and_(Contact.happened_at == after[0], Contact.id > after[1])))
@@ -178,8 +190,14 @@ async def stream(request: web.Request, actor: User, wanted: ExportQuery) -> web.
     async with maker.begin() as db:
         if wanted.client_id is not None:
             await caseload.get_client(db, actor, wanted.client_id)
-        audit.record(db, request, "contact.export", "contact", None, client_id=wanted.client_id,
-                     **wanted.describe())
+            audit.record(db, request, "contact.export", "contact", None,
+                         client_id=wanted.client_id, **wanted.describe())
+        else:  # a bulk export is logged for every client it holds, in each one's access log
+            included = await _clients_in(db, actor, wanted)
+            audit.record(db, request, "contact.export", "contact", None,
+                         clients=len(included), **wanted.describe())
+            audit.record_each(db, request, "contact.export", "client", included, bulk=True,
+                              **wanted.describe())
     name = f"contact-records{'-client-' + str(wanted.client_id) if wanted.client_id else ''}"
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8" if wanted.format == "csv"

@@ -38,6 +38,16 @@ def session_cookie_name(settings: Settings) -> str:
     return "__Host-rapport" if settings.secure_cookies else "rapport_session"
 
 
+def device_cookie_name(settings: Settings) -> str:
+    """The cookie that marks a browser that signed in correctly before (see throttle)."""
+    return "__Host-rapport_device" if settings.secure_cookies else "rapport_device"
+
+
+def pre_csrf_cookie_name(settings: Settings) -> str:
+    """The signed-out CSRF cookie, pinned to this origin over HTTPS like the session's."""
+    return f"__Host-{PRE_CSRF_COOKIE}" if settings.secure_cookies else PRE_CSRF_COOKIE
+
+
 def set_cookie(response: web.StreamResponse, settings: Settings, name: str, value: str,
                max_age: int | None = None) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
@@ -162,7 +172,7 @@ async def csrf_ok(request: web.Request, identity: Identity | None) -> bool:
         return False
     if identity is not None and identity.session is not None:
         return same(sent, identity.session.csrf_token)
-    expected = request.cookies.get(PRE_CSRF_COOKIE, "")
+    expected = request.cookies.get(pre_csrf_cookie_name(request.app[keys.SETTINGS]), "")
     return bool(expected) and same(sent, expected)
 
 
@@ -171,7 +181,8 @@ def csrf_token_for(request: web.Request) -> str:
     identity: Identity | None = request.get(IDENTITY)
     if identity is not None and identity.session is not None:
         return identity.session.csrf_token
-    token = request.cookies.get(PRE_CSRF_COOKIE) or request.get(keys.NEW_PRE_CSRF)
+    name = pre_csrf_cookie_name(request.app[keys.SETTINGS])
+    token = request.cookies.get(name) or request.get(keys.NEW_PRE_CSRF)
     if not token:
         token = secrets.token_urlsafe(32)
         request[keys.NEW_PRE_CSRF] = token
@@ -222,5 +233,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     response = await handler(request)
     pre = request.get(keys.NEW_PRE_CSRF)
     if pre:
-        set_cookie(response, request.app[keys.SETTINGS], PRE_CSRF_COOKIE, pre)
+        settings = request.app[keys.SETTINGS]
+        set_cookie(response, settings, pre_csrf_cookie_name(settings), pre)
     return response

@@ -18,6 +18,7 @@ from server.render import render
 from server.staff import accounts, throttle
 from server.staff.access import Audience, allow
 from server.staff.auth import (
+    device_cookie_name,
     revoke_sessions,
     session_cookie_name,
     set_cookie,
@@ -59,13 +60,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = form.get("password", "")[:1024]
     target = _safe_next(form.get("next"))
     settings = request.app[keys.SETTINGS]
-    limits = throttle.throttle_keys(email, request.remote or "", settings)
     async with request.app[keys.DB].begin() as db:
+        device = await throttle.trusted_device(
+            db, request.cookies.get(device_cookie_name(settings)), email)
+        limits = throttle.throttle_keys(email, request.remote or "", settings, device)
         blocked = await throttle.blocked_until(db, limits)
         if blocked is not None:
             minutes = max(1, round((blocked - now()).total_seconds() / 60))
             raise TooMany(N_("Too many failed sign-in attempts. Try again in {minutes} "
-                             "minute(s), or ask an administrator to help."), minutes=minutes,
+                             "minute(s), or ask an administrator to help. A computer or "
+                             "phone you have signed in with before is not held up by "
+                             "attempts made elsewhere."), minutes=minutes,
                           headers={"Retry-After": str(minutes * 60)})
         user = await db.scalar(select(User).where(User.email == email))
         ok = await verify_password(user.password_hash if user else None, password)
@@ -76,6 +81,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             failed = True
         else:
             await throttle.record_success(db, limits)
+            device_token = await throttle.trust_device(db, user, device, settings)
             token, _row = await start_session(db, user, request)
             audit.record(db, request, "login.success", "user", user.id, actor=user)
             failed = False
@@ -85,6 +91,8 @@ async def login(request: web.Request) -> web.StreamResponse:
                               "account."))
     response = web.HTTPSeeOther(target)
     set_cookie(response, settings, session_cookie_name(settings), token)
+    set_cookie(response, settings, device_cookie_name(settings), device_token,
+               max_age=settings.login_device_days * 24 * 3600)
     raise response
 
 
@@ -101,6 +109,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     async with request.app[keys.DB].begin() as db:
         only = None if everywhere else identity.session.id
         await revoke_sessions(db, identity.user.id, only=only)
+        if everywhere:
+            await throttle.forget_devices(db, identity.user.id)
         audit.record(db, request, "logout.everywhere" if everywhere else "logout", "user",
                      identity.user.id)
     settings = request.app[keys.SETTINGS]

@@ -1,9 +1,13 @@
-"""Login throttling per account-and-address, per account and per address.
+"""Login throttling per account-and-address, per account and per address, or per device.
 
 Failures inside a window raise a block that doubles with each further failure but never
-lasts longer than `login_max_lockout_minutes`, so nobody can lock a person out for long.
-The pair key is strictest: a guesser at one address is slowed long before the person's own
-account-wide limit (four times higher) is reached.
+lasts longer than `login_max_lockout_minutes`. The pair key is strictest: a guesser at one
+address is slowed long before the account-wide limit (four times higher) is reached.
+
+A browser that signed in correctly before carries a device cookie (`TrustedDevice`). Its
+attempts are counted on that device's own key only, so guesses from anywhere else, however
+many and from however many addresses, never block the person on their usual device; a stolen
+device cookie is itself throttled like a pair.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
 from server.settings import Settings
-from server.store.models import LoginThrottle
+from server.staff.tokens import new_token, token_hash
+from server.store.models import LoginThrottle, TrustedDevice, User
 
 
-def throttle_keys(email: str, address: str, settings: Settings) -> dict[str, int]:
+def throttle_keys(email: str, address: str, settings: Settings,
+                  device: TrustedDevice | None = None) -> dict[str, int]:
     """Each key with the number of failures it tolerates before blocking."""
     limit = settings.login_max_failures
+    if device is not None:
+        return {f"device:{device.id}": limit}
     return {
         f"pair:{email}|{address}": limit,
         f"acct:{email}": limit * 4,
@@ -81,3 +89,32 @@ async def record_success(db: AsyncSession, keys: dict[str, int]) -> None:
     """A correct password clears this person's own counters (not the address's)."""
     personal = [k for k in keys if not k.startswith("addr:")]
     await db.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(personal)))
+
+
+async def trusted_device(db: AsyncSession, token: str | None, email: str) -> TrustedDevice | None:
+    """The device behind this cookie, if it signed in before as this email and still counts."""
+    if not token:
+        return None
+    return await db.scalar(
+        select(TrustedDevice).join(User, User.id == TrustedDevice.user_id)
+        .where(TrustedDevice.token_hash == token_hash(token), User.email == email,
+               TrustedDevice.expires_at > now()))
+
+
+async def trust_device(db: AsyncSession, user: User, old: TrustedDevice | None,
+                       settings: Settings) -> str:
+    """After a correct sign-in: a fresh device token (the old one is replaced)."""
+    current = now()
+    await db.execute(delete(TrustedDevice).where(
+        TrustedDevice.user_id == user.id, TrustedDevice.expires_at <= current))
+    if old is not None:
+        await db.delete(old)
+    token = new_token()
+    db.add(TrustedDevice(token_hash=token_hash(token), user_id=user.id, created_at=current,
+                         expires_at=current + timedelta(days=settings.login_device_days)))
+    return token
+
+
+async def forget_devices(db: AsyncSession, user_id: int) -> None:
+    """"Sign out everywhere" also ends every device's standing."""
+    await db.execute(delete(TrustedDevice).where(TrustedDevice.user_id == user_id))

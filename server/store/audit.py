@@ -16,7 +16,7 @@ or delete of an audit event is refused.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -66,6 +66,13 @@ def record(
     """Keep an audit event with the session; it commits (or rolls back) with the act itself."""
     entry = _event(request, action, target_type, target_id, client_id, actor, detail)
     db.info.setdefault(PENDING, []).append(entry)
+
+
+def record_each(db: AsyncSession | Session, request: web.Request | None, action: str,
+                target_type: str, client_ids: Iterable[int], **detail: Any) -> None:
+    """One event per client whose data the act showed, so it is in each one's access log."""
+    for client_id in sorted(set(client_ids)):
+        record(db, request, action, target_type, client_id, client_id=client_id, **detail)
 
 
 def _event(request: web.Request | None, action: str, target_type: str, target_id: object,
@@ -198,9 +205,10 @@ async def entries(db: AsyncSession, batch: int = 500) -> AsyncIterator[dict[str,
         yield {"id": entry.id, "prev_hash": entry.prev_hash, "hash": entry.hash, **fields(entry)}
 
 
-async def verify(db: AsyncSession) -> tuple[Verifier, Break | None]:
-    """Walk the whole chain; the verifier's counts and the first break, if any."""
-    verifier = Verifier()
+async def verify(db: AsyncSession,
+                 anchor: tuple[int, str] | None = None) -> tuple[Verifier, Break | None]:
+    """Walk the whole chain (against a head kept elsewhere, if given); counts and first break."""
+    verifier = Verifier(anchor=anchor)
     async for row in entries(db):
         if not verifier.feed(row):
             break

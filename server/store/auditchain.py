@@ -52,7 +52,7 @@ class Break:
 
     seq: int
     entry_id: int | None
-    kind: str  # "edited", "missing", "reordered", "head"
+    kind: str  # "edited", "missing", "reordered", "head", "anchor"
     message: str
 
 
@@ -74,6 +74,9 @@ class Verifier:
     pending_start: tuple[int, str] | None = None
     seen_hashes: dict[str, int] = field(default_factory=dict)
     broken: Break | None = None
+    # (seq, hash) of a head recorded elsewhere earlier (`rapport audit verify --anchor`): the
+    # log must still hold that entry unchanged, or it was cut back and rewritten.
+    anchor: tuple[int, str] | None = None
 
     def feed(self, row: Mapping[str, Any]) -> bool:
         """Check one entry; False (and `broken` set) at the first problem."""
@@ -107,6 +110,10 @@ class Verifier:
             return self._fail(seq, entry_id, "reordered",
                               f"entry seq {seq} (id {entry_id}) was stored before seq "
                               f"{self.last_seq} (id {self.last_id}): entries reordered")
+        if self.anchor is not None and seq == self.anchor[0] and row["hash"] != self.anchor[1]:
+            return self._fail(seq, entry_id, "anchor",
+                              f"entry seq {seq} (id {entry_id}) is not the entry recorded "
+                              "elsewhere: the log was rewritten from there on")
         self._checkpoint(row)
         self.seen_hashes[row["hash"]] = seq
         self.count, self.last_seq, self.last_hash = self.count + 1, seq, row["hash"]
@@ -143,6 +150,10 @@ class Verifier:
             start = self.pending_start[0]
             return self._break(1, "missing", f"entries seq 1 to {start} are missing and no "
                                "retention checkpoint accounts for them")
+        if self.anchor is not None and self.anchor[0] > self.last_seq:
+            return self._break(self.last_seq + 1, "anchor",
+                               f"the log ends at seq {self.last_seq} but seq {self.anchor[0]} "
+                               "was recorded elsewhere: entries were cut off the end")
         if head_seq is None:
             if self.count:
                 return self._break(self.last_seq, "head", "the chain head record is missing")

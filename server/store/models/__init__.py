@@ -38,6 +38,7 @@ from server.store.models.staff import (
     Role,
     StaffSession,
     Team,
+    TrustedDevice,
     User,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "Invitation",
     "InvitationRole",
     "LoginThrottle",
+    "TrustedDevice",
     "Organisation",
     "Participant",
     "ParticipantEvent",

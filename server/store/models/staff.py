@@ -85,8 +85,21 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class TrustedDevice(Base):
+    """A browser that signed in correctly before: its cookie holds a random token, the row its
+    hash. Sign-ins from it are throttled per device, so guesses made elsewhere never lock the
+    person out of their own device (OWASP's "device cookies")."""
+
+    __tablename__ = "trusted_device"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class LoginThrottle(Base):
-    """Failed logins per key ("acct:…", "pair:…", "addr:…") in the current window."""
+    """Failed logins per key ("acct:…", "pair:…", "addr:…", "device:…") in the current window."""
 
     __tablename__ = "login_throttle"
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
