@@ -49,6 +49,10 @@ async def test_the_practitioner_plays_it_back_and_it_is_audited(client, app, db,
     assert download.status == 200
     assert download.headers["Content-Type"] == "video/x-matroska"
     assert download.headers["Cache-Control"] == "no-store"
+    # The streamed download carries every security header too (outside test defect 2).
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
+                   "X-Request-Id"):
+        assert header in download.headers, header
     data = await download.read()
     with av.open(io.BytesIO(data)) as container:
         assert {s.type: s.codec_context.name for s in container.streams} == {
