@@ -82,6 +82,9 @@ class StreamWriter:
         self.dropped = 0  # video frames skipped because the encoder was still busy
         self.busy = 0.0  # CPU seconds spent encoding and sealing (for bench/recorder.py)
         self.first_at: float | None = None  # monotonic time the first frame arrived
+        # Set (from the event loop) when consent ends: the writer's thread writes no frame
+        # after it, nor flushes an encoder's delayed frames.
+        self.cut = False
 
     def add_stream(self, kind: str) -> None:
         """Streams are added when tracks arrive, before any frame (the header comes first)."""
@@ -112,7 +115,7 @@ class StreamWriter:
         else:
             stream, kind = self.audio, "audio"
             out = frame
-        if stream is None or frame.pts is None:
+        if stream is None or frame.pts is None or self.cut:
             return
         start = self.first.setdefault(kind, frame.pts)
         out.pts, out.time_base = frame.pts - start, frame.time_base
@@ -124,7 +127,7 @@ class StreamWriter:
         """In the writer's thread: flush the encoders, close the container and the seal."""
         try:
             for stream in (self.video, self.audio):
-                if stream is not None and self.frames:
+                if stream is not None and self.frames and not self.cut:
                     for packet in stream.encode(None):
                         self.container.mux(packet)
             self.container.close()
@@ -208,6 +211,8 @@ class RecorderManager:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
+            if live.failed:
+                return
             writer.add_stream(track.kind)
             task = asyncio.ensure_future(self._read(appointment_id, live, writer, track))
             live.readers.add(task)
@@ -215,6 +220,9 @@ class RecorderManager:
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
+        if live.failed:  # consent ended while this offer was being answered
+            await pc.close()
+            raise RecordingFailed("the recording is not running")
         return pc.localDescription.sdp
 
     def _writer(self, live: _Live, participant_id: int) -> StreamWriter:
@@ -275,23 +283,33 @@ class RecorderManager:
             self.reporting.add(task)
             task.add_done_callback(self.reporting.discard)
 
-    async def close_peers(self, appointment_id: int) -> None:
-        """Stop reading media and close every recorder peer of the room, now (the files are
-        finished by `stop`)."""
+    def cut(self, appointment_id: int, recording_id: int | None = None
+            ) -> asyncio.Future[Any] | None:
+        """At once, without waiting for anything: no frame is written from now on, no offer
+        accepted, reading stops, and every recorder peer of the room starts closing. The
+        future is done when they are all closed (None if nothing was recording)."""
         live = self.live.get(appointment_id)
-        if live is None:
-            return
+        if live is None or (recording_id is not None and live.recording_id != recording_id):
+            return None
         live.failed = True  # no more offers accepted for this segment
-        live.closed_at = time.monotonic()
+        if live.closed_at is None:
+            live.closed_at = time.monotonic()
+        for writer in live.writers.values():
+            writer.cut = True
         for task in tuple(live.readers):
             task.cancel()
         peers = tuple(live.peers.values())
         live.peers.clear()
-        started = time.monotonic()
-        await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
-        log.info("recorder peers closed", extra={"appointment": appointment_id,
-                                                 "peers": len(peers),
-                                                 "seconds": round(time.monotonic() - started, 3)})
+        return asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
+
+    async def close_peers(self, appointment_id: int) -> None:
+        """Stop reading media and close every recorder peer of the room, now (the files are
+        finished by `stop`)."""
+        closing = self.cut(appointment_id)
+        live = self.live.get(appointment_id)
+        if closing is None or live is None:
+            return
+        await closing
         for task in tuple(live.readers):
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass
 from datetime import timedelta
@@ -81,6 +82,23 @@ async def three_way(client, db, settings, world, login, *, admit_interpreter: bo
         await doctor.send(type="remove", participant=ids["interpreter"])
         await interp.closed()
     return room
+
+
+async def settled(db, request: int, *, deleted: bool = False, within: float = 30.0
+                  ) -> Recording:
+    """The request's row once it is over: a withdrawal is told before it is written down."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        async with db() as s:
+            row = await s.get(Recording, request)
+        done = row is not None and row.state not in (
+            RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
+        if done and (not deleted or row.deleted_at is not None):
+            return row
+        if loop.time() - start > within:
+            raise AssertionError(f"recording {request} still open after {within}s")
+        await asyncio.sleep(0.05)
 
 
 async def consent_all(peers: list[Peer], request: int) -> None:

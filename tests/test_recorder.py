@@ -87,9 +87,13 @@ async def test_three_consent_record_then_one_withdraws(client, app, db, settings
     print(f"\nwithdrawal → every recorder peer closed: {stopped * 1000:.0f} ms")
     assert stopped < 1.0, f"recording stopped {stopped:.2f}s after the withdrawal"
     await room.doctor.expect("recording", state="stopped")
+    # Told before the ledger is written; then the files are finished (their last sealed
+    # chunk holds only what arrived before the withdrawal, checked below) and nothing more
+    # reaches the disk.
+    await until(lambda: not desk.recorder.live, within=10.0)
     frozen = sizes(folder)
     await asyncio.sleep(0.3)
-    assert sizes(folder) == frozen  # nothing more reaches the disk
+    assert sizes(folder) == frozen
 
     async with db() as s:
         [row] = list(await s.scalars(select(Recording)))

@@ -16,7 +16,7 @@ from server.clock import now
 from server.recordings.lifecycle import delete_expired_recordings, recording_summary
 from server.store.models import Appointment, AppointmentKind, AuditEvent, ContactRecord, Recording
 from tests.calls import client_peer, practitioner_peer, remote_call
-from tests.recording import RECORDING_FILE, consent_all, sealed_recording
+from tests.recording import RECORDING_FILE, consent_all, sealed_recording, settled
 
 
 async def _recording(db, app, world, **kw) -> tuple[int, Path]:
@@ -137,6 +137,7 @@ async def test_recording_summary_lists_consent_and_when_it_ran(client, db, setti
     await doctor.expect("recording", state="recording")
     await person.send(type="withdraw", request=request)
     await doctor.expect("recording", state="stopped")
+    await settled(db, request, deleted=True)
     async with db() as s:
         row = await s.get(Recording, request)
         assert row is not None
