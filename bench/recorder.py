@@ -27,7 +27,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from bench.report import DOC, write_section
-from media.recorder import BACKLOG, RecorderManager
+from media.recorder import RecorderManager
 from media.sealed import new_key_entry, open_sealed
 from server.recordings.keyring import parse_keys
 
@@ -170,7 +170,7 @@ def main() -> None:
         "A three-person session is three streams. The rest of the cost, beyond re-encoding "
         "and sealing, is aiortc's own receive path (ICE/SRTP in Python, jitter buffer, VP8 "
         "and Opus decoding). Video frames are skipped (never queued) when the encoder is "
-        f"more than {BACKLOG} frames behind; on this loaded machine that happens even at "
+        "behind; on this loaded machine that happens even at "
         "low CPU, when the encoding thread is not scheduled in time.",
         "",
         "Measured on the shared 2-core development machine while other agents ran test "

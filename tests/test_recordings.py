@@ -47,7 +47,7 @@ async def test_the_practitioner_plays_it_back_and_it_is_audited(client, app, db,
     assert body["state"] == "stopped" and [f["name"] for f in body["files"]] == [RECORDING_FILE]
     download = await staff.get(body["files"][0]["download"])
     assert download.status == 200
-    assert download.headers["Content-Type"] == "video/x-matroska"
+    assert download.headers["Content-Type"] == "video/webm"
     assert download.headers["Cache-Control"] == "no-store"
     data = await download.read()
     with av.open(io.BytesIO(data)) as container:
