@@ -1,11 +1,11 @@
 """Encoded frames out of aiortc's receive path, for a recorder that keeps what was sent.
 
 aiortc reassembles each received RTP stream into whole encoded frames (its jitter buffer and
-depacketiser) and hands them to a decoder thread per track, which would turn them into
-pictures and sound. For a track marked with `keep_encoded`, that thread passes VP8 and Opus
-frames on untouched as `Encoded` (payload, RTP time, arrival); other codecs are still decoded,
-so the writer can fall back to transcoding. Nothing changes for tracks not marked (the echo
-peer, anything else in the process).
+depacketiser) on the event loop and queues them for a decoder thread per track, which would
+turn them into pictures and sound. For a track marked with `keep_encoded`, that queue is
+replaced: VP8 and Opus frames go straight to the track, untouched, as `Encoded` (payload, RTP
+time); other codecs are decoded in a thread, so the writer can fall back to transcoding.
+Nothing changes for tracks not marked (the echo peer, anything else in the process).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import queue
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,6 @@ from aiortc.codecs import get_decoder
 KEPT = frozenset({"vp8", "opus"})  # codecs written as received; anything else is decoded
 
 _decode = receiving.decoder_worker
-_marked: weakref.WeakSet[Any] = weakref.WeakSet()  # the track queues to fill with `Encoded`
 _QUEUE = "_RTCRtpReceiver__decoder_queue"  # the receiver's queue to its decoder thread
 
 
@@ -88,34 +86,43 @@ class Arrival:
 class _Direct:
     """Stands in for a receiver's queue to its decoder thread (aiortc fills it on the event
     loop): kept codecs go straight to the track, sparing a thread hop per frame (and the
-    interpreter lock's hand-over, which dominates under load); the rest still go to the
-    thread to be decoded, and so does the end of the stream."""
+    interpreter lock's hand-over, which dominates under load). aiortc's own decoder thread
+    ends at once (nothing to join when the peer closes); a thread of our own decodes other
+    codecs, started only if one arrives."""
 
     def __init__(self, kind: str, track_queue: asyncio.Queue[Any]) -> None:
         self.kind = kind
         self.track_queue = track_queue
-        self.to_decode: queue.Queue[Any] = queue.Queue()
+        self.to_decode: queue.Queue[Any] | None = None
+        self.error = threading.Event()
 
     def put(self, task: Any) -> None:
-        if task is not None and task[0].name.lower() in KEPT:
-            codec, frame = task
+        if task is None:  # the receiver stops: end the track (and our decoder, unjoined)
+            self.track_queue.put_nowait(None)
+            if self.to_decode is not None:
+                self.to_decode.put(None)
+            return
+        codec, frame = task
+        if codec.name.lower() in KEPT:
             self.track_queue.put_nowait(Encoded(self.kind, codec.name.lower(),
                                                 bytes(frame.data), frame.timestamp,
                                                 codec.clockRate))
-        else:
-            self.to_decode.put(task)
-
-    def get(self) -> Any:
-        return self.to_decode.get()
+            return
+        if self.to_decode is None:
+            self.to_decode = queue.Queue()
+            threading.Thread(target=_decoding, name=f"{self.kind}-recorder-decoder",
+                             daemon=True, args=(asyncio.get_running_loop(), self.to_decode,
+                                                self.track_queue, self.error)).start()
+        self.to_decode.put(task)
 
 
 def keep_encoded(track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Arrival:
     """Mark a received track (before it connects): its frames arrive as `Encoded`."""
-    _install()
     track_queue = track._queue  # type: ignore[attr-defined]
-    _marked.add(track_queue)
-    if isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
-        setattr(receiver, _QUEUE, _Direct(track.kind, track_queue))
+    if not isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
+        raise RuntimeError("this aiortc version's receiver cannot be read encoded")
+    _install()
+    setattr(receiver, _QUEUE, _Direct(track.kind, track_queue))
     return Arrival(receiver, track_queue)
 
 
@@ -126,30 +133,27 @@ def _install() -> None:
 
 def _worker(loop: asyncio.AbstractEventLoop, input_q: Any,
             output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
-    """aiortc's decoder thread, for one track: marked tracks get their frames as sent."""
-    if output_q not in _marked:
+    """aiortc's decoder thread: unchanged for other tracks, nothing to do for ours."""
+    if not isinstance(input_q, _Direct):
         _decode(loop, input_q, output_q, decode_error)
-        return
+
+
+def _decoding(loop: asyncio.AbstractEventLoop, input_q: queue.Queue[Any],
+              output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
+    """Decode a codec WebM cannot hold as sent (the writer re-encodes it); ends at None."""
     decoder: Any = None
     decoding = ""
     while True:
         task = input_q.get()
         if task is None:
-            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
             return
         codec, frame = task
-        name = codec.name.lower()
-        outs: list[Any]
-        if name in KEPT:  # only when the receiver's queue could not be replaced
-            outs = [Encoded("video" if codec.mimeType.startswith("video") else "audio",
-                            name, bytes(frame.data), frame.timestamp, codec.clockRate)]
-        else:  # a codec WebM cannot hold as sent: decode it, the writer re-encodes
-            if decoding != name:
-                decoder, decoding = get_decoder(codec), name
-            try:
-                outs = list(decoder.decode(frame))
-            except Exception:  # noqa: BLE001 - as aiortc: a bad frame, ask for a key frame
-                decode_error.set()
-                continue
-        for out in outs:
+        if decoding != codec.name:
+            decoder, decoding = get_decoder(codec), codec.name
+        try:
+            frames = decoder.decode(frame)
+        except Exception:  # noqa: BLE001 - as aiortc: skip a frame that does not decode
+            decode_error.set()
+            continue
+        for out in frames:
             asyncio.run_coroutine_threadsafe(output_q.put(out), loop)

@@ -17,7 +17,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,10 @@ BACKLOG = 200  # frames handed to the writer and not yet written before reading 
 KEYFRAME_EVERY = 0.5  # seconds between key frame requests until the first one arrives
 
 FailureHook = Callable[[int, str], Awaitable[None]]
+
+
+async def _close_all(peers: tuple[RTCPeerConnection, ...]) -> None:
+    await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
 
 
 def _observe(future: asyncio.Future[None]) -> None:
@@ -61,6 +65,7 @@ class _Live:
     readers: set[asyncio.Task[None]] = field(default_factory=set)
     failed: bool = False
     closed_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)  # everyone had said yes
 
 
 class RecorderManager:
@@ -76,6 +81,7 @@ class RecorderManager:
         # (file, first frame, peers closed) of each finished file, monotonic seconds: what
         # each file should cover (tests compare it with the file's own duration).
         self.history: list[tuple[Path, float | None, float]] = []
+        self.started: dict[Path, float] = {}  # each finished file: when its segment began
 
     def available(self) -> bool:
         try:
@@ -208,11 +214,11 @@ class RecorderManager:
             task.add_done_callback(self.reporting.discard)
 
     def cut(self, appointment_id: int, recording_id: int | None = None
-            ) -> asyncio.Future[Any] | None:
+            ) -> Coroutine[Any, Any, None] | None:
         """At once, without waiting for anything: reading stops (no frame received from now
-        on is written; those already handed to a writer are), no offer is accepted, and
-        every recorder peer of the room starts closing. The future is done when they are
-        all closed (None if nothing was recording)."""
+        on is written; those already handed to a writer are) and no offer is accepted. The
+        coroutine closes every recorder peer of the room; the caller awaits it after telling
+        people, so their notices are queued first (None if nothing was recording)."""
         live = self.live.get(appointment_id)
         if live is None or (recording_id is not None and live.recording_id != recording_id):
             return None
@@ -223,7 +229,7 @@ class RecorderManager:
             task.cancel()
         peers = tuple(live.peers.values())
         live.peers.clear()
-        return asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
+        return _close_all(peers)
 
     async def close_peers(self, appointment_id: int) -> None:
         """Stop reading media and close every recorder peer of the room, now (the files are
@@ -253,6 +259,7 @@ class RecorderManager:
             writer.pool.shutdown(wait=False)
             paths.append(writer.path)
             self.history.append((writer.path, writer.first_at, live.closed_at or 0.0))
+            self.started[writer.path] = live.started_at
         return paths
 
     async def close(self) -> None:
