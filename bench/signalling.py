@@ -128,9 +128,11 @@ async def seed(settings: Settings, rooms: int) -> Seeded:
 class Server:
     """`python -m server.cli serve` in a child process, configured by environment only."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(self, settings: Settings, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.log = log
+        self.extra_env = extra_env or {}
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -139,12 +141,13 @@ class Server:
                    RAPPORT_HOST=self.settings.host, RAPPORT_PORT=str(self.settings.port),
                    RAPPORT_BASE_URL=self.settings.base_url, RAPPORT_MIGRATE_ON_START="false",
                    RAPPORT_LOG_JSON="false", RAPPORT_LOG_LEVEL="WARNING")
+        env.update(self.extra_env)
         with self.log.open("wb") as out:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server.cli", "serve", env=env,
                 stdout=asyncio.subprocess.DEVNULL, stderr=out)
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
+            for _ in range(1200):  # up to a minute: the machine may be loaded
                 try:
                     async with http.get(self.settings.base_url + "/login") as response:
                         if response.status == 200:

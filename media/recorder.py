@@ -2,9 +2,10 @@
 
 `RecorderManager.start` opens a recording segment for an appointment's room; each browser
 then offers a separate peer connection to it (`accept`), sending its own audio and video. Every
-received track is read continuously and its frames encoded (VP8 / Opus in Matroska, by PyAV)
-in a worker thread of that participant's writer, straight into a `SealedWriter`: nothing
-unencrypted reaches the disk. `stop` closes every peer first (so media stops at once), then
+received track is read continuously and its frames written as the browser sent them (VP8 /
+Opus into WebM, `media/writer.py`; other codecs re-encoded) in a worker thread of that
+participant's writer, straight into a `SealedWriter`: nothing unencrypted reaches the disk.
+`cut` stops all writing and starts closing every peer at once, awaiting nothing; `stop` then
 finishes the files. A write that fails (disk full) stops the segment and reports through
 `on_failure`; the signalling layer then stops the recording and tells the practitioner.
 """
@@ -16,30 +17,29 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from media.sealed import KeyRing, SealedError, SealedWriter
+from media.passthrough import Arrival, Encoded, keep_encoded
+from media.sealed import KeyRing, SealedError
+from media.writer import SIZE, SUFFIX, StreamWriter
 
 log = logging.getLogger("rapport.recorder")
 
-SIZE = (640, 480)  # every frame is scaled to this: the container's size is fixed
-FORMAT = "matroska"
-BACKLOG = 4  # video frames waiting to be encoded before new ones are skipped (≈ 0.25 s)
-AUDIO_BACKLOG = 50  # audio frames (20 ms each) in flight before reading waits for the encoder
-SUFFIX = ".mkv.sealed"
-_VIDEO_TB = Fraction(1, 90000)
-_AUDIO_RATE = 48000
+BACKLOG = 200  # frames handed to the writer and not yet written before reading waits
+KEYFRAME_EVERY = 0.5  # seconds between key frame requests until the first one arrives
 
 FailureHook = Callable[[int, str], Awaitable[None]]
+
+
+async def _close_all(peers: tuple[RTCPeerConnection, ...]) -> None:
+    await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
 
 
 def _observe(future: asyncio.Future[None]) -> None:
@@ -49,88 +49,6 @@ def _observe(future: asyncio.Future[None]) -> None:
 
 class RecordingFailed(Exception):
     """The recorder cannot start or cannot write; the message says why, in plain words."""
-
-
-class _NoSeek:
-    """PyAV writes a streaming (non-seekable) Matroska file through this: never rewrites."""
-
-    def __init__(self, sink: SealedWriter) -> None:
-        self.sink = sink
-
-    def write(self, data: bytes) -> int:
-        return self.sink.write(data)
-
-    def flush(self) -> None:
-        self.sink.flush()
-
-
-class StreamWriter:
-    """One participant's segment file: audio and video encoded and sealed in one thread."""
-
-    def __init__(self, path: Path, key_id: str, key: bytes, size: tuple[int, int] = SIZE
-                 ) -> None:
-        self.path = path
-        self.size = size
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
-        self.raw: BinaryIO = path.open("xb")
-        self.sealed = SealedWriter(self.raw, key_id, key)
-        self.container: Any = av.open(_NoSeek(self.sealed), mode="w", format=FORMAT)
-        self.video: Any = None
-        self.audio: Any = None
-        self.first: dict[str, int] = {}
-        self.frames = 0
-        self.dropped = 0  # video frames skipped because the encoder was still busy
-        self.busy = 0.0  # CPU seconds spent encoding and sealing (for bench/recorder.py)
-        self.first_at: float | None = None  # monotonic time the first frame arrived
-
-    def add_stream(self, kind: str) -> None:
-        """Streams are added when tracks arrive, before any frame (the header comes first)."""
-        if kind == "video" and self.video is None:
-            # libvpx's defaults aim at quality, not time: tens of ms a frame. A recorder
-            # must keep up with real time, so encode as a live encoder does.
-            self.video = self.container.add_stream("libvpx", rate=30, options={
-                "deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"})
-            self.video.width, self.video.height = self.size
-            self.video.pix_fmt = "yuv420p"
-            self.video.bit_rate = 600_000
-        elif kind == "audio" and self.audio is None:
-            self.audio = self.container.add_stream("libopus", rate=_AUDIO_RATE)
-
-    def encode(self, frame: Any) -> None:
-        """In the writer's thread: rebase the time to the segment's start, encode, mux."""
-        started = time.thread_time()
-        try:
-            self._encode(frame)
-        finally:
-            self.busy += time.thread_time() - started
-
-    def _encode(self, frame: Any) -> None:
-        if isinstance(frame, av.VideoFrame):
-            stream, kind = self.video, "video"
-            out: Any = frame.reformat(width=self.size[0], height=self.size[1],
-                                     format="yuv420p")
-        else:
-            stream, kind = self.audio, "audio"
-            out = frame
-        if stream is None or frame.pts is None:
-            return
-        start = self.first.setdefault(kind, frame.pts)
-        out.pts, out.time_base = frame.pts - start, frame.time_base
-        for packet in stream.encode(out):
-            self.container.mux(packet)
-        self.frames += 1
-
-    def finish(self) -> None:
-        """In the writer's thread: flush the encoders, close the container and the seal."""
-        try:
-            for stream in (self.video, self.audio):
-                if stream is not None and self.frames:
-                    for packet in stream.encode(None):
-                        self.container.mux(packet)
-            self.container.close()
-            self.sealed.close()
-        finally:
-            self.raw.close()
 
 
 @dataclass
@@ -147,6 +65,7 @@ class _Live:
     readers: set[asyncio.Task[None]] = field(default_factory=set)
     failed: bool = False
     closed_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)  # everyone had said yes
 
 
 class RecorderManager:
@@ -162,6 +81,7 @@ class RecorderManager:
         # (file, first frame, peers closed) of each finished file, monotonic seconds: what
         # each file should cover (tests compare it with the file's own duration).
         self.history: list[tuple[Path, float | None, float]] = []
+        self.started: dict[Path, float] = {}  # each finished file: when its segment began
 
     def available(self) -> bool:
         try:
@@ -208,13 +128,22 @@ class RecorderManager:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
+            if live.failed:
+                return
             writer.add_stream(track.kind)
-            task = asyncio.ensure_future(self._read(appointment_id, live, writer, track))
+            receiver = next(t.receiver for t in pc.getTransceivers()
+                            if t.receiver.track is track)
+            arrival = keep_encoded(track, receiver)
+            task = asyncio.ensure_future(self._read(appointment_id, live, writer, track,
+                                                    arrival))
             live.readers.add(task)
             task.add_done_callback(live.readers.discard)
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
+        if live.failed:  # consent ended while this offer was being answered
+            await pc.close()
+            raise RecordingFailed("the recording is not running")
         return pc.localDescription.sdp
 
     def _writer(self, live: _Live, participant_id: int) -> StreamWriter:
@@ -223,31 +152,40 @@ class RecorderManager:
         return StreamWriter(path, live.key_id, live.key, self.size)
 
     async def _read(self, appointment_id: int, live: _Live, writer: StreamWriter,
-                    track: MediaStreamTrack) -> None:
-        """Read every frame as it comes (aiortc would queue unread frames forever)."""
+                    track: MediaStreamTrack, arrival: Arrival) -> None:
+        """Read every frame as it comes (aiortc would queue unread frames forever) and hand
+        them to the writer's one thread, in order, as many at a time as are waiting (so a
+        busy moment costs fewer hand-overs, not frames); no frame is skipped."""
         loop = asyncio.get_running_loop()
-        # Encodes run in the writer's one thread, in order; the reader never waits for each
-        # one, so a slow moment never slows reading (frames unread would pile up in aiortc).
         backlog: collections.deque[asyncio.Future[None]] = collections.deque()
+        keyframe = track.kind != "video"
+        asked = 0.0
+        ended = False
         try:
-            while True:
+            while not ended:
                 try:
-                    frame = await track.recv()
+                    first = await track.recv()
                 except MediaStreamError:
                     return
+                more, ended = arrival.waiting()
+                frames = [first, *more]
                 if writer.first_at is None:
                     writer.first_at = time.monotonic()
+                if not keyframe:  # ask until one comes, so the file begins decodable
+                    keyframe = any(not isinstance(f, Encoded) or f.keyframe for f in frames)
+                    if not keyframe and time.monotonic() - asked > KEYFRAME_EVERY:
+                        asked = time.monotonic()
+                        await arrival.ask_keyframe()
                 while backlog and backlog[0].done():
                     if not await self._wrote(appointment_id, live, backlog.popleft()):
                         return
-                if track.kind == "video" and len(backlog) >= BACKLOG:
-                    writer.dropped += 1  # the encoder is behind: keep up, skip this frame
-                    continue
-                # Audio is never skipped: past its backlog, reading waits for the encoder.
-                if len(backlog) >= AUDIO_BACKLOG and not await self._wrote(
+                # Past its backlog (a stalled disk), reading waits for the writer.
+                if len(backlog) >= BACKLOG and not await self._wrote(
                         appointment_id, live, backlog.popleft()):
                     return
-                backlog.append(loop.run_in_executor(writer.pool, writer.encode, frame))
+                anchor = arrival.first or writer.first_at
+                backlog.append(loop.run_in_executor(writer.pool, writer.write_many,
+                                                    track.kind, frames, anchor))
         finally:
             for pending in backlog:  # their errors were already reported, or do not matter
                 pending.add_done_callback(_observe)
@@ -275,23 +213,32 @@ class RecorderManager:
             self.reporting.add(task)
             task.add_done_callback(self.reporting.discard)
 
-    async def close_peers(self, appointment_id: int) -> None:
-        """Stop reading media and close every recorder peer of the room, now (the files are
-        finished by `stop`)."""
+    def cut(self, appointment_id: int, recording_id: int | None = None
+            ) -> Coroutine[Any, Any, None] | None:
+        """At once, without waiting for anything: reading stops (no frame received from now
+        on is written; those already handed to a writer are) and no offer is accepted. The
+        coroutine closes every recorder peer of the room; the caller awaits it after telling
+        people, so their notices are queued first (None if nothing was recording)."""
         live = self.live.get(appointment_id)
-        if live is None:
-            return
+        if live is None or (recording_id is not None and live.recording_id != recording_id):
+            return None
         live.failed = True  # no more offers accepted for this segment
-        live.closed_at = time.monotonic()
+        if live.closed_at is None:
+            live.closed_at = time.monotonic()
         for task in tuple(live.readers):
             task.cancel()
         peers = tuple(live.peers.values())
         live.peers.clear()
-        started = time.monotonic()
-        await asyncio.gather(*(pc.close() for pc in peers), return_exceptions=True)
-        log.info("recorder peers closed", extra={"appointment": appointment_id,
-                                                 "peers": len(peers),
-                                                 "seconds": round(time.monotonic() - started, 3)})
+        return _close_all(peers)
+
+    async def close_peers(self, appointment_id: int) -> None:
+        """Stop reading media and close every recorder peer of the room, now (the files are
+        finished by `stop`)."""
+        closing = self.cut(appointment_id)
+        live = self.live.get(appointment_id)
+        if closing is None or live is None:
+            return
+        await closing
         for task in tuple(live.readers):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -312,6 +259,7 @@ class RecorderManager:
             writer.pool.shutdown(wait=False)
             paths.append(writer.path)
             self.history.append((writer.path, writer.first_at, live.closed_at or 0.0))
+            self.started[writer.path] = live.started_at
         return paths
 
     async def close(self) -> None:

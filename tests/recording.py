@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
@@ -12,8 +14,8 @@ import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from media.recorder import StreamWriter
 from media.sealed import new_key_entry, open_sealed
+from media.writer import StreamWriter
 from server import keys
 from server.clock import now
 from server.recordings.keyring import parse_keys
@@ -83,6 +85,23 @@ async def three_way(client, db, settings, world, login, *, admit_interpreter: bo
     return room
 
 
+async def settled(db, request: int, *, deleted: bool = False, within: float = 30.0
+                  ) -> Recording:
+    """The request's row once it is over: a withdrawal is told before it is written down."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        async with db() as s:
+            row = await s.get(Recording, request)
+        done = row is not None and row.state not in (
+            RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
+        if done and (not deleted or row.deleted_at is not None):
+            return row
+        if loop.time() - start > within:
+            raise AssertionError(f"recording {request} still open after {within}s")
+        await asyncio.sleep(0.05)
+
+
 async def consent_all(peers: list[Peer], request: int) -> None:
     """Each peer answers yes to the prompt it was sent."""
     for peer in peers:
@@ -141,7 +160,7 @@ def probe(data: bytes, counts: dict[str, int] | None = None
 
 # --- a finished recording on disk, without a call (for access and playback tests) ---------------
 
-RECORDING_FILE = "seg001-p1.mkv.sealed"
+RECORDING_FILE = "seg001-p1.webm.sealed"
 
 
 async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
@@ -175,18 +194,19 @@ async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
                           (160, 120))
     writer.add_stream("video")
     writer.add_stream("audio")
-    for i in range(int(30 * seconds)):
+    anchor = time.monotonic()
+    for i in range(int(30 * seconds)):  # 30 fps video and 20 ms of sound, interleaved
         frame = av.VideoFrame(160, 120, "yuv420p")
         for plane in frame.planes:
             plane.update(bytes(plane.buffer_size))
         frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
-        writer.encode(frame)
-    for i in range(int(50 * seconds)):
-        sound = av.AudioFrame(format="s16", layout="stereo", samples=960)
-        for plane in sound.planes:
-            plane.update(bytes(plane.buffer_size))
-        sound.sample_rate, sound.pts, sound.time_base = 48000, i * 960, Fraction(1, 48000)
-        writer.encode(sound)
+        writer.write("video", frame, anchor)
+        for j in range(i * 5 // 3, (i + 1) * 5 // 3):
+            sound = av.AudioFrame(format="s16", layout="stereo", samples=960)
+            for plane in sound.planes:
+                plane.update(bytes(plane.buffer_size))
+            sound.sample_rate, sound.pts, sound.time_base = 48000, j * 960, Fraction(1, 48000)
+            writer.write("audio", sound, anchor)
     writer.finish()
     writer.pool.shutdown()
     return row.id

@@ -13,7 +13,13 @@ from server.casework.keys import POLICIES
 from server.store.models import ConsentEventRow, Recording, RecordingState
 from signalling.keys import DESK
 from tests.calls import client_peer, practitioner_peer, remote_call
-from tests.recording import consent_all, media_files, recording_settings, three_way
+from tests.recording import (
+    consent_all,
+    media_files,
+    recording_settings,
+    settled,
+    three_way,
+)
 from tests.test_signalling_schema import validator
 
 
@@ -85,6 +91,7 @@ async def test_withdrawal_stops_and_discards(client, app, db, settings, world, l
     for peer in room.peers:
         status = await peer.expect("recording", state="stopped")
         assert status["reason"] == "withdrawn"
+    await settled(db, request, deleted=True)
     [row] = await _recordings(db)
     assert row.state is RecordingState.STOPPED and row.segments[0]["stopped"] is not None
     # Default policy: what was recorded before a withdrawal is discarded.

@@ -16,7 +16,7 @@ from server.clock import now
 from server.recordings.lifecycle import delete_expired_recordings, recording_summary
 from server.store.models import Appointment, AppointmentKind, AuditEvent, ContactRecord, Recording
 from tests.calls import client_peer, practitioner_peer, remote_call
-from tests.recording import RECORDING_FILE, consent_all, sealed_recording
+from tests.recording import RECORDING_FILE, consent_all, sealed_recording, settled
 
 
 async def _recording(db, app, world, **kw) -> tuple[int, Path]:
@@ -47,7 +47,7 @@ async def test_the_practitioner_plays_it_back_and_it_is_audited(client, app, db,
     assert body["state"] == "stopped" and [f["name"] for f in body["files"]] == [RECORDING_FILE]
     download = await staff.get(body["files"][0]["download"])
     assert download.status == 200
-    assert download.headers["Content-Type"] == "video/x-matroska"
+    assert download.headers["Content-Type"] == "video/webm"
     assert download.headers["Cache-Control"] == "no-store"
     # The streamed download carries every security header too (outside test defect 2).
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
@@ -141,6 +141,7 @@ async def test_recording_summary_lists_consent_and_when_it_ran(client, db, setti
     await doctor.expect("recording", state="recording")
     await person.send(type="withdraw", request=request)
     await doctor.expect("recording", state="stopped")
+    await settled(db, request, deleted=True)
     async with db() as s:
         row = await s.get(Recording, request)
         assert row is not None

@@ -13,5 +13,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/recordings/{id}/download", views.recording_download,
       "api-recording-download",
       "Download one file of a recording (?file=NAME from its details), decrypted as sent",
-      tags=("recordings",), media_type="video/x-matroska"),
+      tags=("recordings",), media_type="video/webm"),
 )

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.recorder import SUFFIX
 from media.sealed import SealedError, open_sealed
+from media.writer import SUFFIXES, media_type
 from server import keys
 from server.errors import N_, AppError, NotFound
 from server.recordings.keyring import key_ring
@@ -95,7 +95,8 @@ def _files(folder: Path, row: Recording) -> list[Path]:
     if row.deleted_at is not None or not row.file_path:
         return []
     where = folder / row.file_path
-    return sorted(where.glob(f"*{SUFFIX}")) if where.is_dir() else []
+    return sorted(p for p in where.iterdir() if p.name.endswith(SUFFIXES)) \
+        if where.is_dir() else []
 
 
 def _id(request: web.Request) -> int:
@@ -147,7 +148,7 @@ def setup(app: web.Application) -> None:
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def recording_download(request: web.Request) -> web.StreamResponse:
-    """One file of a recording, decrypted as it is sent (Matroska: VP8 video, Opus audio)."""
+    """One file of a recording, decrypted as it is sent (WebM: VP8 video, Opus audio)."""
     user = request[USER]
     assert user is not None
     name = request.query.get("file", "")
@@ -167,7 +168,7 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
     response = web.StreamResponse(headers={
-        "Content-Type": "video/x-matroska",
+        "Content-Type": media_type(name),
         "Content-Disposition": f'attachment; filename="{name.removesuffix(".sealed")}"',
         "Cache-Control": "no-store"})
     await response.prepare(request)

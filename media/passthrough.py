@@ -1,0 +1,159 @@
+"""Encoded frames out of aiortc's receive path, for a recorder that keeps what was sent.
+
+aiortc reassembles each received RTP stream into whole encoded frames (its jitter buffer and
+depacketiser) on the event loop and queues them for a decoder thread per track, which would
+turn them into pictures and sound. For a track marked with `keep_encoded`, that queue is
+replaced: VP8 and Opus frames go straight to the track, untouched, as `Encoded` (payload, RTP
+time); other codecs are decoded in a thread, so the writer can fall back to transcoding.
+Nothing changes for tracks not marked (the echo peer, anything else in the process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiortc.rtcrtpreceiver as receiving
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.codecs import get_decoder
+
+KEPT = frozenset({"vp8", "opus"})  # codecs written as received; anything else is decoded
+
+_decode = receiving.decoder_worker
+_QUEUE = "_RTCRtpReceiver__decoder_queue"  # the receiver's queue to its decoder thread
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One received frame as the browser encoded it."""
+
+    kind: str  # "audio" or "video"
+    codec: str  # "vp8", "opus"
+    data: bytes
+    timestamp: int  # RTP time from the stream's first frame, in `clock_rate` units
+    clock_rate: int
+
+    @property
+    def keyframe(self) -> bool:
+        """A VP8 key frame (the P bit of the frame tag is 0); every audio frame counts."""
+        return self.codec != "vp8" or (len(self.data) > 9 and not self.data[0] & 1)
+
+    def size(self) -> tuple[int, int] | None:
+        """Width and height from a VP8 key frame's header."""
+        if self.codec != "vp8" or not self.keyframe or self.data[3:6] != b"\x9d\x01\x2a":
+            return None
+        return (int.from_bytes(self.data[6:8], "little") & 0x3FFF,
+                int.from_bytes(self.data[8:10], "little") & 0x3FFF)
+
+
+class Arrival:
+    """When a track's first RTP packet arrived, and its SSRC (to ask it for key frames)."""
+
+    def __init__(self, receiver: RTCRtpReceiver, frames: asyncio.Queue[Any]) -> None:
+        self.receiver = receiver
+        self.frames = frames  # the track's own queue (None at its end)
+        self.first: float | None = None  # monotonic seconds
+        self.ssrc: int | None = None
+        handle = receiver._handle_rtp_packet
+
+        async def noted(packet: Any, arrival_time_ms: int) -> None:
+            if self.first is None:
+                self.first, self.ssrc = time.monotonic(), packet.ssrc
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = noted  # type: ignore[method-assign]
+
+    def waiting(self) -> tuple[list[Any], bool]:
+        """The frames already queued, without waiting; and whether the track ended."""
+        out: list[Any] = []
+        while not self.frames.empty():
+            frame = self.frames.get_nowait()
+            if frame is None:
+                return out, True
+            out.append(frame)
+        return out, False
+
+    async def ask_keyframe(self) -> None:
+        """A picture loss indication: the sender answers with a key frame."""
+        if self.ssrc is not None:
+            await self.receiver._send_rtcp_pli(self.ssrc)
+
+
+class _Direct:
+    """Stands in for a receiver's queue to its decoder thread (aiortc fills it on the event
+    loop): kept codecs go straight to the track, sparing a thread hop per frame (and the
+    interpreter lock's hand-over, which dominates under load). aiortc's own decoder thread
+    ends at once (nothing to join when the peer closes); a thread of our own decodes other
+    codecs, started only if one arrives."""
+
+    def __init__(self, kind: str, track_queue: asyncio.Queue[Any]) -> None:
+        self.kind = kind
+        self.track_queue = track_queue
+        self.to_decode: queue.Queue[Any] | None = None
+        self.error = threading.Event()
+
+    def put(self, task: Any) -> None:
+        if task is None:  # the receiver stops: end the track (and our decoder, unjoined)
+            self.track_queue.put_nowait(None)
+            if self.to_decode is not None:
+                self.to_decode.put(None)
+            return
+        codec, frame = task
+        if codec.name.lower() in KEPT:
+            self.track_queue.put_nowait(Encoded(self.kind, codec.name.lower(),
+                                                bytes(frame.data), frame.timestamp,
+                                                codec.clockRate))
+            return
+        if self.to_decode is None:
+            self.to_decode = queue.Queue()
+            threading.Thread(target=_decoding, name=f"{self.kind}-recorder-decoder",
+                             daemon=True, args=(asyncio.get_running_loop(), self.to_decode,
+                                                self.track_queue, self.error)).start()
+        self.to_decode.put(task)
+
+
+def keep_encoded(track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Arrival:
+    """Mark a received track (before it connects): its frames arrive as `Encoded`."""
+    track_queue = track._queue  # type: ignore[attr-defined]
+    if not isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
+        raise RuntimeError("this aiortc version's receiver cannot be read encoded")
+    _install()
+    setattr(receiver, _QUEUE, _Direct(track.kind, track_queue))
+    return Arrival(receiver, track_queue)
+
+
+def _install() -> None:
+    if receiving.decoder_worker is not _worker:
+        receiving.decoder_worker = _worker
+
+
+def _worker(loop: asyncio.AbstractEventLoop, input_q: Any,
+            output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
+    """aiortc's decoder thread: unchanged for other tracks, nothing to do for ours."""
+    if not isinstance(input_q, _Direct):
+        _decode(loop, input_q, output_q, decode_error)
+
+
+def _decoding(loop: asyncio.AbstractEventLoop, input_q: queue.Queue[Any],
+              output_q: asyncio.Queue[Any], decode_error: threading.Event) -> None:
+    """Decode a codec WebM cannot hold as sent (the writer re-encodes it); ends at None."""
+    decoder: Any = None
+    decoding = ""
+    while True:
+        task = input_q.get()
+        if task is None:
+            return
+        codec, frame = task
+        if decoding != codec.name:
+            decoder, decoding = get_decoder(codec), codec.name
+        try:
+            frames = decoder.decode(frame)
+        except Exception:  # noqa: BLE001 - as aiortc: skip a frame that does not decode
+            decode_error.set()
+            continue
+        for out in frames:
+            asyncio.run_coroutine_threadsafe(output_q.put(out), loop)

@@ -1,0 +1,197 @@
+"""One participant's recording file: what their browser sent, muxed into sealed WebM.
+
+VP8 and Opus frames (`media.passthrough.Encoded`) are written as received, without decoding:
+the file holds the quality the browser sent, and writing costs next to nothing. Frames of
+other codecs arrive decoded and are re-encoded (VP8 / Opus), the only transcoding left.
+
+Timing: each frame's time is its RTP time from its track's first frame, plus when that
+track's first packet arrived, so sound and picture keep the offset they had on the wire and
+a gap in sending stays a gap. The header waits for a key frame of the video (the reader asks
+for one) so the file begins decodable; sound received meanwhile is kept. Everything runs in
+the writer's one thread, straight into a `SealedWriter`: nothing unencrypted reaches the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+
+from media.passthrough import Encoded
+from media.sealed import SealedWriter
+
+SIZE = (640, 480)  # the size re-encoded video is scaled to (sent VP8 keeps its own)
+FORMAT = "webm"
+SUFFIX = ".webm.sealed"
+SUFFIXES = (SUFFIX, ".mkv.sealed")  # files written before WebM were Matroska
+HEADER_WAIT = 3.0  # seconds of media held for a video key frame before writing without video
+_MS = Fraction(1, 1000)
+_AUDIO_RATE = 48000
+
+
+class _NoSeek:
+    """PyAV writes a streaming (non-seekable) WebM file through this: never rewrites."""
+
+    def __init__(self, sink: SealedWriter) -> None:
+        self.sink = sink
+
+    def write(self, data: bytes) -> int:
+        return self.sink.write(data)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
+def media_type(name: str) -> str:
+    """The Content-Type of a recording file once decrypted."""
+    return "video/webm" if name.endswith(SUFFIX) else "video/x-matroska"
+
+
+def _seconds(item: Any) -> float:
+    if isinstance(item, Encoded):
+        return item.timestamp / item.clock_rate
+    return float(item.pts * item.time_base) if item.pts is not None else 0.0
+
+
+def _ready(item: Any) -> bool:
+    return not isinstance(item, Encoded) or item.keyframe
+
+
+class StreamWriter:
+    """One participant's segment file; every method but `add_stream` runs in `pool`."""
+
+    def __init__(self, path: Path, key_id: str, key: bytes, size: tuple[int, int] = SIZE
+                 ) -> None:
+        self.path = path
+        self.size = size
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self.raw: BinaryIO = path.open("xb")
+        self.sealed = SealedWriter(self.raw, key_id, key)
+        self.container: Any = av.open(_NoSeek(self.sealed), mode="w", format=FORMAT)
+        self.expected: list[str] = []  # track kinds, in the order they arrived
+        self.streams: dict[str, Any] = {}
+        self.copied: dict[str, bool] = {}  # kind → written as received (else re-encoded)
+        self.pending: list[tuple[str, Any, float]] = []  # before the header
+        self.origin = 0.0
+        self.last: dict[str, int] = {}
+        self.resampler: Any = None
+        self.frames = 0  # frames written
+        self.dropped = 0  # frames not written (video before its first key frame)
+        self.busy = 0.0  # CPU seconds spent writing and sealing (for bench/recorder.py)
+        self.first_at: float | None = None  # monotonic time the first frame arrived
+
+    @property
+    def started(self) -> bool:
+        return bool(self.streams)
+
+    def add_stream(self, kind: str) -> None:
+        """A track arrived (before any frame): the header waits for its first frame."""
+        if kind not in self.expected:
+            self.expected.append(kind)
+
+    def write_many(self, kind: str, items: list[Any], anchor: float) -> None:
+        """In the writer's thread: frames of one track (`anchor`: its first arrival)."""
+        started = time.thread_time()
+        try:
+            for item in items:
+                self.write(kind, item, anchor)
+        finally:
+            self.busy += time.thread_time() - started
+
+    def write(self, kind: str, item: Any, anchor: float) -> None:
+        """One frame (the writer's thread, or a test's)."""
+        if self.started:
+            self._write(kind, item, anchor)
+            return
+        self.pending.append((kind, item, anchor))
+        waited = time.monotonic() - min(a for _, _, a in self.pending)
+        if all(any(k == kind and _ready(i) for k, i, _ in self.pending)
+               for kind in self.expected) or waited > HEADER_WAIT:
+            self._start()
+
+    def _start(self) -> None:
+        firsts: dict[str, Any] = {}
+        for kind, item, _ in self.pending:
+            if _ready(item):
+                firsts.setdefault(kind, item)
+        if not firsts:
+            return
+        for kind in sorted(firsts, key=lambda k: k != "video"):
+            self._add(kind, firsts[kind])
+        self.origin = min(a for k, _, a in self.pending if k in firsts)
+        pending, self.pending = self.pending, []
+        for kind, item, anchor in sorted(pending, key=lambda p: p[2] + _seconds(p[1])):
+            if kind not in self.streams or (kind not in self.last and not _ready(item)):
+                self.dropped += 1  # video before its first key frame cannot be decoded
+                continue
+            self._write(kind, item, anchor)
+
+    def _add(self, kind: str, first: Any) -> None:
+        copied = isinstance(first, Encoded)
+        if kind == "video":
+            # Copied VP8 only needs the header's size; re-encoding aims at real time.
+            stream = self.container.add_stream("libvpx", rate=30, options={} if copied else {
+                "deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"})
+            stream.width, stream.height = (first.size() or self.size) if copied else self.size
+            stream.pix_fmt = "yuv420p"
+            stream.bit_rate = 600_000
+        else:
+            # Opened even when copying: its header (OpusHead) describes the copied packets.
+            stream = self.container.add_stream("libopus", rate=_AUDIO_RATE)
+        self.streams[kind], self.copied[kind] = stream, copied
+
+    def _write(self, kind: str, item: Any, anchor: float) -> None:
+        stream = self.streams.get(kind)
+        if stream is None:
+            self.dropped += 1  # a track that began after the header
+            return
+        at = anchor - self.origin + _seconds(item)
+        if isinstance(item, Encoded):
+            packet = av.Packet(item.data)
+            packet.stream, packet.time_base = stream, _MS
+            packet.pts = packet.dts = self._after(kind, round(at * 1000))
+            packet.is_keyframe = item.keyframe
+            self.container.mux(packet)
+        else:
+            self._encode(kind, stream, item, at)
+        self.frames += 1
+
+    def _after(self, kind: str, pts: int) -> int:
+        """Timestamps strictly increase within a stream, whatever the network did."""
+        pts = max(pts, self.last.get(kind, -1) + 1)
+        self.last[kind] = pts
+        return pts
+
+    def _encode(self, kind: str, stream: Any, frame: Any, at: float) -> None:
+        if kind == "video":
+            outs = [frame.reformat(width=self.size[0], height=self.size[1], format="yuv420p")]
+            rate = 90000
+        else:
+            if self.resampler is None:
+                self.resampler = av.AudioResampler(format="s16", layout="stereo",
+                                                   rate=_AUDIO_RATE)
+            outs = self.resampler.resample(frame)
+            rate = _AUDIO_RATE
+        for out in outs:
+            out.pts, out.time_base = self._after(kind, round(at * rate)), Fraction(1, rate)
+            at += out.samples / rate if kind == "audio" else 0
+            for packet in stream.encode(out):
+                self.container.mux(packet)
+
+    def finish(self) -> None:
+        """In the writer's thread: flush what is held, close the container and the seal."""
+        try:
+            if not self.started and self.pending:
+                self._start()
+            for kind, stream in self.streams.items():
+                if not self.copied[kind] and self.frames:
+                    for packet in stream.encode(None):
+                        self.container.mux(packet)
+            self.container.close()
+            self.sealed.close()
+        finally:
+            self.raw.close()
