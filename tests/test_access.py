@@ -56,6 +56,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/logout/everywhere", STAFF),
     # --- caseload pages
     ("GET HEAD", "/caseload", PRACTICE),
+    ("GET HEAD", "/diary", PRACTICE),
+    ("GET HEAD", "/diary/waiting", PRACTICE),
     ("GET HEAD", "/clients/{id}", PRACTICE),
     ("GET HEAD", "/clients/{id}/contacts/new", PRACTITIONER),
     ("POST", "/clients/{id}/contacts", PRACTITIONER),

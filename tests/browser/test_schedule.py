@@ -86,7 +86,8 @@ async def test_narrow_screen_and_keyboard_only_sign_in(
     assert await page.evaluate("document.activeElement.id") == "password"
     await page.keyboard.type(PASSWORD)
     await submit(page, lambda: page.keyboard.press("Enter"), "/login")
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/diary")  # a practitioner's home page
+    await page.goto("/caseload")
 
     await page.get_by_role("link", name=re.compile("Featherstonehaugh")).wait_for()
     width = await page.evaluate("document.documentElement.scrollWidth")
