@@ -13,7 +13,7 @@ from server.casework import diary_pages, policy_pages
 from server.casework import pages as casework_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
-from server.joining import failure, precall
+from server.joining import device_test, failure, precall
 from server.joining import pages as joining_pages
 from server.joining.keys import NOTIFIER
 from server.joining.notify import LogNotifier
@@ -102,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     precall.setup(app)  # the pre-call check's echo peer and results
     failure.setup(app)  # "if nothing works": the call page's failure reports
+    device_test.setup(app)  # "test my device", public, before the day
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

@@ -92,6 +92,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/precall/echo", PUBLIC),
     ("POST", "/precall/result", PUBLIC),
     ("POST", "/precall/failure", PUBLIC),
+    # "Test my device": no link, no account, nothing stored.
+    ("GET HEAD", "/device-test", PUBLIC),
+    ("POST", "/device-test/echo", PUBLIC),
     # The WebSocket identifies its caller itself (participant cookie or staff session).
     ("GET HEAD", "/signal", PUBLIC),
     # --- API: account and meta

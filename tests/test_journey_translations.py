@@ -30,9 +30,11 @@ JOURNEY_LANGUAGES = ("cy", "ar")
 
 # The pages a client (or interpreter) can be shown: the link, the identity check, the call page
 # (checklist, waiting room, call, final states) and the error pages.
-JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html")
+JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html",
+                 "device_test.html")
 # Python whose text reaches the client: whole modules, and single functions of shared modules.
 JOURNEY_MODULES = ("server/errors.py", "server/middleware.py", "server/joining/participants.py",
+                   "server/joining/device_test.py",
                    "server/joining/precall.py", "policies/wording.py", "signalling/handler.py",
                    "signalling/rooms.py", "signalling/protocol.py", "signalling/recording.py",
                    "consent/wording.py")
