@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from server import keys
-from server.casework import diary
+from server.casework import decisions, diary
 from server.casework.keys import POLICIES
 from server.clock import now
 from server.forms import zone
@@ -61,7 +61,7 @@ async def diary_page(request: web.Request) -> web.Response:
         days.setdefault(local.strftime("%A %d %B"), []).append(entry)
     return render(request, "diary.html", days=days, zone=zone(request),
                   today=start.strftime("%A %d %B"), waiting=_words(waiting, at, request),
-                  watched=watched, poll_seconds=POLL_SECONDS,
+                  watched=watched, poll_seconds=POLL_SECONDS, to_say=decisions.to_say,
                   team=Role.SUPERVISOR in user.roles)
 
 
