@@ -9,11 +9,11 @@ from sqlalchemy import false, text, update
 
 from policies import load_default_policy
 from server import api, i18n, keys
+from server.casework import diary_pages, policy_pages
 from server.casework import pages as casework_pages
-from server.casework import policy_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
-from server.joining import failure, precall
+from server.joining import device_test, failure, precall
 from server.joining import pages as joining_pages
 from server.joining.keys import NOTIFIER
 from server.joining.notify import LogNotifier
@@ -96,7 +96,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")
-    for pages in (staff_pages, casework_pages, policy_pages, joining_pages, privacy):
+    for pages in (staff_pages, casework_pages, diary_pages, policy_pages, joining_pages,
+                  privacy):
         pages.setup(app)
     api.setup(app)
     signalling.setup(app)
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     precall.setup(app)  # the pre-call check's echo peer and results
     failure.setup(app)  # "if nothing works": the call page's failure reports
+    device_test.setup(app)  # "test my device", public, before the day
     app.on_startup.append(_check_rules)
     app.on_startup.append(_check_policies)
     return app

@@ -20,6 +20,7 @@ from server.store.models import (
     Contact,
     ContactKind,
     ContactOutcome,
+    ContactRecord,
     InvitationRole,
     Organisation,
     Role,
@@ -107,6 +108,31 @@ async def _seed(db: AsyncSession, org: Organisation, staff: dict[str, User]) -> 
     ])
 
 
+async def _todays_appointment(db: AsyncSession, client: Client,
+                              practitioner: User) -> Appointment:
+    """One demo appointment, starting now, however many times the demo runs: an earlier
+    run's that held no session is moved to now (its links are replaced below); any other
+    unheld one left by earlier runs is cancelled. One that was held keeps its record."""
+    start = now().replace(second=0, microsecond=0)
+    held = select(ContactRecord.appointment_id)
+    unheld = (await db.scalars(select(Appointment).where(
+        Appointment.client_id == client.id, Appointment.kind == AppointmentKind.REMOTE,
+        Appointment.cancelled_at.is_(None), Appointment.id.not_in(held))
+        .order_by(Appointment.id))).all()
+    for old in unheld[:-1]:
+        old.cancelled_at = now()
+    if unheld:
+        unheld[-1].starts_at = start
+        await db.flush()
+        return unheld[-1]
+    appointment = Appointment(client_id=client.id, practitioner_id=practitioner.id,
+                              kind=AppointmentKind.REMOTE, starts_at=start,
+                              duration_minutes=30, created_at=now())
+    db.add(appointment)
+    await db.flush()
+    return appointment
+
+
 async def load(db: AsyncSession, settings: Settings) -> DemoResult:
     """Create the demo organisation once; on every run reset passwords and mint fresh links."""
     org = await db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
@@ -141,12 +167,7 @@ async def load(db: AsyncSession, settings: Settings) -> DemoResult:
         await _seed(db, org, staff)
     client = await db.scalar(select(Client).where(Client.crn == "X100002"))
     assert client is not None
-    start = now().replace(second=0, microsecond=0)
-    appointment = Appointment(client_id=client.id, practitioner_id=staff["practitioner"].id,
-                              kind=AppointmentKind.REMOTE, starts_at=start,
-                              duration_minutes=30, created_at=now())
-    db.add(appointment)
-    await db.flush()
+    appointment = await _todays_appointment(db, client, staff["practitioner"])
     _inv, client_token = await invitations.mint(db, appointment, InvitationRole.CLIENT,
                                                 staff["practitioner"], settings)
     _inv, interp_token = await invitations.mint(db, appointment, InvitationRole.INTERPRETER,

@@ -10,6 +10,29 @@ from aiohttp import web
 
 from server import keys
 from server.errors import N_, Invalid
+from server.i18n import gettext
+
+# How a form's error summary names a field: the words of its label, not its name.
+FIELD_LABELS = {
+    "starts_at": N_("Date and time"), "happened_at": N_("When"),
+    "duration_minutes": N_("Length in minutes"), "kind": N_("Kind of contact"),
+    "outcome": N_("Outcome"), "notes": N_("Notes"), "email": N_("Email address"),
+    "name": N_("Name"), "password": N_("Password"), "team_id": N_("Team"),
+    "day": N_("Day"), "month": N_("Month"), "year": N_("Year"),
+}
+# Rapport's own field messages, translated where shown (pydantic's are English).
+FIELD_MESSAGES = (N_("in the past"), N_("in the future"), N_("not a date and time"))
+
+
+def field_label(field: str) -> str:
+    """A field's label in the current language (its name in words if it has none)."""
+    label = FIELD_LABELS.get(field)
+    return gettext(label) if label else field.replace("_", " ").capitalize()
+
+
+def field_message(message: str) -> str:
+    """A field error's message in the current language."""
+    return gettext(message) if message in FIELD_MESSAGES else message
 
 
 def zone(request: web.Request) -> ZoneInfo:

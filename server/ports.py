@@ -3,16 +3,27 @@
 `signalling/` implements it (`signalling.rooms.Rooms`) and puts it under `keys.LIVE_ROOMS`;
 pages and endpoints that change who may be in a room (links replaced or revoked, a link
 locked, a pre-call result to show) use it without importing signalling, and contact records
-listen to `session_ended`.
+listen to `session_ended`; the diary asks who is waiting now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Someone connected to an appointment's room and waiting to be let in."""
+
+    appointment_id: int
+    name: str
+    role: str  # client | interpreter
+    since: datetime
 
 
 class LiveRooms(Protocol):
@@ -34,3 +45,6 @@ class LiveRooms(Protocol):
 
     async def link_locked(self, appointment_id: int, name: str) -> None:
         """Tell the practitioner, if they are in the room, that a client's link locked."""
+
+    async def waiting(self, appointment_ids: Sequence[int]) -> Mapping[int, list[Waiting]]:
+        """Who is connected and waiting now in each of these appointments' rooms."""

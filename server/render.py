@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from server import i18n, keys
+from server import forms, i18n, keys
 from server.errors import AppError
 from server.i18n import gettext
 
@@ -27,6 +27,8 @@ def make_jinja() -> jinja2.Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["problem_detail"] = lambda error: translate(error)[1]
+    env.globals["field_label"] = forms.field_label
+    env.globals["field_message"] = forms.field_message
     return env
 
 

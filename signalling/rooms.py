@@ -30,6 +30,7 @@ from server.clock import now
 from server.errors import N_
 from server.i18n import gettext
 from server.joining.members import Member
+from server.ports import Waiting
 from server.store.models import (
     Appointment,
     CallSession,
@@ -42,7 +43,7 @@ from server.store.models import (
 from signalling.bus import RoomBus
 from signalling.checklists import answers_since, check, checklist_role, latest_checklists
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.roster import snapshot
+from signalling.roster import snapshot, waiting_now
 from signalling.sessions import FINAL, PRESENT, event, live_session
 
 ALTERNATIVES = (
@@ -86,6 +87,10 @@ class Rooms:
                     "type": "roster", "version": seen.version, "participants": seen.admitted})
         if self.on_change is not None:
             await self.on_change(appointment_id)
+
+    async def waiting(self, appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
+        """Who is connected and waiting now in each of these rooms."""
+        return await waiting_now(self.db, appointment_ids)
 
     async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
         """The checklist this person must answer under the policy in force, worded in the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policies import ChecklistRole, Policy
 from server.casework.policy_versions import PolicyStore
+from server.ports import Waiting
 from server.store.models import (
     ChecklistResponse,
     Participant,
@@ -88,3 +90,22 @@ def _checklist_state(response: ChecklistResponse | None, policy: Policy) -> dict
             "failed": [i.id for i in result.failed_blocking],
             "advisory": [i.id for i in result.failed_advisory],
             "answers": dict(response.answers)}
+
+
+async def waiting_now(db_factory: async_sessionmaker[AsyncSession],
+                      appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
+    """Who is connected and waiting in each room, longest waiting first (for the diary)."""
+    out: dict[int, list[Waiting]] = {}
+    if not appointment_ids:
+        return out
+    async with db_factory() as db:
+        people = await db.scalars(
+            select(Participant).where(Participant.appointment_id.in_(appointment_ids),
+                                      Participant.state == ParticipantState.WAITING,
+                                      Participant.connection_id.is_not(None),
+                                      Participant.role != ParticipantRole.PRACTITIONER)
+            .order_by(Participant.state_since, Participant.id))
+        for p in people:
+            out.setdefault(p.appointment_id, []).append(
+                Waiting(p.appointment_id, p.name, p.role.value, p.state_since))
+    return out

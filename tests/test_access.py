@@ -56,6 +56,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/logout/everywhere", STAFF),
     # --- caseload pages
     ("GET HEAD", "/caseload", PRACTICE),
+    ("GET HEAD", "/diary", PRACTICE),
+    ("GET HEAD", "/diary/waiting", PRACTICE),
     ("GET HEAD", "/clients/{id}", PRACTICE),
     ("GET HEAD", "/clients/{id}/contacts/new", PRACTITIONER),
     ("POST", "/clients/{id}/contacts", PRACTITIONER),
@@ -90,6 +92,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/precall/echo", PUBLIC),
     ("POST", "/precall/result", PUBLIC),
     ("POST", "/precall/failure", PUBLIC),
+    # "Test my device": no link, no account, nothing stored.
+    ("GET HEAD", "/device-test", PUBLIC),
+    ("POST", "/device-test/echo", PUBLIC),
     # The WebSocket identifies its caller itself (participant cookie or staff session).
     ("GET HEAD", "/signal", PUBLIC),
     # --- API: account and meta

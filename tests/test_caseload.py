@@ -364,9 +364,10 @@ async def test_schedule_a_remote_appointment_through_the_form(world, login, db, 
     response = await staff.post_form(f"/clients/{a1}/appointments", {
         "kind": "remote", "starts_at": local, "duration_minutes": "45"})
     assert response.status == 303, await response.text()
-    assert response.headers["Location"] == f"/clients/{a1}?created=appointment"
     async with db() as s:
         appointment = (await s.scalars(select(Appointment))).one()
+    assert response.headers["Location"] == (
+        f"/clients/{a1}?created=appointment&appointment={appointment.id}")
     assert appointment.starts_at == utc
     assert (appointment.kind, appointment.duration_minutes) == ("remote", 45)
     events = await audit_events(db, "appointment.create")

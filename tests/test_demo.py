@@ -110,3 +110,20 @@ async def test_bad_expired_and_revoked_links_say_the_same(client, db, settings):
     assert {r.status for r in (expired, revoked)} == {404}
     assert len({t.split("<main", 1)[1] for t in texts}) == 1  # nothing reveals which case
     assert "This link does not work" in texts.pop()
+
+
+async def test_running_the_demo_twice_leaves_one_clean_demo(client, db, settings):
+    """Today's demo appointment once, not one per run; the first run's links stop working,
+    the second run's work."""
+    first = await _load(db, settings)
+    second = await _load(db, settings)
+    async with db() as s:
+        live = (await s.scalars(select(Appointment).where(
+            Appointment.cancelled_at.is_(None)))).all()
+        links = (await s.scalars(select(Invitation).where(
+            Invitation.revoked_at.is_(None)))).all()
+    assert len(live) == 1 and abs(live[0].starts_at - now()) < timedelta(minutes=2)
+    assert sorted(i.role.value for i in links) == ["client", "interpreter"]
+    old = await client.get(first.client_link.removeprefix(settings.base_url))
+    new = await client.get(second.client_link.removeprefix(settings.base_url))
+    assert (old.status, new.status) == (404, 200)

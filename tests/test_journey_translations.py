@@ -30,9 +30,11 @@ JOURNEY_LANGUAGES = ("cy", "ar")
 
 # The pages a client (or interpreter) can be shown: the link, the identity check, the call page
 # (checklist, waiting room, call, final states) and the error pages.
-JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html")
+JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html",
+                 "device_test.html")
 # Python whose text reaches the client: whole modules, and single functions of shared modules.
 JOURNEY_MODULES = ("server/errors.py", "server/middleware.py", "server/joining/participants.py",
+                   "server/joining/device_test.py",
                    "server/joining/precall.py", "policies/wording.py", "signalling/handler.py",
                    "signalling/rooms.py", "signalling/protocol.py", "signalling/recording.py",
                    "consent/wording.py")
@@ -58,11 +60,12 @@ def journey_templates() -> set[str]:
 
 
 def _messages_of(node: ast.AST) -> set[str]:
-    """String arguments of `_()`, `gettext()` and `N_()` calls under an AST node."""
+    """String arguments of `_()`, `gettext()`, `N_()` and `ngettext()` calls under an AST node
+    (the singular of a plural message)."""
     found = set()
     for call in ast.walk(node):
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) \
-                and call.func.id in {"_", "N_", "gettext"} and call.args \
+                and call.func.id in {"_", "N_", "gettext", "ngettext"} and call.args \
                 and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
             found.add(call.args[0].value)
     return found
@@ -89,8 +92,11 @@ def journey_messages() -> set[str]:
 
 def _catalogue(lang: str) -> dict[str, tuple[str, bool]]:
     with (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        return {m.id: (m.string, m.fuzzy) for m in read_po(fh, locale=lang)
-                if isinstance(m.id, str) and m.id}
+        # A plural message counts as translated only when every form is.
+        return {(m.id if isinstance(m.id, str) else m.id[0]):
+                (m.string if isinstance(m.string, str) else
+                 ("" if not all(m.string) else m.string[0]), m.fuzzy)
+                for m in read_po(fh, locale=lang) if m.id}
 
 
 def test_the_journey_is_found() -> None:
@@ -99,7 +105,7 @@ def test_the_journey_is_found() -> None:
     ids = journey_messages()
     assert "Your date of birth" in ids  # a template
     assert "Are you driving?" in ids  # checklist wording
-    assert "That date of birth does not match our records. You can try {left} more times." in ids
+    assert "That date of birth does not match our records. You can try {left} more time." in ids
     assert "Record a contact" not in ids  # practitioner-only text is not the journey
 
 

@@ -140,3 +140,11 @@ def explain(decision: Decision) -> dict[str, Any]:
     """The decision as the API and pages show it, in the current language."""
     return {"outcome": decision.outcome.value, "policy_version": decision.policy_version,
             "reasons": [reason_out(r) for r in decision.reasons]}
+
+
+def to_say(explained: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reasons a page should say: when a rule blocks, only the blocking ones (an approval
+    cannot lift a block, so advice to ask for one would mislead); else every unmet rule."""
+    unmet = [r for r in explained["reasons"] if r["outcome"] != "allowed"]
+    blocking = [r for r in unmet if r["outcome"] == "blocked"]
+    return blocking if explained["outcome"] == "blocked" else unmet

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.casework import approvals, caseload
+from server.casework import approvals, caseload, decisions
 from server.casework.keys import POLICIES
 from server.casework.schemas import AppointmentIn, ContactIn
 from server.clock import now
@@ -54,8 +54,10 @@ async def client_page(request: web.Request) -> web.Response:
             db, request, signed_in(request), path_id(request))
         policy = await caseload.upcoming_decisions(db, request, client, appointments)
         pending = await approvals.pending_for(db, client.id)
+    made = request.query.get("appointment", "")
+    saved = next((a for a in appointments if made.isdigit() and a.id == int(made)), None)
     return render(request, "client.html", client=client, contacts=contacts, policy=policy,
-                  pending_approval=pending,
+                  pending_approval=pending, saved=saved, to_say=decisions.to_say,
                   appointments=appointments, zone=zone(request), now=now(),
                   timedelta=timedelta,
                   created=request.query.get("created"))
@@ -106,7 +108,9 @@ def _appointment_form(request: web.Request, client: Any, values: dict[str, Any],
 async def appointment_form(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
         client = await caseload.get_client(db, signed_in(request), path_id(request))
-    return _appointment_form(request, client, {"kind": "remote", "duration_minutes": "30"}, None)
+    # "Book in person instead" (offered when the policy refuses remote) asks for in_person.
+    kind = "in_person" if request.query.get("kind") == "in_person" else "remote"
+    return _appointment_form(request, client, {"kind": kind, "duration_minutes": "30"}, None)
 
 
 @ROUTES.post("/clients/{id}/appointments", name="appointment-create")
@@ -119,12 +123,13 @@ async def appointment_create(request: web.Request) -> web.StreamResponse:
         local_to_aware(request, data, "starts_at")
         parsed = validate(AppointmentIn, data)
         async with request.app[keys.DB].begin() as db:
-            await caseload.schedule(db, request, signed_in(request), client_id, parsed)
+            made = await caseload.schedule(db, request, signed_in(request), client_id, parsed)
     except Invalid as error:
         async with request.app[keys.DB]() as db:
             client = await caseload.get_client(db, signed_in(request), client_id)
         return _appointment_form(request, client, values, error, status=422)
-    raise web.HTTPSeeOther(f"/clients/{client_id}?created=appointment")
+    # The client page says what was saved and what can happen next for this one.
+    raise web.HTTPSeeOther(f"/clients/{client_id}?created=appointment&appointment={made.id}")
 
 
 @ROUTES.post("/appointments/{id}/cancel", name="appointment-cancel")

@@ -40,12 +40,11 @@ async def invitation_create(request: web.Request) -> web.Response:
                                                  client, now())
         decisions.record(db, decision, point="mint", client_id=client.id,
                          appointment_id=appointment.id, now=now(), actor_user_id=user.id)
-        if not decision.allowed:
-            refused = decisions.explain(decision)["reasons"]
+        if not decision.allowed:  # each reason once; no approval advice for a block
+            refused = decisions.to_say(decisions.explain(decision))
     if not decision.allowed:  # the decision is kept; no link is made
         raise Conflict(N_("The policy does not allow this remote session now: {reasons}"),
-                       reasons=" ".join(f"{r['message']} {r['remedy']}" for r in refused
-                                        if r["outcome"] != "allowed"),
+                       reasons=" ".join(f"{r['message']} {r['remedy']}" for r in refused),
                        errors=[{"field": "policy", "rule": r["rule"], "message": r["message"],
                                 "remedy": r["remedy"]} for r in refused])
     async with request.app[keys.DB].begin() as db:

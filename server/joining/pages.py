@@ -13,6 +13,7 @@ from server.casework import caseload
 from server.clock import now
 from server.errors import N_, Invalid
 from server.forms import form_data, zone
+from server.i18n import ngettext
 from server.joining import participants
 from server.parsing import path_id
 from server.render import render
@@ -124,9 +125,11 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
         await request.app[keys.LIVE_ROOMS].link_locked(appointment_id, name)
         return _join_invalid(request, locked=True)
     return render(request, "join_start.html", status=422, role="client", values=form,
-                  token=token, error=Invalid(
-                      N_("That date of birth does not match our records. You can try {left} "
-                         "more times."), left=left))
+                  token=token, error=Invalid(ngettext(
+                      "That date of birth does not match our records. You can try {left} "
+                      "more time.",
+                      "That date of birth does not match our records. You can try {left} "
+                      "more times.", left), left=left))
 
 
 @ROUTES.get("/join", name="join-room")

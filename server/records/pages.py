@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server import keys
 from server.casework import caseload
+from server.casework.keys import POLICIES
 from server.clock import now
 from server.errors import N_, Invalid
 from server.forms import zone
@@ -87,13 +88,17 @@ async def _contact_page(request: web.Request, contact_id: int, *, values: dict[s
         versions = await editing.history(db, contact.id)
         names = await editing.staff_names(db, [v.replaced_by_id for v in versions])
         audit.record(db, request, "contact.view", "contact", contact.id, client_id=client.id)
+        policy = await request.app[POLICIES].for_client(db, client)
+    # Checklist answers as the person saw them: the question in words, their Yes or No.
+    questions = {i.id: (_(i.wording), i.safe_answer) for i in policy.checklists.items}
     shown = values or {"outcome": contact.outcome.value, "notes": contact.notes,
                        "sensitive": contact.sensitive, "kind": contact.kind.value}
     kinds = [k for k in ContactKind if record is None or k is not ContactKind.FACE_TO_FACE]
     return render(request, "contact.html", status=status, contact=contact, client=client,
                   record=record, versions=versions, names=names, values=shown, error=error,
                   kinds=kinds, outcomes=list(ContactOutcome), labels=labels(),
-                  local=localiser(zone(request)), saved=request.query.get("saved"))
+                  local=localiser(zone(request)), saved=request.query.get("saved"),
+                  questions=questions)
 
 
 @ROUTES.get("/contacts/{id}", name="contact")

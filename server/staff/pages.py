@@ -128,7 +128,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     if user is None:
         raise web.HTTPSeeOther("/login")
     if user.roles & {Role.PRACTITIONER, Role.SUPERVISOR}:
-        raise web.HTTPSeeOther("/caseload")
+        raise web.HTTPSeeOther("/diary")  # today's and the week's appointments
     raise web.HTTPSeeOther("/admin/users" if Role.ADMIN in user.roles else "/privacy")
 
 

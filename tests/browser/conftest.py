@@ -134,7 +134,7 @@ async def page(new_context: NewContext) -> Any:
 
 
 async def sign_in(page: Any, user: User | str, password: str = PASSWORD,
-                  expect_path: str = "/caseload") -> None:
+                  expect_path: str = "/diary") -> None:
     """Sign in through the real login page and wait for the page it leads to."""
     email = user if isinstance(user, str) else user.email
     await page.goto("/login")

@@ -121,6 +121,8 @@ async def test_practitioner_pages_pass_axe(live_server: LiveServer, world: World
     await sign_in(page, alice)
     await page.goto(f"/caseload?lang={lang}")
     await accessible(page, f"{lang}: caseload")
+    await page.goto(f"/diary?lang={lang}")
+    await accessible(page, f"{lang}: diary, a remote appointment today")
     for path, step in [(f"/clients/{person.id}", "client record"),
                        (f"/clients/{person.id}/appointments/new", "schedule form"),
                        (f"/clients/{person.id}/contacts/new", "contact form"),
@@ -134,13 +136,14 @@ async def test_practitioner_pages_pass_axe(live_server: LiveServer, world: World
     await phase(page, "in")
     await accessible(page, f"{lang}: call page, nobody waiting")
 
-    for user, paths in [("sue", [("/approvals", "approvals"), ("/team", "team")]),
+    for user, paths in [("sue", [("/approvals", "approvals"), ("/team", "team"),
+                                 ("/diary", "the team's diary")]),
                         ("adam", [("/admin/users", "accounts"),
                                   ("/admin/users/new", "new account")])]:
         other = await (await new_context(**PHONE)).new_page()
         # An admin with no practice role lands on the accounts page.
         await sign_in(other, world.users[user],
-                      expect_path="/admin/users" if user == "adam" else "/caseload")
+                      expect_path="/admin/users" if user == "adam" else "/diary")
         for path, step in paths:
             await other.goto(f"{path}?lang={lang}")
             await accessible(other, f"{lang}: {step}")

@@ -42,8 +42,22 @@ async def test_practitioner_schedules_a_remote_appointment(
     await submit(page, page.get_by_role("button", name="Schedule", exact=True),
                  f"/clients/{client.id}/appointments")
 
-    await page.wait_for_url(re.compile(rf"/clients/{client.id}\?created=appointment$"))
-    assert await page.get_by_role("status").inner_text() == "Saved."
+    await page.wait_for_url(re.compile(rf"/clients/{client.id}\?created=appointment&"))
+    # Never seen in person: say what was saved, that no video session can be held for it and
+    # why, offer only what can work (book in person), and never the approval advice for a
+    # rule no approval can lift, nor a video session the gate would refuse.
+    saved = " ".join((await page.get_by_role("status").inner_text()).split())
+    assert saved.startswith("Saved: a remote appointment on "), saved
+    assert "does not allow a remote session with this client now" in saved
+    assert "No face-to-face contact has been recorded with this client yet." in saved
+    assert "Book an in-person appointment first." in saved
+    main = await page.locator("main").inner_text()
+    assert "senior probation officer" not in main and "approve" not in main
+    assert await page.get_by_role("link", name="Open the video session").count() == 0
+    assert await page.get_by_role("button", name="Ask a supervisor for approval").count() == 0
+    await page.get_by_role("link", name="Book an in-person appointment").click()
+    assert await page.get_by_label("In person").is_checked()
+    await page.go_back()
     listed = page.locator("ul.list li").filter(has_text=local.strftime("%a %d %b %Y, %H:%M"))
     await listed.wait_for()
     text = " ".join((await listed.inner_text()).split())
@@ -86,7 +100,8 @@ async def test_narrow_screen_and_keyboard_only_sign_in(
     assert await page.evaluate("document.activeElement.id") == "password"
     await page.keyboard.type(PASSWORD)
     await submit(page, lambda: page.keyboard.press("Enter"), "/login")
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/diary")  # a practitioner's home page
+    await page.goto("/caseload")
 
     await page.get_by_role("link", name=re.compile("Featherstonehaugh")).wait_for()
     width = await page.evaluate("document.documentElement.scrollWidth")

@@ -832,7 +832,9 @@ async function invite(event) {
   }
   const data = response ? await response.json().catch(() => ({})) : {};
   if (!response || !response.ok) {
-    const details = [data.detail, ...(data.errors || []).map((e) => e.message || e.problem)].filter(Boolean);
+    // A policy refusal's detail already says each reason; its errors repeat them by field.
+    const policy = (data.errors || []).some((e) => e.field === "policy");
+    const details = [data.detail, ...(policy ? [] : (data.errors || []).map((e) => e.message || e.problem))].filter(Boolean);
     const box = $("invite-error");
     box.textContent = [T.invite_failed, ...details].join(" ");
     show("invite-error", true);

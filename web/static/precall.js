@@ -7,7 +7,10 @@
 
 const box = document.getElementById("precall");
 const T = JSON.parse(document.getElementById("precall-text").textContent);
-const root = document.getElementById("call");
+// The call page, or the public device test (which keeps no result: no result URL).
+const root = document.getElementById("call") || document.getElementById("device-test");
+const ECHO_URL = root.dataset.echoUrl || "/precall/echo";
+const RESULT_URL = root.dataset.resultUrl ?? "/precall/result";
 const APPOINTMENT = root.dataset.appointment ? Number(root.dataset.appointment) : null;
 const CSRF = root.dataset.csrf;
 const MEASURE_MS = 4000;
@@ -136,7 +139,7 @@ async function measure() {
   if (!check.stream.getTracks().length) pc.addTransceiver("audio");
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const answer = await post("/precall/echo", { sdp: pc.localDescription.sdp });
+  const answer = await post(ECHO_URL, { sdp: pc.localDescription.sdp });
   await pc.setRemoteDescription(answer);
   if (!(await connected(pc))) return null;
   const first = await sample(pc);
@@ -176,7 +179,8 @@ async function finish(verdict, measured) {
   const body = { verdict, camera, microphone };
   if (measured) Object.assign(body, { rtt_ms: measured.rtt, loss_percent: measured.loss, bitrate_kbps: measured.kbps });
   window.dispatchEvent(new CustomEvent("rapport:precall", { detail: check.result }));
-  await post("/precall/result", body).catch((err) => console.warn("pre-call result", err.message));
+  if (!RESULT_URL) return;
+  await post(RESULT_URL, body).catch((err) => console.warn("pre-call result", err.message));
 }
 
 async function run() {
@@ -223,7 +227,7 @@ const watcher = new MutationObserver(() => {
   stop();
   box.hidden = true;
 });
-watcher.observe(root, { subtree: true, attributes: true, attributeFilter: ["hidden"] });
+if (root.id === "call") watcher.observe(root, { subtree: true, attributes: true, attributeFilter: ["hidden"] });
 
 // How the practitioner's waiting list describes a person's check (call.js asks).
 function describe(precall) {
