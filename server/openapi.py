@@ -81,6 +81,8 @@ def _operation(e: Endpoint) -> dict[str, Any]:
                                 "403": _problem("Your role does not allow this")})
     if "{id}" in e.path:
         op["responses"]["404"] = _problem("Not found, or not in your caseload")
+        op["responses"]["400"] = _problem("Malformed request: the id is not a whole number "
+                                          "(e.g. `abc`, `-1`, `1.5`)")
     if e.body is not None or e.method != "GET" or e.query:
         op["responses"]["400"] = _problem("Malformed request")
         op["responses"]["422"] = _problem("The request names fields that need correcting")
