@@ -33,6 +33,8 @@ class Endpoint:
     query: tuple[tuple[str, str], ...] = field(default=())
     csv: bool = False
     media_type: str = "application/json"
+    # When the operation answers 409 Conflict, and why (documented in the OpenAPI document).
+    conflict: str = ""
 
 
 def json_out(model: type[BaseModel], value: Any, status: int = 200) -> web.Response:

@@ -81,6 +81,10 @@ def _operation(e: Endpoint) -> dict[str, Any]:
                                 "403": _problem("Your role does not allow this")})
     if "{id}" in e.path:
         op["responses"]["404"] = _problem("Not found, or not in your caseload")
+        op["responses"]["400"] = _problem("Malformed request: the id is not a whole number "
+                                          "(e.g. `abc`, `-1`, `1.5`)")
+    if e.conflict:
+        op["responses"]["409"] = _problem(e.conflict)
     if e.body is not None or e.method != "GET" or e.query:
         op["responses"]["400"] = _problem("Malformed request")
         op["responses"]["422"] = _problem("The request names fields that need correcting")
@@ -97,8 +101,14 @@ def document(endpoints: Iterable[Endpoint], cookie: str = "rapport_session") -> 
         "openapi": "3.1.0",
         "info": {"title": "Rapport API", "version": "1.0.0",
                  "description": "Clients, contacts and appointments, as on the staff pages. "
-                                "Authenticate with the signed-in session (send X-CSRF-Token "
-                                "on changes) or a personal API token as a Bearer token."},
+                                "Authenticate with a personal API token as a Bearer token "
+                                "(no CSRF token needed), or with the signed-in session "
+                                "cookie: then every POST, PUT, PATCH and DELETE sends the "
+                                "session's CSRF token in the X-CSRF-Token header; it is "
+                                "`csrf_token` in `GET /api/v1/me` (session callers only) "
+                                "and in every staff page's forms. An interpreter's link "
+                                "needs the client's record to say an interpreter is needed "
+                                "(`interpreter_needed`)."},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

@@ -146,6 +146,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/dashboard", SUPERVISOR),
     ("GET", "/api/v1/contact-records", PRACTICE),
     ("GET", "/api/v1/open-contact-records", PRACTITIONER),
+    ("GET", "/api/v1/appointments/{id}/contact-record", PRACTICE),
     ("GET", "/api/v1/contact-records/{id}", PRACTICE),
     ("PUT", "/api/v1/contacts/{id}", PRACTITIONER),
     ("GET", "/api/v1/contacts/{id}/history", PRACTICE),

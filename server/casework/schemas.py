@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from server.schemas import AwareDatetime, Input, Output
 from server.store.models import (
@@ -21,7 +21,7 @@ class ContactIn(Input):
     happened_at: AwareDatetime
     outcome: ContactOutcome = ContactOutcome.ATTENDED
     notes: str = Field(default="", max_length=20_000)
-    sensitive: bool = False
+    sensitive: StrictBool = False  # `0` or "yes" is refused, not read as false/true
 
 
 class AppointmentIn(Input):
@@ -89,7 +89,9 @@ class AppointmentOut(Output):
 class PolicyIn(Input):
     # The whole TOML text, as in policies/default.toml; `note` says why it changes.
     source: str = Field(min_length=1, max_length=65_536)
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(min_length=10, max_length=2000,
+                      description="Why the policy changes (at least 10 characters, not "
+                      "counting spaces at either end)")
     # Strip nothing from the text: line numbers in error messages must match what was sent.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 

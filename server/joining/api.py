@@ -89,8 +89,12 @@ async def invitation_revoke(request: web.Request) -> web.Response:
 E = Endpoint
 ENDPOINTS: tuple[Endpoint, ...] = (
     E("POST", "/appointments/{id}/invitations", invitation_create, "api-invitation-create",
-      "Create an invitation link for the client or interpreter (optionally send it)",
-      body=InvitationIn, response=InvitationCreated, status=201, tags=("calls",)),
+      "Create an invitation link for the client or interpreter (optionally send it). An "
+      "interpreter's link needs the client's record to say an interpreter is needed "
+      "(`interpreter_needed`); otherwise 422 with field `role`",
+      body=InvitationIn, response=InvitationCreated, status=201, tags=("calls",),
+      conflict="The policy does not allow this remote session now (each reason in `errors`, "
+               "field `policy`); no link was made"),
     E("POST", "/invitations/{id}/revoke", invitation_revoke, "api-invitation-revoke",
       "Revoke an invitation link", response=InvitationOut, tags=("calls",)),
 )

@@ -27,7 +27,7 @@ EXPORT_QUERY = (
     ("client", "A client's id; leave out for every client you may see"),
     ("from", "First day (2026-11-01, the organisation's time zone) or a time with a zone"),
     ("to", "Last day, included (2026-11-30), or a time with a zone (excluded)"),
-    ("format", "csv (default) or json"),
+    ("format", "csv (the default, also when empty) or json"),
 )
 
 
@@ -42,6 +42,16 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def record(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
         found = await editing.visible_record(db, signed_in(request), path_id(request))
+        audit.record(db, request, "contact_record.view", "contact_record", found.id,
+                     client_id=found.client_id)
+    return web.json_response(ContactRecordOut.model_validate(found).model_dump(mode="json"))
+
+
+@allow(*PRACTICE)
+async def appointment_record(request: web.Request) -> web.Response:
+    """The contact record of one appointment (a remote one that was held or missed)."""
+    async with request.app[keys.DB].begin() as db:
+        found = await editing.record_of_appointment(db, signed_in(request), path_id(request))
         audit.record(db, request, "contact_record.view", "contact_record", found.id,
                      client_id=found.client_id)
     return web.json_response(ContactRecordOut.model_validate(found).model_dump(mode="json"))
@@ -130,6 +140,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/contact-records/{id}", record, "api-contact-record",
       "One contact record: who joined and left when, modality, attendance, checklists, "
       "decisions, call quality", response=ContactRecordOut, tags=("records",)),
+    E("GET", "/appointments/{id}/contact-record", appointment_record,
+      "api-appointment-contact-record",
+      "The contact record of an appointment (404 until the session ended or was missed)",
+      response=ContactRecordOut, tags=("records",)),
     E("PUT", "/contacts/{id}", contact_edit, "api-contact-edit",
       "Set a contact's outcome and notes (the previous version is kept)",
       body=ContactEditIn, response=ContactOut, tags=("records",)),

@@ -34,6 +34,21 @@ async def visible_record(db: AsyncSession, actor: User, record_id: int) -> Conta
     return record
 
 
+async def record_of_appointment(db: AsyncSession, actor: User,
+                                appointment_id: int) -> ContactRecord:
+    """The record of an appointment of a client the actor may see; "not found" otherwise."""
+    record_id = await db.scalar(select(ContactRecord.id).where(
+        ContactRecord.appointment_id == appointment_id))
+    if record_id is None:
+        raise NotFound(N_("No contact record for appointment {id} is in your caseload."),
+                       id=appointment_id)
+    try:
+        return await visible_record(db, actor, record_id)
+    except NotFound:
+        raise NotFound(N_("No contact record for appointment {id} is in your caseload."),
+                       id=appointment_id) from None
+
+
 async def visible_contact(db: AsyncSession, actor: User, contact_id: int) -> Contact:
     from server.casework.caseload import visible_clients
 

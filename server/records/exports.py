@@ -87,7 +87,7 @@ def parse_query(query: Mapping[str, str], zone: ZoneInfo) -> ExportQuery:
     start, end = bounds["from"], bounds["to"]
     if start is not None and end is not None and end <= start:
         errors.append({"field": "to", "message": "before 'from'"})
-    chosen = query.get("format", "csv").strip().lower()
+    chosen = query.get("format", "").strip().lower() or "csv"  # `format=` (empty): the default
     if chosen not in FORMATS:
         errors.append({"field": "format", "message": "csv or json"})
     if errors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from server.schemas import Input, Output
 from server.store.models import ContactKind, ContactOutcome
@@ -14,7 +14,7 @@ from server.store.models import ContactKind, ContactOutcome
 class ContactEditIn(Input):
     outcome: ContactOutcome
     notes: str = Field(default="", max_length=20_000)
-    sensitive: bool = Field(default=False, description="Not to be disclosed to the client in "
+    sensitive: StrictBool = Field(default=False, description="Not to be disclosed to the client in "
                             "a subject access request without review.")
     kind: ContactKind | None = Field(default=None, description="Change how the contact was "
                                      "held (a video session that switched to phone).")

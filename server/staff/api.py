@@ -14,7 +14,7 @@ from server.staff import accounts
 from server.staff.access import Audience, allow
 from server.staff.auth import signed_in
 from server.staff.keys import IDENTITY
-from server.staff.schemas import TokenCreated, TokenIn, TokenOut, UserIn, UserOut
+from server.staff.schemas import MeOut, TokenCreated, TokenIn, TokenOut, UserIn, UserOut
 from server.store import audit
 from server.store.models import Role, User
 
@@ -27,7 +27,10 @@ def user_out(user: User) -> dict[str, Any]:
 
 @allow(Audience.STAFF)
 async def me(request: web.Request) -> web.Response:
-    return json_out(UserOut, user_out(signed_in(request)))
+    identity = request.get(IDENTITY)
+    session = identity.session if identity is not None else None
+    return json_out(MeOut, {**user_out(signed_in(request)),
+                            "csrf_token": session.csrf_token if session else None})
 
 
 @allow(Role.ADMIN)
@@ -86,14 +89,16 @@ async def token_revoke(request: web.Request) -> web.Response:
 
 E = Endpoint
 ENDPOINTS: tuple[Endpoint, ...] = (
-    E("GET", "/me", me, "api-me", "The signed-in person", response=UserOut, tags=("account",)),
+    E("GET", "/me", me, "api-me", "The signed-in person (with the session's CSRF token)",
+      response=MeOut, tags=("account",)),
     E("GET", "/users", users, "api-users", "Staff accounts (admins)", response=UserOut,
       listing=True, tags=("admin",)),
     E("POST", "/users", user_create, "api-user-create", "Create a staff account (admins)",
-      body=UserIn, response=UserOut, status=201, tags=("admin",)),
+      body=UserIn, response=UserOut, status=201, tags=("admin",),
+      conflict="An account with this email address already exists"),
     E("POST", "/users/{id}/deactivate", user_set_active, "api-user-deactivate",
       "Deactivate an account: its sessions and tokens end at once", response=UserOut,
-      tags=("admin",)),
+      tags=("admin",), conflict="You cannot deactivate your own account"),
     E("POST", "/users/{id}/reactivate", user_set_active, "api-user-reactivate",
       "Reactivate an account", response=UserOut, tags=("admin",)),
     E("GET", "/tokens", tokens, "api-tokens", "Your personal API tokens", response=TokenOut,

@@ -35,6 +35,12 @@ class UserOut(Output):
     active: bool
 
 
+class MeOut(UserOut):
+    csrf_token: str | None = Field(default=None, description=(
+        "For a caller signed in with the session cookie: the token to send as X-CSRF-Token "
+        "on every POST, PUT, PATCH and DELETE. Null for a Bearer token (not needed)."))
+
+
 class TokenOut(Output):
     id: int
     name: str
