@@ -19,6 +19,9 @@ def N_(message: str) -> str:
 
 
 VERSION = "recording.2026-11"
+# The same wording with one sentence more, shown where the policy keeps what was recorded
+# before a withdrawal (`[recording] on_withdrawal = "keep"`): people are told before agreeing.
+KEEP_VERSION = "recording.2026-12-keep"
 
 TITLE = N_("May we record this session?")
 PARAGRAPHS = (
@@ -31,7 +34,14 @@ PARAGRAPHS = (
     N_("You can say no. Saying no changes nothing else about your supervision. You can stop "
        "the recording at any time with the Stop recording button."),
 )
+KEPT_AFTER_STOP = N_("If anyone stops the recording, what was recorded until then is kept "
+                     "for %(days)d days, not deleted at once.")
 QUESTION = N_("Do you agree to this session being recorded?")
+
+
+def version(keep_on_withdrawal: bool) -> str:
+    """The wording's version under a policy that keeps, or discards, on withdrawal."""
+    return KEEP_VERSION if keep_on_withdrawal else VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +54,17 @@ class ShownWording:
     sha256: str
 
 
-def render(language: str, retention_days: int, translate: Callable[[str], str]
-           ) -> ShownWording:
+def render(language: str, retention_days: int, translate: Callable[[str], str],
+           keep_on_withdrawal: bool = False) -> ShownWording:
     """The wording in one language, with its hash; `translate` is that language's gettext."""
     title = translate(TITLE)
+    shown = (*PARAGRAPHS, KEPT_AFTER_STOP) if keep_on_withdrawal else PARAGRAPHS
     paragraphs = tuple(translate(p) % {"days": retention_days} if "%(days)d" in p
-                       else translate(p) for p in PARAGRAPHS)
+                       else translate(p) for p in shown)
     question = translate(QUESTION)
-    canonical = json.dumps({"version": VERSION, "language": language, "title": title,
+    number = version(keep_on_withdrawal)
+    canonical = json.dumps({"version": number, "language": language, "title": title,
                             "paragraphs": paragraphs, "question": question},
                            ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return ShownWording(VERSION, language, title, paragraphs, question, digest)
+    return ShownWording(number, language, title, paragraphs, question, digest)

@@ -101,7 +101,9 @@ class RecordingDesk:
         """The consent wording as this person is shown it, in their connection's language."""
         language = self.languages.get(participant_id, self.catalogues.languages[0])
         translate = self.catalogues.get(language).ugettext
-        return consent_wording.render(language, policy.recording.retention_days, translate)
+        return consent_wording.render(
+            language, policy.recording.retention_days, translate,
+            keep_on_withdrawal=policy.recording.on_withdrawal is OnWithdrawal.KEEP)
 
     # --- acts -----------------------------------------------------------------------------
 
@@ -129,7 +131,8 @@ class RecordingDesk:
                 db.add(Recording(
                     appointment_id=member.appointment_id, call_session_id=session.id,
                     requested_by_id=member.participant_id, requested_at=current,
-                    purpose=RECORDING, wording_version=consent_wording.VERSION,
+                    purpose=RECORDING, wording_version=consent_wording.version(
+                        policy.recording.on_withdrawal is OnWithdrawal.KEEP),
                     state=RecordingState.ASKING, segments=[],
                     retention_until=current + timedelta(
                         days=policy.recording.retention_days)))

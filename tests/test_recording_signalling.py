@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
+from consent.wording import KEEP_VERSION
 from media.sealed import KeyRing
-from policies.policy import RecordingRule
+from policies.policy import OnWithdrawal, RecordingRule
 from server.casework.keys import POLICIES
 from server.store.models import ConsentEventRow, Recording, RecordingState
 from signalling.keys import DESK
@@ -103,6 +104,26 @@ async def test_withdrawal_stops_and_discards(client, app, db, settings, world, l
     await room.interp.error("wording_mismatch")
     await room.interp.send(type="withdraw", request=request)
     await room.interp.error("unknown_request")
+    await room.close()
+
+
+async def test_a_keeping_policy_is_in_the_wording_and_what_was_recorded_stays(
+        client, app, db, settings, world, login, tmp_path):
+    store = app[POLICIES]  # no stored version: the shipped default is in force
+    store.default = dataclasses.replace(store.default, recording=RecordingRule(
+        on_withdrawal=OnWithdrawal.KEEP))
+    room = await three_way(client, db, settings, world, login)
+    request = await _ask(room)
+    prompt = (await room.client.expect("consent-prompt", request=request))["wording"]
+    assert prompt["version"] == KEEP_VERSION
+    assert "not deleted at once" in prompt["paragraphs"][-1]
+    await consent_all(room.peers, request)
+    await room.client.expect("recording", state="recording")
+    await room.client.send(type="withdraw", request=request)
+    await room.doctor.expect("recording", state="stopped")
+    row = await settled(db, request)
+    assert row.stopped_reason == "withdrawn" and row.deleted_at is None
+    assert row.wording_version == KEEP_VERSION
     await room.close()
 
 

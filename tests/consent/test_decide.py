@@ -19,7 +19,7 @@ from consent import (
     decide,
 )
 from consent.ledger import Wording
-from consent.wording import VERSION, render
+from consent.wording import KEEP_VERSION, VERSION, render
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SESSION = 7
@@ -143,3 +143,14 @@ def test_wording_hash_depends_on_every_word_and_the_language() -> None:
     assert render("en", 31, lambda s: s).sha256 != english.sha256
     assert render("cy", 30, lambda s: s).sha256 != english.sha256
     assert render("en", 30, lambda s: s.replace("Why", "Because")).sha256 != english.sha256
+
+
+def test_a_policy_that_keeps_after_a_withdrawal_says_so_before_anyone_agrees() -> None:
+    discard = render("en", 30, lambda s: s)
+    keep = render("en", 30, lambda s: s, keep_on_withdrawal=True)
+    assert not any("kept" in p and "stops" in p for p in discard.paragraphs)
+    assert keep.paragraphs[:-1] == discard.paragraphs
+    assert keep.paragraphs[-1] == ("If anyone stops the recording, what was recorded until "
+                                   "then is kept for 30 days, not deleted at once.")
+    assert (keep.version, discard.version) == (KEEP_VERSION, VERSION)
+    assert keep.sha256 != discard.sha256
