@@ -61,6 +61,11 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/login/factor", SIGNING_IN),
     ("POST", "/login/factor", SIGNING_IN),
     ("POST", "/login/factor/enrol", SIGNING_IN),
+    ("GET HEAD", "/login/news", SIGNING_IN),
+    ("POST", "/login/passkey/register/options", SIGNING_IN),
+    ("POST", "/login/passkey/register", SIGNING_IN),
+    ("POST", "/login/passkey/options", SIGNING_IN),
+    ("POST", "/login/passkey", SIGNING_IN),  # sends a half-signed-in session to its factor
     # --- caseload pages
     ("GET HEAD", "/caseload", PRACTICE),
     ("GET HEAD", "/clients/{id}", PRACTICE),
@@ -86,6 +91,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/account", STAFF),
     ("POST", "/account/tokens", STAFF),
     ("POST", "/account/tokens/{id}/revoke", STAFF),
+    ("POST", "/account/sessions/{id}/end", STAFF),
+    ("POST", "/account/password", STAFF),
     # --- the client's side
     ("GET HEAD", "/appointments/{id}/call", PRACTITIONER),
     ("POST", "/clients/{id}/approvals", PRACTITIONER),

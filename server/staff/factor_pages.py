@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from server import keys
@@ -11,8 +13,9 @@ from server.forms import form_data
 from server.i18n import gettext as _
 from server.parsing import path_id
 from server.render import render
-from server.staff import factors, totp
+from server.staff import factors, news, totp
 from server.staff.access import Audience, allow, sensitive
+from server.staff.auth import factor_page as factor_address
 from server.staff.auth import signed_in
 from server.staff.freshness import is_recent, needs_factor
 from server.staff.identity import Identity
@@ -93,9 +96,32 @@ async def factor_submit(request: web.Request) -> web.StreamResponse:
         return await _verify_page(request, target, form.get("again") == "1", status=401,
                                   error=_("That code is not right, or it was already used. "
                                           "Try the newest code from your app."))
+    if form.get("again") != "1":
+        target = news_page(target)
     if check.method == "recovery":
         return render(request, "recovery_used.html", next=target, left=check.recovery_left)
     raise web.HTTPSeeOther(target)
+
+
+def news_page(target: str) -> str:
+    """After a full sign-in: what happened on the account since the previous one."""
+    return f"/login/news?next={quote(target, safe='/')}"
+
+
+@ROUTES.get("/login/news", name="login-news")
+@allow(Audience.SIGNING_IN)
+async def sign_in_news(request: web.Request) -> web.StreamResponse:
+    """Failed attempts and other sign-ins since the previous one; straight on if none."""
+    identity = session_of(request)
+    assert identity.session is not None
+    target = safe_next(request.query.get("next"))
+    if needs_factor(identity.session, identity.user, request.app[keys.SETTINGS]):
+        raise web.HTTPSeeOther(factor_address(target))
+    async with request.app[keys.DB]() as db:
+        found = await news.since_last_sign_in(db, identity.user.id, identity.session)
+    if not found.any:
+        raise web.HTTPSeeOther(target)
+    return render(request, "sign_in_news.html", next=target, news=found)
 
 
 @ROUTES.post("/login/factor/enrol", name="factor-enrol")

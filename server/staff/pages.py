@@ -17,6 +17,7 @@ from server.parsing import path_id, validate
 from server.render import render
 from server.staff import accounts, throttle
 from server.staff.access import Audience, allow, sensitive
+from server.staff.account_security import security_context
 from server.staff.auth import (
     factor_page,
     revoke_sessions,
@@ -188,8 +189,9 @@ async def user_set_active(request: web.Request) -> web.StreamResponse:
 async def account_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
         tokens = await accounts.list_tokens(db, signed_in(request))
+        security = await security_context(db, request[IDENTITY])
     return render(request, "account.html", tokens=tokens, new_token=None, error=None,
-                  zone=zone(request))
+                  zone=zone(request), **security)
 
 
 @ROUTES.post("/account/tokens", name="token-create")
@@ -207,8 +209,9 @@ async def token_create(request: web.Request) -> web.Response:
         error = exc
     async with request.app[keys.DB]() as db:
         tokens = await accounts.list_tokens(db, signed_in(request))
+        security = await security_context(db, request[IDENTITY])
     return render(request, "account.html", status=422 if error else 201, tokens=tokens,
-                  new_token=secret, error=error, zone=zone(request))
+                  new_token=secret, error=error, zone=zone(request), **security)
 
 
 @ROUTES.post("/account/tokens/{id}/revoke", name="token-revoke")

@@ -10,7 +10,7 @@ from server.errors import N_, AppError, Forbidden
 from server.parsing import json_body
 from server.staff import factors, passkeys, recovery
 from server.staff.access import Audience, allow
-from server.staff.factor_pages import safe_next, session_of
+from server.staff.factor_pages import news_page, safe_next, session_of
 from server.staff.freshness import is_recent, needs_factor
 from server.staff.schemas import PasskeyIn
 from server.store import audit
@@ -91,7 +91,8 @@ async def sign_in(request: web.Request) -> web.Response:
             audit.record(db, request, "factor.failure", "user", identity.user.id,
                          method="passkey")
         raise
-    return web.json_response({"next": safe_next(data.next)})
+    target = safe_next(data.next)
+    return web.json_response({"next": target if data.again else news_page(target)})
 
 
 def setup(app: web.Application) -> None:

@@ -55,3 +55,4 @@ class PasskeyIn(Input):
     credential: dict[str, Any]
     name: str = Field(default="Passkey", max_length=100)
     next: str = Field(default="/", max_length=2000)
+    again: bool = False  # asked again before a sensitive act (no sign-in news)

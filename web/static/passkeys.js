@@ -98,7 +98,8 @@ async function signIn(root) {
   const options = await post("/login/passkey/options", csrf);
   const credential = await navigator.credentials.get(requestOptions(options));
   const done = await post("/login/passkey", csrf,
-                          { credential: assertionJSON(credential), next: root.dataset.next });
+                          { credential: assertionJSON(credential), next: root.dataset.next,
+                            again: root.dataset.again === "1" });
   window.location.assign(done.next);
 }
 
