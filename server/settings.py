@@ -34,6 +34,14 @@ class Settings:
     # Staff sessions: idle and absolute lifetimes (OWASP ASVS 3.3).
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
+    # Every staff account proves a second factor (passkey, authenticator app or recovery code)
+    # after its password; switched off only for trials (docs/security.md, "Second factor").
+    second_factor_required: bool = True
+    # Sensitive acts (API tokens, the policy, subject access exports, account admin) ask for
+    # the second factor again when the session's last check is older than this.
+    reauth_minutes: int = 10
+    # Wrong second-factor codes a sign-in may make before it is ended (the password again).
+    factor_max_failures: int = 5
     # Personal API tokens live at most this long.
     api_token_max_days: int = 90
     # Request bodies larger than this are refused with 413 before they are read.
@@ -95,6 +103,8 @@ class Settings:
             ("port", 0 <= self.port <= 65535, "must be between 0 and 65535"),
             ("session_idle_minutes", self.session_idle_minutes > 0, "must be positive"),
             ("session_absolute_hours", self.session_absolute_hours > 0, "must be positive"),
+            ("reauth_minutes", 1 <= self.reauth_minutes <= 720, "must be 1 to 720"),
+            ("factor_max_failures", self.factor_max_failures > 0, "must be positive"),
             ("api_token_max_days", 0 < self.api_token_max_days <= 365, "must be 1 to 365"),
             ("max_body_bytes", self.max_body_bytes >= 1024, "must be at least 1024"),
             ("login_max_failures", self.login_max_failures > 0, "must be positive"),

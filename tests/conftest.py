@@ -17,10 +17,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from media.sealed import new_key_entry
@@ -29,11 +30,23 @@ from server.clock import now
 from server.settings import Settings
 from server.staff.passwords import hash_password_sync
 from server.store import migrate
-from server.store.models import Base, Client, Organisation, Role, RoshLevel, Team, User
+from server.store.models import (
+    Base,
+    Client,
+    Organisation,
+    Role,
+    RoshLevel,
+    Team,
+    TotpFactor,
+    User,
+)
 
 PASSWORD = "correct-horse-battery-staple-42"
 _HASH = hash_password_sync(PASSWORD)  # hashed once: argon2 is deliberately slow
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+# Every seeded person has this authenticator app enrolled (the second factor is required).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+TOTP_SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 
 
 def _database_url() -> str:
@@ -138,8 +151,10 @@ async def make_user(db: AsyncSession, org: Organisation, team: Team | None, name
                 email=f"{name}@example.test", name=name.title(), password_hash=_HASH,
                 active=active, created_at=now())
     user.roles = frozenset(roles)
+    user.second_factor = True
     db.add(user)
     await db.flush()
+    db.add(TotpFactor(user_id=user.id, secret=TOTP_SECRET, created_at=now(), confirmed_at=now()))
     return user
 
 
@@ -207,8 +222,38 @@ async def page_csrf(client: TestClient, path: str) -> str:
     return match.group(1)
 
 
+async def forget_last_code(maker: async_sessionmaker[AsyncSession], email: str) -> str | None:
+    """Tests sign one person in many times within 30 seconds, but an authenticator code is
+    good once only: forget the last step used (the code itself is still checked). Returns
+    the person's secret, if they have an app enrolled."""
+    async with maker.begin() as s:
+        user_id = await s.scalar(select(User.id).where(User.email == email.strip().lower()))
+        secret = await s.scalar(select(TotpFactor.secret).where(TotpFactor.user_id == user_id))
+        await s.execute(update(TotpFactor).where(TotpFactor.user_id == user_id)
+                        .values(last_counter=None))
+    return secret
+
+
+async def second_factor(client: TestClient, email: str, next_: str = "/account") -> None:
+    """Prove the second factor of a session past its password (enrolling an app the first
+    time, as a new account does)."""
+    from server import keys
+
+    await forget_last_code(client.app[keys.DB], email)
+    page = await client.get(f"/login/factor?next={next_}", allow_redirects=False)
+    text = await page.text()
+    csrf = CSRF_FIELD.search(text)
+    assert page.status == 200 and csrf, (page.status, text[:300])
+    enrol = TOTP_SECRET_ON_PAGE.search(text)
+    secret = enrol.group(1) if enrol else TOTP_SECRET
+    response = await client.post("/login/factor/enrol" if enrol else "/login/factor",
+                                 data={"code": pyotp.TOTP(secret).now(), "next": next_,
+                                       "csrf_token": csrf.group(1)}, allow_redirects=False)
+    assert response.status == (200 if enrol else 303), await response.text()
+
+
 async def sign_in(client: TestClient, user: User | str, password: str = PASSWORD) -> Staff:
-    """Sign in through the real login form; returns a Staff session helper."""
+    """Sign in through the real login form and the second factor; returns a Staff helper."""
     email = user if isinstance(user, str) else user.email
     client.session.cookie_jar.clear()
     token = await page_csrf(client, "/login")
@@ -216,6 +261,7 @@ async def sign_in(client: TestClient, user: User | str, password: str = PASSWORD
                                                  "csrf_token": token, "next": "/account"},
                                  allow_redirects=False)
     assert response.status == 303, await response.text()
+    await second_factor(client, email)
     return Staff(client, await page_csrf(client, "/account"))
 
 

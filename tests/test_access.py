@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from server import keys
 from server.app import create_app
 from server.casework.policy_versions import digest, shipped_source
 from server.clock import now
@@ -25,12 +26,14 @@ from server.staff import access
 from server.staff.access import Audience, Rule, allow, permits, routes_without_rules, rule_for
 from server.staff.tokens import new_token, token_hash
 from server.store.models import ApiToken, Appointment, AppointmentKind, PolicyVersion, Role
-from tests.conftest import page_csrf
+from tests.conftest import PASSWORD, page_csrf
 from tests.recording import RECORDING_FILE, sealed_recording
 
 P, S, A, D = Role.PRACTITIONER, Role.SUPERVISOR, Role.ADMIN, Role.DPO
 PUBLIC: Rule = frozenset({Audience.PUBLIC})
 STAFF: Rule = frozenset({Audience.STAFF})
+SIGNING_IN: Rule = frozenset({Audience.SIGNING_IN})
+STAFF_OR_SIGNING_IN: Rule = frozenset({Audience.STAFF, Audience.SIGNING_IN})
 PRACTICE: Rule = frozenset({P, S})
 PRACTITIONER: Rule = frozenset({P})
 SUPERVISOR: Rule = frozenset({S})
@@ -52,8 +55,17 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/", PUBLIC),
     ("GET HEAD", "/login", PUBLIC),
     ("POST", "/login", PUBLIC),
-    ("POST", "/logout", STAFF),
-    ("POST", "/logout/everywhere", STAFF),
+    ("POST", "/logout", STAFF_OR_SIGNING_IN),  # a half-done sign-in may be abandoned
+    ("POST", "/logout/everywhere", STAFF_OR_SIGNING_IN),  # but then only this session ends
+    # --- the second factor: reached after the password, before it is proved
+    ("GET HEAD", "/login/factor", SIGNING_IN),
+    ("POST", "/login/factor", SIGNING_IN),
+    ("POST", "/login/factor/enrol", SIGNING_IN),
+    ("GET HEAD", "/login/news", SIGNING_IN),
+    ("POST", "/login/passkey/register/options", SIGNING_IN),
+    ("POST", "/login/passkey/register", SIGNING_IN),
+    ("POST", "/login/passkey/options", SIGNING_IN),
+    ("POST", "/login/passkey", SIGNING_IN),  # sends a half-signed-in session to its factor
     # --- caseload pages
     ("GET HEAD", "/caseload", PRACTICE),
     ("GET HEAD", "/diary", PRACTICE),
@@ -71,6 +83,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/admin/users", ADMIN),
     ("POST", "/admin/users/{id}/deactivate", ADMIN),
     ("POST", "/admin/users/{id}/reactivate", ADMIN),
+    ("POST", "/admin/users/{id}/factors/reset", ADMIN),
     ("GET HEAD", "/admin/policy", POLICY_READERS),
     ("GET HEAD", "/admin/policy/edit", ADMIN),
     ("POST", "/admin/policy", ADMIN),
@@ -80,6 +93,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/account", STAFF),
     ("POST", "/account/tokens", STAFF),
     ("POST", "/account/tokens/{id}/revoke", STAFF),
+    ("POST", "/account/sessions/{id}/end", STAFF),
+    ("POST", "/account/password", STAFF),
     # --- the client's side
     ("GET HEAD", "/appointments/{id}/call", PRACTITIONER),
     ("POST", "/clients/{id}/approvals", PRACTITIONER),
@@ -281,7 +296,7 @@ def test_rules_match_the_expected_table(app):
 def test_every_role_rule_has_a_seeded_person_it_refuses():
     """So the wrong-role test below really exercises every route that names roles."""
     for (method, path), rule in EXPECTED.items():
-        if Audience.PUBLIC in rule or Audience.STAFF in rule:
+        if Audience.PUBLIC in rule or Audience.STAFF in rule or Audience.SIGNING_IN in rule:
             continue
         assert any(not permits(rule, roles) for roles in ROLES.values()), (method, path)
 
@@ -420,7 +435,8 @@ async def test_wrong_role_gets_403_everywhere(client, app, ids, world, login, na
 
 # Who exercises a route they are allowed to call, by rule.
 PERMITTED_CALLER: dict[Rule, str] = {
-    STAFF: "alice", PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
+    STAFF: "alice", STAFF_OR_SIGNING_IN: "alice", SIGNING_IN: "alice",
+    PRACTICE: "alice", PRACTITIONER: "alice", SUPERVISOR: "sue", ADMIN: "adam",
     POLICY_READERS: "adam",
     DPO: "olive", ADMIN_OR_DPO: "adam",
 }
@@ -435,12 +451,47 @@ async def test_permitted_caller_can_read_every_page_and_api_it_may(client, app, 
     for call in calls(app, ids):
         if call.method not in ("GET", "HEAD") or Audience.PUBLIC in call.rule:
             continue
+        if call.rule == SIGNING_IN:
+            continue  # the second-factor page sends a fully signed-in person on (303)
         if PERMITTED_CALLER[call.rule] != name:
             continue
         status, _headers, _body = await send(client, call, staff.csrf)
         if status != 200:
             problems.append(f"{call}: expected 200, got {status}")
     assert problems == []
+
+
+# --- a password alone reaches nothing ----------------------------------------------------
+
+FINISH_SIGNING_IN = "Finish signing in first: prove your second factor."
+
+
+@pytest.mark.parametrize("name", ["alice", "sue", "dana", "olive"])
+async def test_no_staff_route_is_reachable_with_a_password_alone(client, app, ids, world, name):
+    """The second factor is required (the default): a session past its password only is
+    sent to prove it from every route but the second-factor pages and public ones."""
+    assert app[keys.SETTINGS].second_factor_required
+    csrf = await page_csrf(client, "/login")
+    response = await client.post("/login", data={"email": world.users[name].email,
+                                                 "password": PASSWORD, "csrf_token": csrf},
+                                 allow_redirects=False)
+    assert response.status == 303
+    session = await page_csrf(client, "/login/factor")  # the half-done session's own token
+    problems: list[str] = []
+    for call in calls(app, ids):
+        if Audience.PUBLIC in call.rule or Audience.SIGNING_IN in call.rule:
+            continue
+        status, headers, body = await send(client, call, session)
+        location = headers.get("Location", "")
+        if call.method in ("GET", "HEAD") and not call.api:
+            if status != 303 or not location.startswith("/login/factor?next="):
+                problems.append(f"{call}: expected 303 to the second factor, got {status}")
+        elif status != 401 or (call.method != "HEAD" and FINISH_SIGNING_IN not in body):
+            problems.append(f"{call}: expected 401 'finish signing in', got {status}")
+    assert problems == []
+    # public pages treat the half-signed-in caller as nobody in particular
+    home = await client.get("/", allow_redirects=False)
+    assert home.headers["Location"] == "/login"
 
 
 def _next(location: str) -> str | None:

@@ -13,18 +13,27 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp import ClientResponse, ClientSession, CookieJar
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 from yarl import URL
 
+from server import keys
 from server.app import create_app
 from server.clock import now
 from server.staff import throttle
 from server.staff.tokens import token_hash
 from server.store.models import ApiToken, LoginThrottle, StaffSession, User
-from tests.conftest import CSRF_FIELD, PASSWORD, page_csrf
+from tests.conftest import (
+    CSRF_FIELD,
+    PASSWORD,
+    TOTP_SECRET,
+    forget_last_code,
+    page_csrf,
+    second_factor,
+)
 
 SESSION = "rapport_session"
 PRE_CSRF = "rapport_csrf"
@@ -68,6 +77,11 @@ class Browser:
         response = await self.post("/login", data={"email": email, "password": password,
                                                    "csrf_token": token, "next": "/account"})
         if response.status == 303:
+            await forget_last_code(self.client.app[keys.DB], email)
+            csrf = await self.page_csrf("/login/factor?next=/account")
+            done = await self.post("/login/factor", data={
+                "code": pyotp.TOTP(TOTP_SECRET).now(), "csrf_token": csrf, "next": "/account"})
+            assert done.status == 303, await done.text()
             self.csrf = await self.page_csrf("/account")
         return response
 
@@ -106,11 +120,27 @@ def attributes(header: str) -> set[str]:
 
 async def post_login(client: TestClient, email: str, password: str = PASSWORD,
                      next_: str = "/account", **kw: Any) -> ClientResponse:
-    """Submit the real login form (fetching it first for the pre-session CSRF token)."""
+    """Submit the real login form (fetching it first for the pre-session CSRF token); after
+    a good password, prove the second factor too. Returns the password step's response."""
     token = await page_csrf(client, "/login")
-    return await client.post("/login", data={"email": email, "password": password,
-                                             "csrf_token": token, "next": next_},
-                             allow_redirects=False, **kw)
+    response = await client.post("/login", data={"email": email, "password": password,
+                                                 "csrf_token": token, "next": next_},
+                                 allow_redirects=False, **kw)
+    if response.status == 303:
+        await second_factor(client, email)
+    return response
+
+
+async def prove_factor(db: Any, cookie: str) -> None:
+    """For tests of the cookie itself (sent by hand): the session has proved its factor."""
+    await move_session(db, cookie, factor_at=now())
+
+
+def after_password(location: str) -> str | None:
+    """Where the second-factor page will send the person on to."""
+    url = URL(location)
+    assert url.path == "/login/factor", location
+    return url.query.get("next")
 
 
 async def session_row(db: Any, cookie: str) -> StaffSession:
@@ -143,7 +173,7 @@ async def test_login_success_sets_http_session_cookie(client, db, world):
     response = await post_login(client, world.users["alice"].email, next_="/caseload")
 
     assert response.status == 303
-    assert response.headers["Location"] == "/caseload"
+    assert after_password(response.headers["Location"]) == "/caseload"
     header = set_cookie_header(response, SESSION)
     flags = attributes(header)
     assert "httponly" in flags
@@ -195,6 +225,7 @@ async def test_login_over_https_uses_secure_host_prefixed_cookie(settings, world
     assert not any(f.startswith("domain=") for f in flags)  # required by the __Host- prefix
     assert not [h for h in response.headers.getall("Set-Cookie") if h.startswith(f"{SESSION}=")]
     value = response.cookies["__Host-rapport"].value
+    await prove_factor(client.app[keys.DB], value)
     client.session.cookie_jar.clear()
     me = await client.get("/api/v1/me", headers={"Cookie": f"__Host-rapport={value}"})
     assert me.status == 200
@@ -247,7 +278,7 @@ async def test_login_email_is_case_and_space_insensitive(client, world):
 async def test_login_redirects_only_to_local_paths(client, world, target, expected):
     response = await post_login(client, world.users["sue"].email, next_=target)
     assert response.status == 303
-    assert response.headers["Location"] == expected
+    assert after_password(response.headers["Location"]) == expected
 
 
 async def _deactivate(db: Any, user: Any) -> None:

@@ -21,7 +21,7 @@ from server.casework.schemas import (
 )
 from server.endpoints import Endpoint, json_out, list_out
 from server.parsing import json_body, path_id
-from server.staff.access import PRACTICE, allow
+from server.staff.access import PRACTICE, allow, sensitive
 from server.staff.api import user_out
 from server.staff.auth import signed_in
 from server.store import audit
@@ -141,6 +141,7 @@ async def policy_version(request: web.Request) -> web.Response:
 
 
 @allow(Role.ADMIN)
+@sensitive()
 async def policy_save(request: web.Request) -> web.Response:
     """Store a new version; it is in force for the next decision. Problems: 422, nothing saved."""
     data = await json_body(request, PolicyIn)

@@ -14,7 +14,7 @@ from server.forms import form_data, zone
 from server.i18n import gettext as _
 from server.parsing import path_id
 from server.render import render
-from server.staff.access import allow
+from server.staff.access import allow, sensitive
 from server.staff.auth import (
     signed_in,
 )
@@ -65,6 +65,7 @@ async def policy_edit(request: web.Request) -> web.Response:
 
 @ROUTES.post("/admin/policy", name="policy-save")
 @allow(Role.ADMIN)
+@sensitive("/admin/policy/edit")
 async def policy_save(request: web.Request) -> web.StreamResponse:
     """Check a new text, or save it as the version in force; problems leave it unsaved."""
     values = await form_data(request)
@@ -103,6 +104,7 @@ async def _version_page(request: web.Request, error: AppError | None = None,
 
 @ROUTES.post("/admin/policy/versions/{id}/restore", name="policy-restore")
 @allow(Role.ADMIN)
+@sensitive("/admin/policy")
 async def policy_restore(request: web.Request) -> web.StreamResponse:
     """Put an earlier version back in force, stored again as the newest version."""
     values = await form_data(request)

@@ -21,7 +21,7 @@ from server.parsing import path_id
 from server.privacy import retention, subject_access
 from server.render import render
 from server.settings import RETENTION_SETTINGS
-from server.staff.access import Audience, allow
+from server.staff.access import Audience, allow, sensitive
 from server.store import audit
 from server.store.keys import USER
 from server.store.models import AuditEvent, Client, Role, User
@@ -155,12 +155,14 @@ def _stream_headers(request: web.Request, kind: str, crn: str) -> dict[str, str]
 
 @ROUTES.get("/privacy/clients/{id}/export.json", name="export-json")
 @allow(Role.DPO)
+@sensitive()
 async def export_json(request: web.Request) -> web.StreamResponse:
     return await _export(request, "json")
 
 
 @ROUTES.get("/privacy/clients/{id}/export.html", name="export-html")
 @allow(Role.DPO)
+@sensitive()
 async def export_html(request: web.Request) -> web.StreamResponse:
     return await _export(request, "html")
 

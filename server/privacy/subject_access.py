@@ -120,6 +120,10 @@ NOT_ABOUT_CLIENTS: dict[str, str] = {
     "audit_chain_head": "the audit chain's last hash",
     "policy_version": "the organisation's policy texts",
     "audit_prune_permit": "a marker that exists only inside a retention transaction",
+    "totp_factor": "staff authenticator-app secrets",
+    "recovery_code": "hashes of staff recovery codes",
+    "passkey": "staff passkeys (public keys)",
+    "webauthn_challenge": "a staff passkey ceremony's challenge, kept for minutes",
 }
 
 

@@ -22,10 +22,14 @@ H = TypeVar("H", bound=Handler)
 class Audience(StrEnum):
     PUBLIC = "public"  # anyone, signed in or not
     STAFF = "staff"  # any signed-in staff member, whatever their role
+    # Also a session past its password whose second factor is still to come: only the
+    # pages that enrol or prove a factor, and signing out, carry it.
+    SIGNING_IN = "signing-in"
 
 
 Rule = frozenset[Role | Audience]
 ATTRIBUTE = "__rapport_access__"
+SENSITIVE = "__rapport_sensitive__"
 # The roles that work with caseloads: practitioners their own, supervisors their team's.
 PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
 
@@ -40,6 +44,26 @@ def allow(*who: Role | Audience) -> Callable[[H], H]:
         return handler
 
     return mark
+
+
+def sensitive(return_to: str | None = None) -> Callable[[H], H]:
+    """Mark a sensitive act: it asks for the second factor again when the last check is old.
+
+    `return_to` is the page to come back to after the check (for a form's POST, the page
+    holding the form); without it, the request's own address.
+    """
+
+    def mark(handler: H) -> H:
+        setattr(handler, SENSITIVE, return_to or "")
+        return handler
+
+    return mark
+
+
+def sensitive_return(route: web.AbstractRoute) -> str | None:
+    """None for an ordinary route; for a sensitive one, where to come back to ("" = here)."""
+    value: str | None = getattr(route.handler, SENSITIVE, None)
+    return value
 
 
 def rule_of(handler: Handler) -> Rule | None:
@@ -62,7 +86,7 @@ def permits(rule: Rule, roles: frozenset[Role] | None) -> bool:
         return True
     if roles is None:
         return False
-    return Audience.STAFF in rule or bool(rule & roles)
+    return Audience.STAFF in rule or Audience.SIGNING_IN in rule or bool(rule & roles)
 
 
 def routes_without_rules(app: web.Application) -> list[str]:

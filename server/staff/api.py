@@ -11,7 +11,7 @@ from server.endpoints import Endpoint, json_out, list_out
 from server.errors import N_, Forbidden
 from server.parsing import json_body, path_id
 from server.staff import accounts
-from server.staff.access import Audience, allow
+from server.staff.access import Audience, allow, sensitive
 from server.staff.auth import signed_in
 from server.staff.keys import IDENTITY
 from server.staff.schemas import MeOut, TokenCreated, TokenIn, TokenOut, UserIn, UserOut
@@ -43,6 +43,7 @@ async def users(request: web.Request) -> web.Response:
 
 
 @allow(Role.ADMIN)
+@sensitive()
 async def user_create(request: web.Request) -> web.Response:
     data = await json_body(request, UserIn)
     async with request.app[keys.DB].begin() as db:
@@ -52,6 +53,7 @@ async def user_create(request: web.Request) -> web.Response:
 
 
 @allow(Role.ADMIN)
+@sensitive()
 async def user_set_active(request: web.Request) -> web.Response:
     active = request.match_info.route.name == "api-user-reactivate"
     async with request.app[keys.DB].begin() as db:
@@ -67,6 +69,7 @@ async def tokens(request: web.Request) -> web.Response:
 
 
 @allow(Audience.STAFF)
+@sensitive()
 async def token_create(request: web.Request) -> web.Response:
     identity = request[IDENTITY]
     assert identity is not None

@@ -16,7 +16,8 @@ from server.clock import now
 from server.errors import N_, Forbidden, Unauthenticated
 from server.settings import Settings
 from server.staff import access
-from server.staff.access import Handler
+from server.staff.access import Audience, Handler
+from server.staff.freshness import is_recent, needs_factor
 from server.staff.identity import Identity
 from server.staff.keys import IDENTITY
 from server.staff.tokens import new_token, same, token_hash
@@ -68,7 +69,7 @@ async def start_session(db: AsyncSession, user: User,
         token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
         created_at=current, last_seen_at=current,
         expires_at=current + timedelta(hours=settings.session_absolute_hours),
-        address=(request.remote or "")[:64],
+        address=(request.remote or "")[:64], device=request.headers.get("User-Agent", "")[:200],
     )
     db.add(row)
     return token, row
@@ -198,7 +199,54 @@ def signed_in(request: web.Request) -> User:
 
 def page_context(request: web.Request) -> dict[str, Any]:
     """What every page shows of sign-in: the person, and the token its forms send back."""
-    return {"user": request.get(USER), "csrf_token": csrf_token_for(request)}
+    identity = request.get(IDENTITY)
+    user = request.get(USER)
+    if identity is not None and identity.session is not None \
+            and needs_factor(identity.session, identity.user, request.app[keys.SETTINGS]):
+        user = None  # half signed in: no menu of pages it cannot reach yet
+    return {"user": user, "csrf_token": csrf_token_for(request)}
+
+
+class ReauthenticationRequired(Unauthenticated):
+    slug = "reauthentication-required"
+    title = N_("Confirm it is you")
+
+
+def factor_page(target: str, again: bool = False) -> str:
+    """The second-factor page, coming back to `target` afterwards."""
+    return f"/login/factor?{'again=1&' if again else ''}next={quote(target, safe='/')}"
+
+
+def _past_second_factor(request: web.Request, rule: access.Rule,
+                        identity: Identity | None) -> Identity | None:
+    """A session past its password only reaches the second-factor pages (and public ones,
+    as nobody); anything else sends it to prove its factor first."""
+    settings = request.app[keys.SETTINGS]
+    if identity is None or identity.session is None \
+            or not needs_factor(identity.session, identity.user, settings):
+        return identity
+    if Audience.SIGNING_IN in rule:
+        return identity
+    if access.permits(rule, None):
+        return None
+    if request.method in ("GET", "HEAD") and not is_api(request):
+        raise web.HTTPSeeOther(factor_page(request.path_qs))
+    raise Unauthenticated(N_("Finish signing in first: prove your second factor."),
+                          headers={"WWW-Authenticate": CHALLENGE})
+
+
+def _check_recent_factor(request: web.Request, identity: Identity | None) -> None:
+    """Sensitive acts from a browser ask for the second factor again after a while."""
+    back = access.sensitive_return(request.match_info.route)
+    if back is None or identity is None or identity.via != "session":
+        return  # an API token was minted by a session that had just proved its factor
+    if is_recent(identity.session, request.app[keys.SETTINGS]):
+        return
+    if not is_api(request):
+        raise web.HTTPSeeOther(factor_page(back or request.path_qs, again=True))
+    raise ReauthenticationRequired(
+        N_("This needs your second factor again: confirm it on the sign-in page, then retry."),
+        headers={"WWW-Authenticate": CHALLENGE})
 
 
 @web.middleware
@@ -216,6 +264,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not access.permits(rule, None):
             raise
         identity = None  # a stale token must not break public pages such as /healthz
+    identity = _past_second_factor(request, rule, identity)
     request[IDENTITY] = identity
     request[USER] = identity.user if identity else None
     if not access.permits(rule, identity.user.roles if identity else None):
@@ -230,6 +279,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method in UNSAFE and not await csrf_ok(request, identity):
         raise Forbidden(N_("This form has expired or did not come from Rapport. "
                            "Go back, reload the page and try again."))
+    _check_recent_factor(request, identity)
     response = await handler(request)
     pre = request.get(keys.NEW_PRE_CSRF)
     if pre:

@@ -16,15 +16,18 @@ from server.i18n import gettext as _
 from server.parsing import path_id, validate
 from server.render import render
 from server.staff import accounts, throttle
-from server.staff.access import Audience, allow
+from server.staff.access import Audience, allow, sensitive
+from server.staff.account_security import security_context
 from server.staff.auth import (
     device_cookie_name,
+    factor_page,
     revoke_sessions,
     session_cookie_name,
     set_cookie,
     signed_in,
     start_session,
 )
+from server.staff.freshness import needs_factor
 from server.staff.keys import IDENTITY
 from server.staff.passwords import verify_password
 from server.staff.schemas import TokenIn, UserIn
@@ -82,7 +85,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         else:
             await throttle.record_success(db, limits)
             device_token = await throttle.trust_device(db, user, device, settings)
-            token, _row = await start_session(db, user, request)
+            token, row = await start_session(db, user, request)
+            # The second factor comes next; its page sends the person on to `target`.
+            target = factor_page(target) if needs_factor(row, user, settings) else target
             audit.record(db, request, "login.success", "user", user.id, actor=user)
             failed = False
     if failed:
@@ -98,14 +103,16 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @ROUTES.post("/logout/everywhere", name="logout-everywhere")
 @ROUTES.post("/logout", name="logout")
-@allow(Audience.STAFF)
+@allow(Audience.STAFF, Audience.SIGNING_IN)
 async def logout(request: web.Request) -> web.StreamResponse:
     identity = request[IDENTITY]
     assert identity is not None  # the STAFF rule guarantees a caller
     if identity.session is None:
         raise BadRequest(N_("Signing out ends a browser session. To stop an API token, "
                             "revoke it on your account page."))
-    everywhere = request.match_info.route.name == "logout-everywhere"
+    # A password alone (second factor still to come) may end its own session, no other.
+    everywhere = request.match_info.route.name == "logout-everywhere" and not needs_factor(
+        identity.session, identity.user, request.app[keys.SETTINGS])
     async with request.app[keys.DB].begin() as db:
         only = None if everywhere else identity.session.id
         await revoke_sessions(db, identity.user.id, only=only)
@@ -158,6 +165,7 @@ async def user_form(request: web.Request) -> web.Response:
 
 @ROUTES.post("/admin/users", name="user-create")
 @allow(Role.ADMIN)
+@sensitive("/admin/users/new")
 async def user_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     values: dict[str, Any] = {k: v for k, v in form.items()
@@ -178,6 +186,7 @@ async def user_create(request: web.Request) -> web.StreamResponse:
 @ROUTES.post("/admin/users/{id}/reactivate", name="user-reactivate")
 @ROUTES.post("/admin/users/{id}/deactivate", name="user-deactivate")
 @allow(Role.ADMIN)
+@sensitive("/admin/users")
 async def user_set_active(request: web.Request) -> web.StreamResponse:
     active = request.match_info.route.name == "user-reactivate"
     async with request.app[keys.DB].begin() as db:
@@ -190,12 +199,14 @@ async def user_set_active(request: web.Request) -> web.StreamResponse:
 async def account_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB]() as db:
         tokens = await accounts.list_tokens(db, signed_in(request))
+        security = await security_context(db, request[IDENTITY])
     return render(request, "account.html", tokens=tokens, new_token=None, error=None,
-                  zone=zone(request))
+                  zone=zone(request), **security)
 
 
 @ROUTES.post("/account/tokens", name="token-create")
 @allow(Audience.STAFF)
+@sensitive("/account")
 async def token_create(request: web.Request) -> web.Response:
     values = await form_data(request)
     error, secret = None, None
@@ -208,8 +219,9 @@ async def token_create(request: web.Request) -> web.Response:
         error = exc
     async with request.app[keys.DB]() as db:
         tokens = await accounts.list_tokens(db, signed_in(request))
+        security = await security_context(db, request[IDENTITY])
     return render(request, "account.html", status=422 if error else 201, tokens=tokens,
-                  new_token=secret, error=error, zone=zone(request))
+                  new_token=secret, error=error, zone=zone(request), **security)
 
 
 @ROUTES.post("/account/tokens/{id}/revoke", name="token-revoke")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -52,3 +53,12 @@ class TokenOut(Output):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="Shown once; only its hash is kept.")
+
+
+class PasskeyIn(Input):
+    """An authenticator's answer to a passkey ceremony (the browser's credential as JSON)."""
+
+    credential: dict[str, Any]
+    name: str = Field(default="Passkey", max_length=100)
+    next: str = Field(default="/", max_length=2000)
+    again: bool = False  # asked again before a sensitive act (no sign-in news)

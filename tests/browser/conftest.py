@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
 from server.store.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, TOTP_SECRET, forget_last_code
 
 # RAPPORT_TEST_CHROMIUM may point elsewhere (it also lets the missing-browser path be tried).
 CHROMIUM = Path(os.environ.get("RAPPORT_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -41,6 +42,9 @@ CHROMIUM_ARGS = [
 ]
 # Generous enough for a loaded CI machine, short enough that a broken page fails quickly.
 ACTION_TIMEOUT_MS = 10_000
+# The live server of the running test, so that `sign_in(page, user)` can forget the last
+# authenticator code used (one person signs in several times within 30 seconds in tests).
+_RUNNING: list[LiveServer] = []
 
 @dataclass
 class LiveServer:
@@ -73,9 +77,12 @@ async def live_server(app: web.Application) -> AsyncIterator[LiveServer]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
+    server = LiveServer(f"http://{host}:{port}", app)
+    _RUNNING.append(server)
     try:
-        yield LiveServer(f"http://{host}:{port}", app)
+        yield server
     finally:
+        _RUNNING.remove(server)
         await runner.cleanup()
 
 
@@ -141,7 +148,19 @@ async def sign_in(page: Any, user: User | str, password: str = PASSWORD,
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(password)
     await submit(page, page.get_by_role("button", name="Sign in"), "/login")
+    await pass_second_factor(page, email)
     await page.wait_for_url(f"**{expect_path}")
+
+
+CODE_LABEL = "Code from your authenticator app, or a recovery code"
+
+
+async def pass_second_factor(page: Any, email: str) -> None:
+    """After the password: type the seeded person's authenticator code."""
+    await page.wait_for_url("**/login/factor?**")
+    secret = await forget_last_code(_RUNNING[-1].db, email) or TOTP_SECRET
+    await page.get_by_label(CODE_LABEL).fill(pyotp.TOTP(secret).now())
+    await submit(page, page.get_by_role("button", name="Continue"), "/login/factor")
 
 
 async def submit(page: Any, trigger: Any, action: str) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.casework.policy_versions import shipped_source
-from tests.browser.conftest import LiveServer, NewContext, submit
+from tests.browser.conftest import LiveServer, NewContext, pass_second_factor, submit
 from tests.browser.test_call_access import no_violations
 from tests.conftest import PASSWORD, World
 
@@ -21,6 +21,7 @@ async def test_admin_changes_the_policy_with_the_keyboard_on_a_phone(
     await page.get_by_label("Email address").fill(world.users["adam"].email)
     await page.get_by_label("Password").fill(PASSWORD)
     await submit(page, page.get_by_role("button", name="Sign in"), "/login")
+    await pass_second_factor(page, world.users["adam"].email)
     await page.wait_for_url("**/admin/policy")
     await no_violations(page, "policy page")
 

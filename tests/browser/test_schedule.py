@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from server.clock import now
 from server.store.models import Appointment, AppointmentKind
-from tests.browser.conftest import LiveServer, NewContext, sign_in, submit
-from tests.conftest import PASSWORD, World, make_client
+from tests.browser.conftest import CODE_LABEL, LiveServer, NewContext, sign_in, submit
+from tests.conftest import PASSWORD, TOTP_SECRET, World, forget_last_code, make_client
 
 pytestmark = pytest.mark.browser
 
@@ -100,6 +101,11 @@ async def test_narrow_screen_and_keyboard_only_sign_in(
     assert await page.evaluate("document.activeElement.id") == "password"
     await page.keyboard.type(PASSWORD)
     await submit(page, lambda: page.keyboard.press("Enter"), "/login")
+    await page.wait_for_url("**/login/factor?**")
+    await page.get_by_label(CODE_LABEL).focus()
+    await forget_last_code(live_server.db, alice.email)
+    await page.keyboard.type(pyotp.TOTP(TOTP_SECRET).now())
+    await submit(page, lambda: page.keyboard.press("Enter"), "/login/factor")
     await page.wait_for_url("**/diary")  # a practitioner's home page
     await page.goto("/caseload")
 

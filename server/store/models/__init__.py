@@ -29,6 +29,7 @@ from server.store.models.casework import (
     PolicyDecision,
     PolicyVersion,
 )
+from server.store.models.factors import Passkey, RecoveryCode, TotpFactor, WebauthnChallenge
 from server.store.models.recording import ConsentEventRow, Recording, RecordingState
 from server.store.models.records import ContactRecord, ContactVersion
 from server.store.models.staff import (
@@ -44,6 +45,10 @@ from server.store.models.staff import (
 
 __all__ = [
     "NAMING",
+    "Passkey",
+    "RecoveryCode",
+    "TotpFactor",
+    "WebauthnChallenge",
     "ApiToken",
     "Appointment",
     "AppointmentKind",

@@ -46,6 +46,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Whether the person has a confirmed second factor (kept beside the factor rows so that
+    # every request can tell without another query), and when an admin last reset them.
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    factors_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def roles(self) -> frozenset[Role]:
@@ -69,6 +73,13 @@ class StaffSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     address: Mapped[str] = mapped_column(String(64), default="")
+    # The browser's own description of itself (User-Agent), shown in the list of sessions.
+    device: Mapped[str] = mapped_column(String(200), default="")
+    # When this session last proved a second factor (None: password only so far); sensitive
+    # acts ask again when it is older than `reauth_minutes`.
+    factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Wrong second-factor codes in this session; too many end it (the password is throttled).
+    factor_failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApiToken(Base):
