@@ -23,6 +23,9 @@ from server.middleware import (
     language_middleware,
     static_compression_middleware,
 )
+from server.outbox.keys import COMPOSERS, TRANSPORTS
+from server.outbox.transports import make_transports
+from server.outbox.worker import outbox_ctx
 from server.privacy import pages as privacy
 from server.privacy import retention
 from server.recordings import lifecycle as recordings
@@ -86,6 +89,9 @@ def create_app(settings: Settings) -> web.Application:
     app[POLICIES] = PolicyStore(load_default_policy())
     app[NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
+    app[TRANSPORTS] = make_transports(settings)  # the channels the settings name
+    app[COMPOSERS] = {}  # message kinds beyond the outbox's own (server/messages/ adds them)
+    app.cleanup_ctx.append(outbox_ctx)  # after the database's: it sends what is due
     app.cleanup_ctx.append(retention.sweeper_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")

@@ -107,6 +107,7 @@ COVERAGE: dict[str, Source] = {
                             label=N_("Answers about recording")),
     "precall_check": Source(via("appointment_id", "appointment"),
                             label=N_("Checks of camera, microphone and connection")),
+    "outbox_message": Source(by_client(), label=N_("Messages sent to you")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {
@@ -119,6 +120,7 @@ NOT_ABOUT_CLIENTS: dict[str, str] = {
     "audit_chain_head": "the audit chain's last hash",
     "policy_version": "the organisation's policy texts",
     "audit_prune_permit": "a marker that exists only inside a retention transaction",
+    "webhook": "the address and secret of the organisation's case system",
 }
 
 

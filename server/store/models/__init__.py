@@ -29,6 +29,7 @@ from server.store.models.casework import (
     PolicyDecision,
     PolicyVersion,
 )
+from server.store.models.outbox import FINAL, OutboxMessage, OutboxStatus, Webhook
 from server.store.models.recording import ConsentEventRow, Recording, RecordingState
 from server.store.models.records import ContactRecord, ContactVersion
 from server.store.models.staff import (
@@ -42,6 +43,7 @@ from server.store.models.staff import (
 )
 
 __all__ = [
+    "FINAL",
     "NAMING",
     "ApiToken",
     "Appointment",
@@ -66,6 +68,8 @@ __all__ = [
     "InvitationRole",
     "LoginThrottle",
     "Organisation",
+    "OutboxMessage",
+    "OutboxStatus",
     "Participant",
     "ParticipantEvent",
     "ParticipantRole",
@@ -82,5 +86,6 @@ __all__ = [
     "Team",
     "UTCDateTime",
     "User",
+    "Webhook",
     "enum_type",
 ]
