@@ -9,14 +9,15 @@ from sqlalchemy import text
 
 from policies import load_default_policy
 from server import api, i18n, keys
+from server.casework import contact_pages, policy_pages
 from server.casework import pages as casework_pages
-from server.casework import policy_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
 from server.joining import failure, precall
 from server.joining import pages as joining_pages
 from server.joining.keys import NOTIFIER
 from server.joining.notify import LogNotifier
+from server.messages import pages as messages_pages
 from server.middleware import (
     context_middleware,
     error_middleware,
@@ -96,7 +97,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")
-    for pages in (staff_pages, casework_pages, policy_pages, joining_pages, privacy):
+    for pages in (staff_pages, casework_pages, policy_pages, joining_pages, privacy,
+                  messages_pages, contact_pages):
         pages.setup(app)
     api.setup(app)
     signalling.setup(app)
