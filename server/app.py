@@ -15,8 +15,6 @@ from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
 from server.joining import failure, precall
 from server.joining import pages as joining_pages
-from server.joining.keys import NOTIFIER
-from server.joining.notify import LogNotifier
 from server.messages import pages as messages_pages
 from server.middleware import (
     context_middleware,
@@ -88,7 +86,6 @@ def create_app(settings: Settings) -> web.Application:
     hooks: list[keys.PageContext] = [auth.page_context]  # the signed-in person, the CSRF token
     app[keys.PAGE_CONTEXT] = hooks
     app[POLICIES] = PolicyStore(load_default_policy())
-    app[NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
     app[TRANSPORTS] = make_transports(settings)  # the channels the settings name
     app[COMPOSERS] = {}  # message kinds beyond the outbox's own (server/messages/ adds them)
