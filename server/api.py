@@ -12,6 +12,7 @@ from server import keys
 from server.casework import api as casework
 from server.endpoints import PREFIX, Endpoint
 from server.joining import api as joining
+from server.messages import api as messages
 from server.openapi import document
 from server.privacy import api as privacy
 from server.recordings import api as recordings
@@ -40,6 +41,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + privacy.ENDPOINTS
     + records.ENDPOINTS
     + recordings.ENDPOINTS
+    + messages.ENDPOINTS
 )
 
 

@@ -9,14 +9,13 @@ from sqlalchemy import false, text, update
 
 from policies import load_default_policy
 from server import api, i18n, keys
-from server.casework import diary_pages, policy_pages
+from server.casework import contact_pages, diary_pages, policy_pages
 from server.casework import pages as casework_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
 from server.joining import device_test, failure, precall
 from server.joining import pages as joining_pages
-from server.joining.keys import NOTIFIER
-from server.joining.notify import LogNotifier
+from server.messages import pages as messages_pages
 from server.middleware import (
     add_security_headers,
     context_middleware,
@@ -24,6 +23,9 @@ from server.middleware import (
     language_middleware,
     static_compression_middleware,
 )
+from server.outbox.keys import COMPOSERS, TRANSPORTS
+from server.outbox.transports import make_transports
+from server.outbox.worker import outbox_ctx
 from server.privacy import pages as privacy
 from server.privacy import retention
 from server.recordings import lifecycle as recordings
@@ -90,14 +92,17 @@ def create_app(settings: Settings) -> web.Application:
     hooks: list[keys.PageContext] = [auth.page_context]  # the signed-in person, the CSRF token
     app[keys.PAGE_CONTEXT] = hooks
     app[POLICIES] = PolicyStore(load_default_policy())
-    app[NOTIFIER] = LogNotifier()
     app.cleanup_ctx.append(database_ctx)
+    app[TRANSPORTS] = make_transports(settings)  # the channels the settings name
+    app[COMPOSERS] = {}  # message kinds beyond the outbox's own (server/messages/ adds them)
+    app.cleanup_ctx.append(outbox_ctx)  # after the database's: it sends what is due
     app.cleanup_ctx.append(retention.sweeper_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_static("/static/", WEB / "static", name="static")
     for pages in (staff_pages, factor_pages, passkey_pages, account_security, casework_pages,
-                  diary_pages, policy_pages, joining_pages, privacy):
+                  diary_pages, policy_pages, joining_pages, privacy, messages_pages,
+                  contact_pages):
         pages.setup(app)
     api.setup(app)
     signalling.setup(app)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,36 @@ class Settings:
     recordings_dir: str = "var/recordings"
     recording_keys: tuple[str, ...] = ()
     recording_key_id: str = ""
+    # Messages to clients (docs/notifications.md): the channel that carries each kind —
+    # "log" (a log line only, nothing leaves: the demo), "smtp" (email only) or "notify"
+    # (GOV.UK Notify) — the sender, and each channel's credentials.
+    email_channel: str = "log"
+    sms_channel: str = "log"
+    email_from: str = "Rapport <no-reply@rapport.invalid>"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "starttls"  # starttls | tls (implicit) | none (a relay on localhost)
+    notify_api_key: str = ""
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    # Notify templates whose whole content is ((body)) (and subject ((subject))): the wording
+    # is Rapport's, translated here, so Notify holds no copy of it.
+    notify_sms_template_id: str = ""
+    notify_email_template_id: str = ""
+    notify_sms_sender_id: str = ""
+    # Reminders carry the join link only when sent this many hours before the start, or less.
+    reminder_link_hours: int = 2
+    # The outbox worker: how often it looks for due messages (0: no worker in this process),
+    # attempts before a message is marked failed, the first retry's delay (doubling after),
+    # how long a claimed message is held before another worker may take it over.
+    outbox_poll_seconds: int = 2
+    outbox_max_attempts: int = 6
+    outbox_backoff_seconds: int = 30
+    outbox_lease_seconds: int = 120
+    webhook_timeout_seconds: int = 10
+    # How often sent Notify messages are asked for their delivery status (0: never).
+    notify_status_poll_seconds: int = 60
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -141,6 +172,7 @@ class Settings:
                 "must start with http:// or https://",
             ),
         ]
+        checks.extend(self._message_checks())
         try:
             decode_recording_keys(self.recording_keys, self.recording_key_id)
         except ValueError as exc:
@@ -151,10 +183,44 @@ class Settings:
             checks.append(("timezone", False, "must be an IANA time zone such as Europe/London"))
         for name, ok, why in checks:
             if not ok:
-                raise SettingsError(
-                    f"{ENV_PREFIX}{name.upper()}: {why} (got {getattr(self, name)!r})"
-                )
+                got = "value hidden" if name in _SECRETS else f"got {getattr(self, name)!r}"
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {why} ({got})")
         return self
+
+    def _message_checks(self) -> list[tuple[str, bool, str]]:
+        notify = "notify" in (self.email_channel, self.sms_channel)
+        return [
+            ("email_channel", self.email_channel in _EMAIL_CHANNELS,
+             f"must be one of {sorted(_EMAIL_CHANNELS)}"),
+            ("sms_channel", self.sms_channel in _SMS_CHANNELS,
+             f"must be one of {sorted(_SMS_CHANNELS)}"),
+            ("email_from", bool(_ADDRESS.search(self.email_from)),
+             "must contain an email address, e.g. Probation <no-reply@example.gov.uk>"),
+            ("smtp_host", bool(self.smtp_host) or self.email_channel != "smtp",
+             "must be set when email_channel is smtp"),
+            ("smtp_port", 0 < self.smtp_port <= 65535, "must be between 1 and 65535"),
+            ("smtp_security", self.smtp_security in {"starttls", "tls", "none"},
+             "must be starttls, tls or none"),
+            ("notify_api_key", not notify or bool(_NOTIFY_KEY.fullmatch(self.notify_api_key)),
+             "must be a GOV.UK Notify API key (name-serviceid-secret) when a channel is notify"),
+            ("notify_base_url", self.notify_base_url.startswith(("http://", "https://")),
+             "must start with http:// or https://"),
+            ("notify_sms_template_id", self.sms_channel != "notify"
+             or bool(_UUID.fullmatch(self.notify_sms_template_id)),
+             "must be the id of a Notify SMS template whose content is ((body))"),
+            ("notify_email_template_id", self.email_channel != "notify"
+             or bool(_UUID.fullmatch(self.notify_email_template_id)),
+             "must be the id of a Notify email template: subject ((subject)), content ((body))"),
+            ("reminder_link_hours", 0 <= self.reminder_link_hours <= 48, "must be 0 to 48"),
+            ("outbox_poll_seconds", 0 <= self.outbox_poll_seconds <= 3600, "must be 0 to 3600"),
+            ("outbox_max_attempts", 1 <= self.outbox_max_attempts <= 50, "must be 1 to 50"),
+            ("outbox_backoff_seconds", self.outbox_backoff_seconds >= 1, "must be positive"),
+            ("outbox_lease_seconds", self.outbox_lease_seconds >= 10, "must be at least 10"),
+            ("webhook_timeout_seconds", 1 <= self.webhook_timeout_seconds <= 120,
+             "must be 1 to 120"),
+            ("notify_status_poll_seconds", self.notify_status_poll_seconds >= 0,
+             "must be 0 (never) or more"),
+        ]
 
     @property
     def is_sqlite(self) -> bool:
@@ -167,6 +233,13 @@ RETENTION_SETTINGS = ("retention_contact_days", "retention_audit_days", "retenti
 _ANY_ADDRESS = {"0.0.0.0", "::"}  # noqa: S104 - compared with, never bound to
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+# Never repeated in an error message: it would land in logs.
+_SECRETS = {"notify_api_key", "smtp_password", "turn_secret"}
+_EMAIL_CHANNELS = {"log", "smtp", "notify"}
+_SMS_CHANNELS = {"log", "notify"}
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NOTIFY_KEY = re.compile(r".+-" + _UUID.pattern + "-" + _UUID.pattern)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -170,6 +170,25 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}/download", PRACTICE),
+    # --- messages (issue 15): contact details, moving, the outbox, reminders, the webhook
+    ("GET HEAD", "/clients/{id}/contact-details", PRACTITIONER),
+    ("POST", "/clients/{id}/contact-details", PRACTITIONER),
+    ("PUT", "/api/v1/clients/{id}/contact-details", PRACTITIONER),
+    ("PUT", "/api/v1/appointments/{id}/starts-at", PRACTITIONER),
+    ("GET HEAD", "/admin/messages", ADMIN),
+    ("POST", "/admin/messages/reminders", ADMIN),
+    ("POST", "/admin/messages/webhook", ADMIN),
+    ("POST", "/admin/messages/webhook/rotate", ADMIN),
+    ("POST", "/admin/messages/webhook/remove", ADMIN),
+    ("POST", "/admin/messages/{id}/retry", ADMIN),
+    ("GET", "/api/v1/outbox", ADMIN),
+    ("POST", "/api/v1/outbox/{id}/retry", ADMIN),
+    ("GET", "/api/v1/organisation/reminders", ADMIN),
+    ("PUT", "/api/v1/organisation/reminders", ADMIN),
+    ("GET", "/api/v1/webhook", ADMIN),
+    ("PUT", "/api/v1/webhook", ADMIN),
+    ("POST", "/api/v1/webhook/rotate-secret", ADMIN),
+    ("DELETE", "/api/v1/webhook", ADMIN),
 ]
 EXPECTED: dict[tuple[str, str], Rule] = {
     (method, path): rule

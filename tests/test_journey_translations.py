@@ -33,7 +33,8 @@ JOURNEY_LANGUAGES = ("cy", "ar")
 JOURNEY_PAGES = ("join_start.html", "join_invalid.html", "call.html", "error.html",
                  "device_test.html")
 # Python whose text reaches the client: whole modules, and single functions of shared modules.
-JOURNEY_MODULES = ("server/errors.py", "server/middleware.py", "server/joining/participants.py",
+JOURNEY_MODULES = ("server/messages/wording.py",  # the client's SMS and emails
+                   "server/errors.py", "server/middleware.py", "server/joining/participants.py",
                    "server/joining/device_test.py",
                    "server/joining/precall.py", "policies/wording.py", "signalling/handler.py",
                    "signalling/rooms.py", "signalling/protocol.py", "signalling/recording.py",

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import ForeignKey, select
 
 from server.clock import now
+from server.outbox import queue
 from server.privacy import subject_access
 from server.store import audit
 from server.store.models import (
@@ -130,6 +131,10 @@ async def _seed(db, settings, world, short: str, practitioner: str) -> dict[str,
         # The client's pre-call check (issue 7).
         s.add(PrecallCheck(appointment_id=call.appointment.id, participant_id=people[0].id,
                            verdict="good", camera=True, microphone=True, created_at=now()))
+        # A reminder waiting in the outbox (issue 15).
+        await queue.enqueue(s, organisation_id=client.organisation_id, kind="reminder",
+                            client_id=client.id, appointment_id=call.appointment.id,
+                            payload={"hours": 24})
     return {"client": client, "appointment": call.appointment.id, "crn": client.crn}
 
 

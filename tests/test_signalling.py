@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.clock import now
-from server.joining.keys import NOTIFIER
+from server.outbox.keys import TRANSPORTS
 from server.store.models import (
     Invitation,
     Participant,
@@ -27,6 +27,7 @@ from tests.calls import (
     practitioner_peer,
     remote_call,
 )
+from tests.receivers import until
 
 INTERPRETER_CHECKS = {"interpreter.private": True, "interpreter.confidential": True}
 
@@ -502,8 +503,13 @@ async def test_invitation_can_be_sent_and_interpreter_needs_a_reason(client, app
                                  {"role": "client", "send": {"channel": "sms",
                                                              "to": "07700900123"}})
     assert sent.status == 201 and (await sent.json())["sent"] is True
-    outbox = app[NOTIFIER].sent
-    assert outbox[-1].to == "07700900123" and outbox[-1].link in outbox[-1].text
+    link = (await sent.json())["link"]
+    log = app[TRANSPORTS]["sms"].sent  # the log channel, once the outbox worker has sent it
+
+    async def arrived() -> bool:
+        return bool(log)
+    await until(arrived, 60, "the outbox to send the link")
+    assert log[-1].to == "+447700900123" and link in log[-1].text
     interp = await staff.post_json(f"/api/v1/appointments/{call.appointment.id}/invitations",
                                    {"role": "interpreter"})
     assert interp.status == 422

@@ -5,14 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import keys
-from server.casework import caseload, decisions, policy_versions
+from server.casework import caseload, contact_details, decisions, policy_versions
 from server.casework.schemas import (
     AppointmentIn,
     AppointmentOut,
     ClientOut,
+    ContactDetailsIn,
     ContactIn,
     ContactOut,
     DecisionOut,
+    MoveIn,
     PolicyCheckIn,
     PolicyCheckOut,
     PolicyIn,
@@ -98,6 +100,26 @@ async def appointment_create(request: web.Request) -> web.Response:
 async def appointment_cancel(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
         appointment = await caseload.cancel(db, request, signed_in(request), path_id(request))
+    return json_out(AppointmentOut, appointment)
+
+
+@allow(Role.PRACTITIONER)
+async def contact_details_set(request: web.Request) -> web.Response:
+    """How the client is reached (mobile, email, which to use); bad ones refused with 422."""
+    data = await json_body(request, ContactDetailsIn)
+    async with request.app[keys.DB].begin() as db:
+        found = await contact_details.set_contact_details(db, request, signed_in(request),
+                                                          path_id(request), data)
+    return json_out(ClientOut, found)
+
+
+@allow(Role.PRACTITIONER)
+async def appointment_move(request: web.Request) -> web.Response:
+    """A new time; the client is sent the change and reminders for the new time."""
+    data = await json_body(request, MoveIn)
+    async with request.app[keys.DB].begin() as db:
+        appointment = await contact_details.move(db, request, signed_in(request),
+                                                 path_id(request), data.starts_at)
     return json_out(AppointmentOut, appointment)
 
 
@@ -193,4 +215,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("POST", "/policy/check", policy_check, "api-policy-check",
       "Check a policy text without saving it (admins)", body=PolicyCheckIn,
       response=PolicyCheckOut, tags=("policy",)),
+    E("PUT", "/clients/{id}/contact-details", contact_details_set, "api-contact-details",
+      "Record how the client is reached (their practitioner)", body=ContactDetailsIn,
+      response=ClientOut, tags=("caseload",)),
+    E("PUT", "/appointments/{id}/starts-at", appointment_move, "api-appointment-move",
+      "Move an appointment to a new time; the client is told", body=MoveIn,
+      response=AppointmentOut, tags=("caseload",)),
 )

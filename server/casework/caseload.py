@@ -20,6 +20,7 @@ from server.casework.keys import POLICIES
 from server.casework.schemas import AppointmentIn, ContactIn
 from server.clock import UTC, now
 from server.errors import N_, Conflict, Forbidden, Invalid, NotFound
+from server.outbox import appointments as messages
 from server.store import audit
 from server.store.models import (
     Appointment,
@@ -160,6 +161,7 @@ async def schedule(
         decisions.record(db, decision, point="schedule", client_id=client.id,
                          appointment_id=appointment.id, now=now(), actor_user_id=actor.id)
         request[keys.DECISION] = decision
+    await messages.booked(db, appointment, client)  # the client is told, then reminded
     return appointment
 
 
@@ -188,6 +190,9 @@ async def cancel(db: AsyncSession, request: web.Request, actor: User,
     appointment.cancelled_at = now()
     audit.record(db, request, "appointment.cancel", "appointment", appointment.id,
                  client_id=appointment.client_id)
+    client = await db.get(Client, appointment.client_id)
+    assert client is not None
+    await messages.cancelled(db, appointment, client)
     return appointment
 
 

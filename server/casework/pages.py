@@ -14,6 +14,7 @@ from server.casework.schemas import AppointmentIn, ContactIn
 from server.clock import now
 from server.errors import Invalid
 from server.forms import form_data, local_to_aware, zone
+from server.outbox.status import delivery_by_appointment
 from server.parsing import path_id, validate
 from server.render import render
 from server.staff.access import PRACTICE, allow
@@ -54,10 +55,13 @@ async def client_page(request: web.Request) -> web.Response:
             db, request, signed_in(request), path_id(request))
         policy = await caseload.upcoming_decisions(db, request, client, appointments)
         pending = await approvals.pending_for(db, client.id)
+        # What became of the messages about each appointment (issue 15).
+        deliveries = await delivery_by_appointment(db, [a.id for a in appointments])
     made = request.query.get("appointment", "")
     saved = next((a for a in appointments if made.isdigit() and a.id == int(made)), None)
     return render(request, "client.html", client=client, contacts=contacts, policy=policy,
                   pending_approval=pending, saved=saved, to_say=decisions.to_say,
+                  deliveries=deliveries,
                   appointments=appointments, zone=zone(request), now=now(),
                   timedelta=timedelta,
                   created=request.query.get("created"))

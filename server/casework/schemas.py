@@ -4,6 +4,7 @@ appointments, decisions, the policy."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field, StrictBool
 
@@ -43,6 +44,10 @@ class ClientOut(Output):
     mappa_level: int | None
     safeguarding_flags: list[str]
     practitioner_id: int
+    phone: str | None = Field(default=None, description="mobile number, +44… or +…")
+    email: str | None = None
+    contact_preference: Literal["sms", "email"] | None = Field(
+        default=None, description="how messages reach the client; null: no contact details")
     last_face_to_face_at: datetime | None = None
 
 
@@ -119,3 +124,18 @@ class PolicyOut(PolicyVersionOut):
 class PolicyCheckOut(Output):
     valid: bool
     label: str
+
+
+class ContactDetailsIn(Input):
+    """How the client is reached; an empty or missing field is removed from their record."""
+
+    phone: str | None = Field(default=None, max_length=40,
+                              description="a UK mobile (07…) or an international number (+…)")
+    email: str | None = Field(default=None, max_length=320)
+    contact_preference: Literal["sms", "email"] | None = Field(
+        default=None, description="which to use; by default text message when there is a "
+        "mobile number")
+
+
+class MoveIn(Input):
+    starts_at: AwareDatetime

@@ -12,9 +12,8 @@ from server.endpoints import Endpoint, json_out
 from server.errors import N_, Conflict, Invalid, NotFound
 from server.i18n import gettext as _
 from server.joining import invitations
-from server.joining.keys import NOTIFIER
-from server.joining.notify import Outgoing
 from server.joining.schemas import InvitationCreated, InvitationIn, InvitationOut
+from server.outbox import addresses, queue
 from server.parsing import json_body, path_id
 from server.staff.access import allow
 from server.staff.auth import signed_in
@@ -22,10 +21,20 @@ from server.store import audit
 from server.store.models import Appointment, Client, Invitation, InvitationRole, Role
 
 
+def address(channel: str, raw: str) -> str:
+    """The address a link is sent to, checked like a client's contact details."""
+    try:
+        return addresses.phone(raw) if channel == "sms" else addresses.email(raw)
+    except addresses.BadAddress as bad:
+        raise Invalid(N_("Please correct: {summary}"), summary=_(str(bad)),
+                      errors=[{"field": "send.to", "message": _(str(bad))}]) from None
+
+
 @allow(Role.PRACTITIONER)
 async def invitation_create(request: web.Request) -> web.Response:
     """A link for the client or the interpreter; earlier links for that person stop working."""
     data = await json_body(request, InvitationIn)
+    to = address(data.send.channel, data.send.to) if data.send else ""
     user = signed_in(request)
     settings = request.app[keys.SETTINGS]
     async with request.app[keys.DB].begin() as db:
@@ -55,14 +64,18 @@ async def invitation_create(request: web.Request) -> web.Response:
         audit.record(db, request, "invitation.create", "invitation", row.id,
                      client_id=client.id, role=data.role.value,
                      sent_by=data.send.channel if data.send else None)
+        sent = data.send is not None
+        if data.send is not None:  # through the outbox, in this transaction
+            await queue.enqueue(
+                db, organisation_id=client.organisation_id, kind="text",
+                channel=data.send.channel, recipient=to, client_id=client.id,
+                appointment_id=appointment.id,
+                payload={"text": _("Your probation appointment by video: {link}"),
+                         "subject": _("Your probation appointment by video"),
+                         "link": invitations.link(settings, token)})
     if replaced:
         await rooms.removed(appointment.id, replaced)
     link = invitations.link(settings, token)
-    sent = False
-    if data.send is not None:
-        text = _("Your probation appointment by video: {link}").format(link=link)
-        await request.app[NOTIFIER].send(Outgoing(data.send.channel, data.send.to, text, link))
-        sent = True
     out = InvitationOut.model_validate(row).model_dump(mode="json")
     return json_out(InvitationCreated, {**out, "link": link, "sent": sent}, status=201)
 

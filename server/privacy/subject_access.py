@@ -107,6 +107,7 @@ COVERAGE: dict[str, Source] = {
                             label=N_("Answers about recording")),
     "precall_check": Source(via("appointment_id", "appointment"),
                             label=N_("Checks of camera, microphone and connection")),
+    "outbox_message": Source(by_client(), label=N_("Messages sent to you")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {
@@ -124,6 +125,7 @@ NOT_ABOUT_CLIENTS: dict[str, str] = {
     "recovery_code": "hashes of staff recovery codes",
     "passkey": "staff passkeys (public keys)",
     "webauthn_challenge": "a staff passkey ceremony's challenge, kept for minutes",
+    "webhook": "the address and secret of the organisation's case system",
 }
 
 

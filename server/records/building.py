@@ -32,6 +32,7 @@ from server import keys
 from server.clock import now
 from server.records.facts import Event, Person, RecordFacts, Session, iso, work_out
 from server.records.keys import RECORD_SUMMARIES, SummaryProvider
+from server.records.push import push
 from server.store import audit
 from server.store.models import (
     Appointment,
@@ -167,6 +168,7 @@ async def build(db: AsyncSession, appointment_id: int,
         facts.status, facts.attendance, facts.modality)
     record.actual_start, record.actual_end = facts.actual_start, facts.actual_end
     record.summary, record.built_at = summary, now()
+    await push(db, contact, record, "contact_record.completed")  # to the case system
     return record
 
 

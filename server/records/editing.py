@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
 from server.errors import N_, Forbidden, Invalid, NotFound
+from server.records.push import push
 from server.store import audit
 from server.store.models import (
     Client,
@@ -88,6 +89,7 @@ async def edit(db: AsyncSession, request: web.Request | None, actor: User, conta
     audit.record(db, request, "contact.update", "contact", contact.id,
                  client_id=contact.client_id, outcome=outcome.value, sensitive=sensitive,
                  version=number + 1)
+    await push(db, contact, record, "contact.updated")  # to the case system
     return contact
 
 

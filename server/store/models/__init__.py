@@ -30,6 +30,7 @@ from server.store.models.casework import (
     PolicyVersion,
 )
 from server.store.models.factors import Passkey, RecoveryCode, TotpFactor, WebauthnChallenge
+from server.store.models.outbox import FINAL, OutboxMessage, OutboxStatus, Webhook
 from server.store.models.recording import ConsentEventRow, Recording, RecordingState
 from server.store.models.records import ContactRecord, ContactVersion
 from server.store.models.staff import (
@@ -44,6 +45,7 @@ from server.store.models.staff import (
 )
 
 __all__ = [
+    "FINAL",
     "NAMING",
     "Passkey",
     "RecoveryCode",
@@ -73,6 +75,8 @@ __all__ = [
     "LoginThrottle",
     "TrustedDevice",
     "Organisation",
+    "OutboxMessage",
+    "OutboxStatus",
     "Participant",
     "ParticipantEvent",
     "ParticipantRole",
@@ -89,5 +93,6 @@ __all__ = [
     "Team",
     "UTCDateTime",
     "User",
+    "Webhook",
     "enum_type",
 ]

@@ -33,6 +33,10 @@ class Client(Base):
     rosh_level: Mapped[RoshLevel] = mapped_column(enum_type(RoshLevel, "rosh_level"))
     mappa_level: Mapped[int | None] = mapped_column(Integer)
     safeguarding_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # How messages reach them (issue 15): a mobile number, an email address, and which to use.
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    contact_preference: Mapped[str | None] = mapped_column(String(8))  # sms | email
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     practitioner: Mapped[User] = relationship(lazy="raise")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.store.models.base import Base, UTCDateTime
@@ -24,6 +24,8 @@ class Organisation(Base):
     __tablename__ = "organisation"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Hours before a remote appointment when clients are reminded (issue 15); None: 24 and 1.
+    reminder_hours: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class Team(Base):
