@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -76,9 +75,9 @@ class Connection:
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request = request
         self.ws = ws
-        self.id = uuid.uuid4().hex
         self.rooms = request.app[ROOMS]
         self.bus = request.app[BUS]
+        self.id = self.bus.connection_id()  # names this process (signalling/liveness.py)
         self.member: Member | None = None
         self.state: ParticipantState | None = None
         self.peers: set[int] = set()  # admitted others, from the last roster
@@ -90,6 +89,10 @@ class Connection:
         self.last_heard = time.monotonic()
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
+        self.done = asyncio.Event()  # closed and its disconnection recorded (drain waits)
+
+    async def finished(self) -> None:
+        await self.done.wait()
 
     # --- writing --------------------------------------------------------------------------
 
@@ -186,9 +189,11 @@ class Connection:
             await self.bus.detach(self.member.appointment_id, self.member.participant_id,
                                   self.id)
             try:
-                await self.rooms.disconnect(self.member, self.id)
+                await self.rooms.disconnect(self.member, self.id, drained=self.close_code
+                                            == Close.DRAINING)
             except Exception:
                 log.exception("could not record a disconnection")
+        self.done.set()
         if not self.ws.closed:
             with contextlib.suppress(asyncio.QueueFull):
                 self.outbox.put_nowait(None)
@@ -265,7 +270,7 @@ class Connection:
         # and the welcome should follow at once.
         checklist = await self.rooms.checklist_offer(member, answered)
         # The consent wording is shown (and its hash checked) in this connection's language.
-        self.request.app[DESK].languages[member.participant_id] = current_language()
+        await self.request.app[DESK].set_language(member.participant_id, current_language())
         await self.bus.attach(member.appointment_id, member.participant_id, self.id,
                               self.deliver)
         settings = self.request.app[keys.SETTINGS]

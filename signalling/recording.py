@@ -80,8 +80,9 @@ class RecordingDesk:
         self.catalogues = catalogues
         self.recorder = recorder
         recorder.on_failure = self.failed
-        self.languages: dict[int, str] = {}  # participant → language of their connection
-        self.prompted: set[tuple[int, int, str]] = set()  # (request, participant, connection)
+        # Each participant's connection language, and the prompts already shown, are kept on
+        # the bus: the connection and the change that prompts may be on different processes.
+        self.languages: dict[int, str] = {}  # participant → language (a cache of the bus)
         self.locks: dict[int, asyncio.Lock] = {}
         # Seconds from each withdrawal message to every recorder peer closed (for tests and
         # the performance notes: the issue asks for "within a second").
@@ -95,9 +96,15 @@ class RecordingDesk:
         async with self.db() as db:
             return await self.policies.for_appointment(db, appointment_id)
 
-    def wording(self, participant_id: int, policy: Policy) -> consent_wording.ShownWording:
+    async def set_language(self, participant_id: int, language: str) -> None:
+        self.languages[participant_id] = language
+        await self.bus.remember(f"lang:{participant_id}", language)
+
+    async def wording(self, participant_id: int,
+                      policy: Policy) -> consent_wording.ShownWording:
         """The consent wording as this person is shown it, in their connection's language."""
-        language = self.languages.get(participant_id, self.catalogues.languages[0])
+        language = (await self.bus.recall(f"lang:{participant_id}")
+                    or self.languages.get(participant_id, self.catalogues.languages[0]))
         translate = self.catalogues.get(language).ugettext
         return consent_wording.render(language, policy.recording.retention_days, translate)
 
@@ -153,7 +160,7 @@ class RecordingDesk:
 
     async def _consent(self, member: Member, request_id: int, kind: ConsentKind,
                        sha256: str | None, ref: str) -> None:
-        shown = self.wording(member.participant_id,
+        shown = await self.wording(member.participant_id,
                              await self.policy_for(member.appointment_id))
         if sha256 is not None and sha256 != shown.sha256:
             raise ProtocolError(ErrorCode.WORDING_MISMATCH,
@@ -349,11 +356,10 @@ class RecordingDesk:
         answered = {e.participant_id for e in facts.ledger}
         policy = await self.policy_for(appointment_id)
         for person in sorted(missing - answered):
-            key = (row.id, person, facts.connections.get(person, ""))
-            if key in self.prompted:
+            if not await self.bus.first(
+                    f"prompted:{row.id}:{person}:{facts.connections.get(person, '')}"):
                 continue
-            self.prompted.add(key)
-            shown = self.wording(person, policy)
+            shown = await self.wording(person, policy)
             await self.bus.send(appointment_id, person, {
                 "type": "consent-prompt", "request": row.id,
                 "wording": {"version": shown.version, "language": shown.language,

@@ -43,7 +43,7 @@ from signalling.bus import RoomBus
 from signalling.checklists import answers_since, check, checklist_role, latest_checklists
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot
-from signalling.sessions import FINAL, PRESENT, event, live_session
+from signalling.sessions import FINAL, PRESENT, STOPPING, event, live_session
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -152,8 +152,9 @@ class Rooms:
             state, since = person.state, person.state_since
         return state, since, answered is not None, "live" if session else "open"
 
-    async def disconnect(self, member: Member, connection: str) -> None:
-        """The WebSocket closed; state stays as it was (reconnecting keeps admission)."""
+    async def disconnect(self, member: Member, connection: str, drained: bool = False) -> None:
+        """The WebSocket closed (`drained`: its process is stopping); state stays as it was
+        (reconnecting keeps admission)."""
         current = now()
         async with self.db.begin() as db:
             person = await db.get(Participant, member.participant_id, with_for_update=True)
@@ -161,7 +162,8 @@ class Rooms:
                 return
             person.connection_id = None
             session = await live_session(db, person.appointment_id)
-            event(db, person, "disconnected", current, session.id if session else None)
+            event(db, person, "disconnected", current, session.id if session else None, None,
+                  **({"reason": STOPPING} if drained else {}))
         await self.roster(member.appointment_id)
 
     # --- the checklist --------------------------------------------------------------------

@@ -12,6 +12,10 @@ from server.store.models import CallSession, Participant, ParticipantEvent, Part
 
 FINAL = frozenset({ParticipantState.DENIED, ParticipantState.REMOVED, ParticipantState.ENDED})
 PRESENT = (ParticipantState.WAITING, ParticipantState.ADMITTED)
+# Why a connection ended without its page saying so: its process is stopping (drained), or
+# is gone (its lease expired). Either way the session waits for people to reconnect.
+STOPPING = "process stopping"
+GONE = "process gone"
 
 
 def iso(moment: datetime) -> str:
