@@ -22,14 +22,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import CursorResult, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
 from server.records.building import close_interrupted
 from server.store.models import CallSession, Participant, ParticipantEvent
 from signalling.bus import RoomBus, process_of
-from signalling.sessions import GONE, STOPPING, event, live_session
+from signalling.sessions import GONE, STOPPING, clear_connection, event, live_session
 
 log = logging.getLogger("rapport.signalling.liveness")
 
@@ -55,10 +55,10 @@ async def disconnect_lost(db: async_sessionmaker[AsyncSession], bus: RoomBus) ->
     current = now()
     async with db.begin() as s:
         for participant_id, connection in lost:
-            person = await s.get(Participant, participant_id, with_for_update=True)
-            if person is None or person.connection_id != connection:
+            if not await clear_connection(s, participant_id, connection or ""):
                 continue  # reconnected meanwhile
-            person.connection_id = None
+            person = await s.get(Participant, participant_id)
+            assert person is not None
             session = await live_session(s, person.appointment_id)
             event(s, person, "disconnected", current, session.id if session else None,
                   reason=GONE, process=process_of(connection or ""))
@@ -101,6 +101,13 @@ async def close_unrejoined(db: async_sessionmaker[AsyncSession], grace: timedelt
                 ParticipantEvent.call_session_id == session.id)
                 .order_by(ParticipantEvent.id.desc()).limit(1))
             if heard is None or (newest is not None and at - newest < grace):
+                continue
+            # Several processes watch: only the one whose update finds the session open closes.
+            claimed = await s.execute(update(CallSession).where(
+                CallSession.id == session.id, CallSession.ended_at.is_(None))
+                .values(ended_at=heard).execution_options(synchronize_session=False))
+            assert isinstance(claimed, CursorResult)
+            if not claimed.rowcount:
                 continue
             await close_interrupted(s, session, heard, "server stopped")
             closed.append(session.appointment_id)

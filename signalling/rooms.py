@@ -43,7 +43,7 @@ from signalling.bus import RoomBus
 from signalling.checklists import answers_since, check, checklist_role, latest_checklists
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot
-from signalling.sessions import FINAL, PRESENT, STOPPING, event, live_session
+from signalling.sessions import FINAL, PRESENT, STOPPING, clear_connection, event, live_session
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -157,10 +157,10 @@ class Rooms:
         (reconnecting keeps admission)."""
         current = now()
         async with self.db.begin() as db:
-            person = await db.get(Participant, member.participant_id, with_for_update=True)
-            if person is None or person.connection_id != connection:
+            if not await clear_connection(db, member.participant_id, connection):
                 return
-            person.connection_id = None
+            person = await db.get(Participant, member.participant_id)
+            assert person is not None
             session = await live_session(db, person.appointment_id)
             event(db, person, "disconnected", current, session.id if session else None, None,
                   **({"reason": STOPPING} if drained else {}))
