@@ -20,6 +20,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 Deliver = Callable[[dict[str, Any]], Awaitable[None]]
+# A service one process offers the others (the recording desk's recorder lives in one).
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CallFailed(Exception):
+    """A call to another process failed: it is gone, did not answer, or its handler failed."""
 
 
 def new_process_id() -> str:
@@ -35,6 +41,17 @@ def process_of(connection: str) -> str:
 
 class RoomBus(abc.ABC):
     process: str
+    handlers: dict[str, Handler]
+
+    def serve(self, kind: str, handler: Handler) -> None:
+        """Answer `call`s of this kind from any process (this one included)."""
+        self.handlers[kind] = handler
+
+    async def call(self, process: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Ask `process` to run its `kind` handler; its answer, or `CallFailed`."""
+        if process != self.process:
+            raise CallFailed(f"process {process} cannot be reached on this bus")
+        return await self.handlers[kind](payload)
 
     def connection_id(self) -> str:
         """A new connection id, naming this process."""
@@ -90,6 +107,7 @@ class InProcessBus(RoomBus):
 
     def __init__(self) -> None:
         self.process = new_process_id()
+        self.handlers = {}
         self._rooms: dict[int, dict[int, tuple[str, Deliver]]] = {}
         self._values: dict[str, str] = {}
         self._claimed: set[str] = set()

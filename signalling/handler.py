@@ -72,7 +72,9 @@ async def signal(request: web.Request) -> web.StreamResponse:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """Shutdown: drain (pages told to reconnect elsewhere), then close whatever is left."""
+    """Shutdown: recordings here stop (and say so), pages are told to reconnect elsewhere,
+    then whatever is left is closed."""
+    await app[DESK].drain()
     await app[LIVE].drain(app[keys.SETTINGS].drain_seconds)
     sockets = app[keys.SOCKETS]
     for ws in tuple(sockets):

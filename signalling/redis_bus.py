@@ -20,19 +20,21 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from signalling.bus import Deliver, RoomBus, new_process_id, safely
+from signalling.bus import CallFailed, Deliver, RoomBus, new_process_id, safely
 from signalling.lease import Lease
 
 log = logging.getLogger("rapport.signalling.bus")
 
 KEEP_SECONDS = 86400  # shared values (a language, a prompt shown) outlive any call
 SUBSCRIBE_WAIT = 10.0
+CALL_WAIT = 10.0
 
 
 class RedisBus(RoomBus):
@@ -48,6 +50,10 @@ class RedisBus(RoomBus):
         self.subscribing: dict[str, asyncio.Future[None]] = {}
         self.reader: asyncio.Task[None] | None = None
         self.published = 0  # messages that went through Redis (for metrics and tests)
+        self.handlers = {}
+        self.calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.serving: set[asyncio.Task[None]] = set()
+        self.own_channel = f"{prefix}:proc:{self.process}"
 
     def channel(self, room: int, participant: int) -> str:
         return f"{self.prefix}:p:{room}:{participant}"
@@ -57,7 +63,7 @@ class RedisBus(RoomBus):
     async def start(self) -> None:
         await self.lease.start()
         # A pub/sub connection reads only once it has a subscription: this process's own.
-        await self._subscribe(f"{self.prefix}:proc:{self.process}", start_reader=True)
+        await self._subscribe(self.own_channel, start_reader=True)
 
     async def close(self) -> None:
         if self.reader is not None:
@@ -105,6 +111,9 @@ class RedisBus(RoomBus):
                     log.exception("room bus: could not deliver a message")
 
     async def _arrived(self, channel: str, envelope: dict[str, Any]) -> None:
+        if channel == self.own_channel:
+            self._called(envelope)
+            return
         _prefix, _p, room, participant = channel.rsplit(":", 3)
         key = (int(room), int(participant))
         current = self.local.get(key)
@@ -170,6 +179,48 @@ class RedisBus(RoomBus):
                     pipe.publish(self.channel(room, participant), payload)
                 await pipe.execute()
             self.published += len(remote)
+
+    # --- calls between processes --------------------------------------------------------
+
+    async def call(self, process: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if process == self.process:
+            return await self.handlers[kind](payload)
+        ident = uuid.uuid4().hex
+        waiter = asyncio.get_running_loop().create_future()
+        self.calls[ident] = waiter
+        try:
+            listening = await self.redis.publish(f"{self.prefix}:proc:{process}", json.dumps(
+                {"call": kind, "id": ident, "from": self.process, "payload": payload}))
+            if not listening:
+                raise CallFailed(f"process {process} is gone")
+            answer = await asyncio.wait_for(waiter, CALL_WAIT)
+        except TimeoutError:
+            raise CallFailed(f"process {process} did not answer {kind}") from None
+        finally:
+            self.calls.pop(ident, None)
+        if "error" in answer:
+            raise CallFailed(str(answer["error"]))
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def _called(self, envelope: dict[str, Any]) -> None:
+        if "reply" in envelope:
+            waiter = self.calls.get(envelope["reply"])
+            if waiter is not None and not waiter.done():
+                waiter.set_result(envelope)
+            return
+        # Each call in a task of its own: the reader must keep reading meanwhile.
+        task = asyncio.create_task(self._answer(envelope))
+        self.serving.add(task)
+        task.add_done_callback(self.serving.discard)
+
+    async def _answer(self, envelope: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"reply": envelope["id"]}
+        try:
+            reply["result"] = await self.handlers[envelope["call"]](envelope["payload"])
+        except Exception as exc:  # told to the caller, who raises CallFailed
+            reply["error"] = str(exc) or type(exc).__name__
+        await self.redis.publish(f"{self.prefix}:proc:{envelope['from']}", json.dumps(reply))
 
     # --- shared state and liveness -------------------------------------------------------
 

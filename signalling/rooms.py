@@ -72,8 +72,9 @@ class Rooms:
 
     # --- telling people ------------------------------------------------------------------
 
-    async def roster(self, appointment_id: int) -> None:
-        """Send everyone connected what they may see of the room."""
+    async def roster(self, appointment_id: int, decide: bool = True) -> None:
+        """Send everyone connected what they may see of the room (then, if `decide`, let the
+        recording desk re-decide)."""
         seen = await snapshot(self.db, self.policies, appointment_id)
         for person in seen.people:
             if person.connection_id is None:
@@ -84,7 +85,7 @@ class Rooms:
             elif person.state is ParticipantState.ADMITTED:
                 await self.bus.send(appointment_id, person.id, {
                     "type": "roster", "version": seen.version, "participants": seen.admitted})
-        if self.on_change is not None:
+        if decide and self.on_change is not None:
             await self.on_change(appointment_id)
 
     async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
@@ -278,8 +279,10 @@ class Rooms:
             raise refused
         # The roster first: by the time the person hears "admitted", every connection in
         # the room knows who is admitted, so their first offer is relayed.
-        await self.roster(actor.appointment_id)
+        await self.roster(actor.appointment_id, decide=False)
         await self.bus.send(actor.appointment_id, target_id, {"type": "admitted"})
+        if self.on_change is not None:  # after "admitted": a consent prompt then finds them in
+            await self.on_change(actor.appointment_id)
 
     async def deny(self, actor: Member, target_id: int, reason: str | None) -> None:
         await self._finish(actor, target_id, (ParticipantState.WAITING,),
