@@ -9,6 +9,8 @@ with the recorder's SDP). See docs/recording.md, "Recording across processes".
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,3 +45,20 @@ async def forward_offer(bus: RoomBus, home: str, member: Member, request_id: int
         raise ProtocolError(ErrorCode.RECORDER_REFUSED, str(answer["refused"]),
                             ref="recorder-offer")
     return str(answer["sdp"])
+
+
+async def started_here(bus: RoomBus, appointment_id: int) -> None:
+    """Note on the bus which process runs this room's recorder."""
+    await bus.remember(f"recorder:{appointment_id}", bus.process)
+
+
+async def moved_away(bus: RoomBus, appointment_id: int) -> bool:
+    """The room's recorder runs (or ran) on another process: stop it there. True if so —
+    a recording never moves; the request stops with reason "restart"."""
+    home = await bus.recall(f"recorder:{appointment_id}")
+    if not home or home == bus.process:
+        return False
+    with contextlib.suppress(CallFailed):  # a process that is gone took its recorder along
+        await bus.call(home, "recorder-stop", {"appointment": appointment_id})
+    await bus.remember(f"recorder:{appointment_id}", "")
+    return True

@@ -38,7 +38,7 @@ from server.store.models import (
 )
 from signalling.bus import CallFailed, RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.recorder_home import forward_offer, owner
+from signalling.recorder_home import forward_offer, moved_away, owner, started_here
 from signalling.recording_store import (
     ACTIVE,
     Facts,
@@ -75,6 +75,11 @@ class RecordingDesk:
         # "Recording across processes"); the others forward to it through the bus.
         bus.serve("desk-evaluate", self._served_evaluate)
         bus.serve("recorder-offer", self._served_offer)
+        bus.serve("recorder-stop", self._served_stop)
+
+    async def _served_stop(self, payload: dict[str, Any]) -> dict[str, Any]:
+        await self.recorder.stop(int(payload["appointment"]))
+        return {}
 
     async def _served_evaluate(self, payload: dict[str, Any]) -> dict[str, Any]:
         await self.evaluate(int(payload["appointment"]))
@@ -262,6 +267,12 @@ class RecordingDesk:
             if appointment_id in self.recorder.live:  # never leave a peer without a request
                 await self.recorder.stop(appointment_id)
             return
+        if row.state is RecordingState.RECORDING and appointment_id not in self.recorder.live \
+                and await moved_away(self.bus, appointment_id):
+            await self._set(row.id, RecordingState.STOPPED, now(), "restart", "")
+            facts = await read_facts(self.db, appointment_id, row.id)
+            await self._broadcast(facts, facts.recording, ())
+            return
         decision = decide_consent(facts.ledger, to_request(row),
                                   facts.present if facts.session_live else frozenset(),
                                   allowed=policy.recording.allowed)
@@ -286,6 +297,7 @@ class RecordingDesk:
         except RecordingFailed as exc:
             await self._set(row.id, RecordingState.FAILED, current, "failed", str(exc))
             return
+        await started_here(self.bus, appointment_id)
         async with self.db.begin() as db:
             fresh = await db.get(Recording, row.id, with_for_update=True)
             assert fresh is not None

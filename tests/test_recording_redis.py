@@ -12,6 +12,7 @@ import pytest
 
 from signalling.keys import DESK
 from tests import split
+from tests.calls import Peer
 from tests.recording import consent_all, recording_settings, three_way
 from tests.test_recording_signalling import (  # noqa: F401 - collected here, run split
     test_bad_consent_messages,
@@ -51,4 +52,27 @@ async def test_the_recorder_runs_only_on_the_practitioners_process(client, app, 
     await room.client.send(type="recorder-offer", request=request, sdp="v=0\r\n")
     await room.client.expect("recorder-answer", request=request, within=30.0)
     assert here.peer_count() == 1 and not there.live
+    await room.close()
+
+
+async def test_a_recording_never_moves_it_stops_when_the_practitioner_moves(
+        client, app, db, settings, world, login):
+    room = await three_way(client, db, settings, world, login)
+    await room.doctor.send(type="record")
+    request = (await room.doctor.expect("recording", state="asking"))["request"]
+    await consent_all(room.peers, request)
+    for peer in room.peers:
+        await peer.expect("recording", state="recording")
+    assert len(app[DESK].recorder.live) == 1
+    # The practitioner's page reconnects, to the other process (a deploy, a network switch).
+    origin = str(client.make_url("")).rstrip("/")
+    ws = await client.session.ws_connect(client.other.make_url("/signal"), origin=origin)
+    moved = Peer(ws)
+    await moved.send(type="hello", version=1, appointment=room.doctor.seen[0]["session"][
+        "appointment"], resume=True)
+    for peer in (moved, room.client, room.interp):
+        status = await peer.expect("recording", state="stopped", within=30.0)
+        assert status["reason"] == "restart"
+    assert not app[DESK].recorder.live and not client.other.app[DESK].recorder.live
+    await moved.close()
     await room.close()
