@@ -93,6 +93,9 @@ class Settings:
     reconnect_grace_seconds: int = 60
     # SIGTERM: how long to wait for pages to be told to reconnect and for writes to finish.
     drain_seconds: int = 10
+    # /metrics: with a token, only for `Authorization: Bearer <token>`; without, only for
+    # callers on this machine.
+    metrics_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

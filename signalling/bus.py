@@ -101,6 +101,13 @@ class RoomBus(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources at shutdown."""
 
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise if the bus cannot carry messages (for /readyz)."""
+
+    def rooms(self) -> int:
+        """How many rooms have a live connection on this process (health, benchmarks)."""
+        return 0
+
 
 class InProcessBus(RoomBus):
     """Connections of this process only: a dictionary of rooms to participants to callbacks."""

@@ -77,6 +77,7 @@ class Connection:
         self.ws = ws
         self.rooms = request.app[ROOMS]
         self.bus = request.app[BUS]
+        self.metrics = request.app[keys.METRICS]
         self.id = self.bus.connection_id()  # names this process (signalling/liveness.py)
         self.member: Member | None = None
         self.state: ParticipantState | None = None
@@ -322,6 +323,7 @@ class Connection:
             await self.send(exc.to_message())
         except Exception:  # never let one message take the room down
             log.exception("signalling message failed", extra={"connection": self.id})
+            self.metrics.errors.labels("signalling").inc()
             await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
                                            "the server could not handle this message"))
 
@@ -347,7 +349,8 @@ class Connection:
             await self.send(await self.rooms.answer_checklist(
                 member, message.answers, message.location))
         elif kind == "admit":
-            await self.rooms.admit(member, message.participant)
+            with self.metrics.admission.time():
+                await self.rooms.admit(member, message.participant)
         elif kind == "deny":
             await self.rooms.deny(member, message.participant, message.reason)
         elif kind == "remove":
@@ -355,13 +358,15 @@ class Connection:
         elif kind == "end":
             await self.rooms.end(member)
         elif kind in RELAYED:
+            timer = self.metrics.relay.time()
             if message.to not in self.peers:
                 raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
                                     f"participant {message.to} is not admitted in this room",
                                     ref=kind)
             out = message.model_dump(exclude={"to"}, exclude_none=kind != "candidate")
             out["from"] = member.participant_id
-            await self.bus.send(member.appointment_id, message.to, out)
+            with timer:
+                await self.bus.send(member.appointment_id, message.to, out)
         elif kind == "media":
             await self.rooms.media(member, message.audio, message.video)
             await self.bus.send_many(member.appointment_id, self.peers, {

@@ -74,7 +74,8 @@ async def signal(request: web.Request) -> web.StreamResponse:
 async def _close_sockets(app: web.Application) -> None:
     """Shutdown: recordings here stop (and say so), pages are told to reconnect elsewhere,
     then whatever is left is closed."""
-    await app[DESK].drain()
+    if DESK in app:  # absent when start-up failed before the rooms were set up
+        await app[DESK].drain()
     await app[LIVE].drain(app[keys.SETTINGS].drain_seconds)
     sockets = app[keys.SOCKETS]
     for ws in tuple(sockets):
@@ -124,9 +125,28 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         await bus.close()
 
 
+def _gauges(app: web.Application) -> None:
+    """What /metrics says of this process's rooms (read at each scrape)."""
+    metrics, live = app[keys.METRICS], app[LIVE]
+    metrics.gauge("rapport_rooms", "Rooms with a connection on this process",
+                  lambda: app[BUS].rooms() if BUS in app else 0)
+    metrics.gauge("rapport_connections", "Signalling WebSockets open on this process",
+                  lambda: len(live.connections))
+    metrics.gauge("rapport_participants", "People whose connection on this process said "
+                  "hello", lambda: sum(1 for c in live.connections
+                                       if getattr(c, "member", None) is not None))
+    metrics.gauge("rapport_recorder_streams", "Recorder peer connections on this process",
+                  lambda: app[DESK].recorder.peer_count() if DESK in app else 0)
+    metrics.gauge("rapport_bus_published", "Messages this process sent through Redis",
+                  lambda: float(getattr(app.get(BUS), "published", 0)))
+    metrics.gauge("rapport_draining", "1 while this process drains on SIGTERM",
+                  lambda: float(live.draining))
+
+
 def setup(app: web.Application) -> None:
     app[keys.SOCKETS] = set[web.WebSocketResponse]()
     app[LIVE] = Live()
+    _gauges(app)
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/signal", signal, name="signal")

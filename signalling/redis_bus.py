@@ -238,6 +238,9 @@ class RedisBus(RoomBus):
         return bool(await self.redis.set(f"{self.prefix}:once:{key}", "1", nx=True,
                                          ex=KEEP_SECONDS))
 
+    def rooms(self) -> int:
+        return len({room for room, _ in self.local})
+
     async def ping(self) -> None:
         """Raise if Redis does not answer (for /readyz)."""
         await self.redis.ping()
