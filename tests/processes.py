@@ -27,9 +27,9 @@ class Process:
         self.popen: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, args: list[str] | None = None) -> None:
         self.log = self.log_path.open("ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"],
+        self.popen = subprocess.Popen([sys.executable, "-m", "server.cli", *(args or ["serve"])],
                                       cwd=ROOT, env=self.env, stdout=self.log,
                                       stderr=subprocess.STDOUT)
 
@@ -62,9 +62,14 @@ class Process:
         return self.popen.returncode
 
     def stop(self) -> None:
+        """Stop it whatever state it is in (SIGTERM first: a supervisor stops its workers)."""
         if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(30)
+            self.popen.terminate()
+            try:
+                self.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(30)
         if self.log is not None:
             self.log.close()
 

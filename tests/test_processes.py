@@ -16,6 +16,7 @@ import signal
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from server.store.models import CallSession, ContactRecord, ParticipantEvent
@@ -149,3 +150,35 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
             await session.close()
         p1.stop()
         p2.stop()
+
+
+async def test_serve_with_two_workers_shares_one_port(client, settings, tmp_path):
+    port = split.free_port()
+    env = _env(settings, port)
+    supervisor = Process(port, env, tmp_path / "workers.log")
+    redis = Redis.from_url(split.REDIS_URL)
+    try:
+        supervisor.start(["serve", "--workers", "2"])
+        await supervisor.ready()
+
+        # Two workers hold leases beside the test's own app (which holds the third).
+        await _poll(lambda: _leases_left(redis, settings.room_bus_prefix, 3))
+        supervisor.kill(signal.SIGTERM)
+        assert await supervisor.wait() == 0, supervisor.tail()
+        await _poll(lambda: _leases_left(redis, settings.room_bus_prefix, 1))
+    finally:
+        supervisor.stop()
+        await redis.aclose()
+
+
+async def _leases_left(redis, prefix: str, count: int) -> bool:  # type: ignore[no-untyped-def]
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}:lease:*")]
+    return len([k for k in keys if not k.endswith(b":connections")]) == count
+
+
+async def test_several_workers_need_the_redis_bus(tmp_path):
+    from tests.test_cli import rapport
+
+    result = rapport("serve", "--workers", "2", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "RAPPORT_ROOM_BUS" in result.stderr
