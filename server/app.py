@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import ipaddress
 import logging
 
 from aiohttp import web
@@ -13,9 +16,11 @@ from server.casework import contact_pages, diary_pages, policy_pages
 from server.casework import pages as casework_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
+from server.errors import N_, Forbidden, Unauthenticated
 from server.joining import device_test, failure, precall
 from server.joining import pages as joining_pages
 from server.messages import pages as messages_pages
+from server.metrics import CONTENT_TYPE, Metrics
 from server.middleware import (
     add_security_headers,
     context_middleware,
@@ -40,6 +45,7 @@ from server.staff.access import Audience, allow
 from server.store.db import database_ctx
 from server.store.models import AuditChainHead
 from signalling import handler as signalling
+from signalling.keys import BUS, LIVE
 
 log = logging.getLogger("rapport.http")
 
@@ -52,7 +58,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 @allow(Audience.PUBLIC)
 async def readyz(request: web.Request) -> web.Response:
-    """The database answers and takes writes (a read-only file or replica is not ready)."""
+    """The database answers and takes writes (a read-only file or replica is not ready), the
+    room bus (Redis, when configured) answers, and the process is not draining: a load
+    balancer sends new people here only then."""
+    body = {"status": "ok", "database": "reachable", "bus": "reachable"}
     try:
         async with request.app[keys.ENGINE].connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -60,10 +69,37 @@ async def readyz(request: web.Request) -> web.Response:
             await conn.execute(update(AuditChainHead).where(false()).values(seq=0))
             await conn.rollback()
     except Exception as exc:  # any driver failure means "not ready"
-        log.warning("readiness check failed: %s", exc)
-        return web.json_response({"status": "unavailable", "database": "unreachable"},
-                                 status=503)
-    return web.json_response({"status": "ok", "database": "reachable"})
+        log.warning("readiness check failed (database): %s", exc)
+        body.update(status="unavailable", database="unreachable")
+    try:
+        await asyncio.wait_for(request.app[BUS].ping(), 5.0)
+    except Exception as exc:
+        log.warning("readiness check failed (room bus): %s", exc)
+        body.update(status="unavailable", bus="unreachable")
+    if request.app[LIVE].draining:
+        body.update(status="draining")
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+@allow(Audience.PUBLIC)
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics of this process: with RAPPORT_METRICS_TOKEN set, for a bearer of
+    it only; without, for callers on this machine only (the proxy must not forward it)."""
+    token = request.app[keys.SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthenticated(N_("Give the metrics token as a bearer token."))
+    elif not ipaddress.ip_address(request.remote or "0.0.0.0").is_loopback:  # noqa: S104
+        raise Forbidden(N_("Metrics are served to this machine only."))
+    return web.Response(body=request.app[keys.METRICS].exposition(),
+                        headers={"Content-Type": CONTENT_TYPE})
+
+
+def _pool_in_use(app: web.Application) -> float:
+    pool = app[keys.ENGINE].pool if keys.ENGINE in app else None
+    checked_out = getattr(pool, "checkedout", None)
+    return float(checked_out()) if callable(checked_out) else 0.0
 
 
 async def _check_policies(app: web.Application) -> None:
@@ -92,6 +128,9 @@ def create_app(settings: Settings) -> web.Application:
     hooks: list[keys.PageContext] = [auth.page_context]  # the signed-in person, the CSRF token
     app[keys.PAGE_CONTEXT] = hooks
     app[POLICIES] = PolicyStore(load_default_policy())
+    app[keys.METRICS] = Metrics()
+    app[keys.METRICS].gauge("rapport_db_pool_in_use", "Database connections checked out now",
+                            lambda: _pool_in_use(app))
     app.cleanup_ctx.append(database_ctx)
     app[TRANSPORTS] = make_transports(settings)  # the channels the settings name
     app[COMPOSERS] = {}  # message kinds beyond the outbox's own (server/messages/ adds them)
@@ -99,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(retention.sweeper_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_static("/static/", WEB / "static", name="static")
     for pages in (staff_pages, factor_pages, passkey_pages, account_security, casework_pages,
                   diary_pages, policy_pages, joining_pages, privacy, messages_pages,

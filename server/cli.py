@@ -29,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="a TOML settings file (environment variables win)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the web server (migrates a brand-new database first)")
+    serve = sub.add_parser("serve", help="run the web server (migrates a brand-new database "
+                           "first)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="run N processes on the same port (SO_REUSEPORT); N > 1 needs "
+                            "RAPPORT_ROOM_BUS (default: 1)")
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--to", default="head", help="target revision (default: head)")
     migrate.add_argument("--down", metavar="REV", help="migrate down to REV (e.g. base)")
@@ -77,14 +81,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from server import workers
+
+    problem = workers.check(settings, args.workers)
+    if problem:
+        print(f"rapport: {problem}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if settings.migrate_on_start:
+            asyncio.run(_migrate_if_empty(settings))
+        print(f"Rapport is starting {args.workers} workers on {settings.base_url}", flush=True)
+        config = ["--config", args.config] if args.config else []
+        return workers.supervise(args.workers, [*config, "serve"])
     from server.app import create_app
 
     # No aiohttp access log: Rapport logs each request itself, with link tokens removed.
+    # A worker of `--workers N` shares its port with the others.
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None,
+                reuse_port=os.environ.get("RAPPORT_WORKER") == "1",
+                loop=workers.event_loop(),  # type: ignore[arg-type]
                 print=lambda _msg: print(f"Rapport is running on {settings.base_url} "
                                          "(Ctrl+C to stop)", flush=True))
     return 0
+
+
+async def _migrate_if_empty(settings: Settings) -> None:
+    from server.store.db import database_is_empty, make_engine
+    from server.store.migrate import upgrade
+
+    engine = make_engine(settings)
+    try:
+        if await database_is_empty(engine):
+            await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from policies import Decision
     from server.i18n import Catalogues
+    from server.metrics import Metrics
     from server.ports import LiveRooms
     from server.settings import Settings
 
@@ -34,6 +35,7 @@ DB: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("db")
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
 CATALOGUES: web.AppKey[Catalogues] = web.AppKey("catalogues")
 PAGE_CONTEXT: web.AppKey[list[PageContext]] = web.AppKey("page_context", list)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # What the feature packages may ask of the live rooms (set by signalling/).
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 # Live WebSocket connections of this process, closed at shutdown.

@@ -20,6 +20,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # several processes may write to one log
         }
         request_id = request_id_var.get()
         if request_id:

@@ -133,6 +133,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                             headers={"Retry-After": "30"})
     except Exception:
         log.exception("unhandled error")
+        if keys.METRICS in request.app:
+            request.app[keys.METRICS].errors.labels("http").inc()
         error = AppError(N_("Something went wrong on our side. It has been logged; "
                             "please try again. Quote reference {ref} if you report it."),
                          ref=request.get(keys.REQUEST_ID))

@@ -123,6 +123,21 @@ class Settings:
     webhook_timeout_seconds: int = 10
     # How often sent Notify messages are asked for their delivery status (0: never).
     notify_status_poll_seconds: int = 60
+    # Several processes (docs/architecture.md, "Several processes"): the room bus, "" for
+    # this process alone, or "redis://host:6379/0" for every process sharing that Redis
+    # under the key prefix below (one prefix per deployment).
+    room_bus: str = ""
+    room_bus_prefix: str = "rapport"
+    # A process's lease lives this long unless renewed: a killed process is noticed within it.
+    lease_seconds: int = 15
+    # After a process is gone, how long its participants have to reconnect elsewhere before
+    # their session is closed as interrupted.
+    reconnect_grace_seconds: int = 60
+    # SIGTERM: how long to wait for pages to be told to reconnect and for writes to finish.
+    drain_seconds: int = 10
+    # /metrics: with a token, only for `Authorization: Bearer <token>`; without, only for
+    # callers on this machine.
+    metrics_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -153,6 +168,14 @@ class Settings:
              "must be set when turn_urls is set"),
             ("force_relay", bool(self.turn_urls) or not self.force_relay,
              "needs turn_urls"),
+            ("room_bus", self.room_bus == "" or self.room_bus.startswith(
+                ("redis://", "rediss://", "unix://")), "must be empty or a redis:// URL"),
+            ("room_bus_prefix", bool(self.room_bus_prefix) and " " not in self.room_bus_prefix,
+             "must be a word without spaces"),
+            ("lease_seconds", 3 <= self.lease_seconds <= 300, "must be between 3 and 300"),
+            ("reconnect_grace_seconds", 0 <= self.reconnect_grace_seconds <= 3600,
+             "must be between 0 and 3600"),
+            ("drain_seconds", 0 <= self.drain_seconds <= 300, "must be between 0 and 300"),
             ("log_level", self.log_level.upper() in _LEVELS, f"must be one of {sorted(_LEVELS)}"),
             ("languages", len(self.languages) > 0, "must name at least one language"),
             *((name, getattr(self, name) >= 0, "must be 0 (keep for ever) or more days")

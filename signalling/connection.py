@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -76,9 +75,10 @@ class Connection:
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request = request
         self.ws = ws
-        self.id = uuid.uuid4().hex
         self.rooms = request.app[ROOMS]
         self.bus = request.app[BUS]
+        self.metrics = request.app[keys.METRICS]
+        self.id = self.bus.connection_id()  # names this process (signalling/liveness.py)
         self.member: Member | None = None
         self.state: ParticipantState | None = None
         self.peers: set[int] = set()  # admitted others, from the last roster
@@ -90,6 +90,10 @@ class Connection:
         self.last_heard = time.monotonic()
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
+        self.done = asyncio.Event()  # closed and its disconnection recorded (drain waits)
+
+    async def finished(self) -> None:
+        await self.done.wait()
 
     # --- writing --------------------------------------------------------------------------
 
@@ -186,9 +190,11 @@ class Connection:
             await self.bus.detach(self.member.appointment_id, self.member.participant_id,
                                   self.id)
             try:
-                await self.rooms.disconnect(self.member, self.id)
+                await self.rooms.disconnect(self.member, self.id, drained=self.close_code
+                                            == Close.DRAINING)
             except Exception:
                 log.exception("could not record a disconnection")
+        self.done.set()
         if not self.ws.closed:
             with contextlib.suppress(asyncio.QueueFull):
                 self.outbox.put_nowait(None)
@@ -265,7 +271,7 @@ class Connection:
         # and the welcome should follow at once.
         checklist = await self.rooms.checklist_offer(member, answered)
         # The consent wording is shown (and its hash checked) in this connection's language.
-        self.request.app[DESK].languages[member.participant_id] = current_language()
+        await self.request.app[DESK].set_language(member.participant_id, current_language())
         await self.bus.attach(member.appointment_id, member.participant_id, self.id,
                               self.deliver)
         settings = self.request.app[keys.SETTINGS]
@@ -317,6 +323,7 @@ class Connection:
             await self.send(exc.to_message())
         except Exception:  # never let one message take the room down
             log.exception("signalling message failed", extra={"connection": self.id})
+            self.metrics.errors.labels("signalling").inc()
             await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
                                            "the server could not handle this message"))
 
@@ -342,7 +349,8 @@ class Connection:
             await self.send(await self.rooms.answer_checklist(
                 member, message.answers, message.location))
         elif kind == "admit":
-            await self.rooms.admit(member, message.participant)
+            with self.metrics.admission.time():
+                await self.rooms.admit(member, message.participant)
         elif kind == "deny":
             await self.rooms.deny(member, message.participant, message.reason)
         elif kind == "remove":
@@ -350,13 +358,15 @@ class Connection:
         elif kind == "end":
             await self.rooms.end(member)
         elif kind in RELAYED:
+            timer = self.metrics.relay.time()
             if message.to not in self.peers:
                 raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
                                     f"participant {message.to} is not admitted in this room",
                                     ref=kind)
             out = message.model_dump(exclude={"to"}, exclude_none=kind != "candidate")
             out["from"] = member.participant_id
-            await self.bus.send(member.appointment_id, message.to, out)
+            with timer:
+                await self.bus.send(member.appointment_id, message.to, out)
         elif kind == "media":
             await self.rooms.media(member, message.audio, message.video)
             await self.bus.send_many(member.appointment_id, self.peers, {

@@ -7,11 +7,15 @@ import asyncio
 from aiohttp import web
 
 from signalling.bus import RoomBus
+from signalling.drain import Live
+from signalling.liveness import Watch
 from signalling.recording import RecordingDesk
 from signalling.rooms import Rooms
 
 BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 ROOMS: web.AppKey[Rooms] = web.AppKey("rooms", Rooms)
 DESK: web.AppKey[RecordingDesk] = web.AppKey("recording_desk", RecordingDesk)
+LIVE: web.AppKey[Live] = web.AppKey("live_connections", Live)
+WATCH: web.AppKey[Watch] = web.AppKey("liveness_watch", Watch)
 # Disconnections still being recorded; shutdown waits for them before the database closes.
 CLEANUPS: web.AppKey[set[asyncio.Future[None]]] = web.AppKey("signalling_cleanups", set)

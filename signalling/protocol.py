@@ -58,6 +58,7 @@ class Close(enum.IntEnum):
     REPLACED = 4409
     GONE = 4410
     FLOOD = 4429
+    DRAINING = 4503  # this process is stopping: reconnect (to any process) at once
 
 
 class _Message(BaseModel):

@@ -13,13 +13,13 @@ import contextlib
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consent import RECORDING, ConsentEvent, ConsentKind, Decision, Verdict, Why
+from consent import RECORDING, ConsentKind, Decision, Verdict, Why
 from consent import decide as decide_consent
 from consent import wording as consent_wording
 from media.recorder import RecorderManager, RecordingFailed
@@ -30,42 +30,27 @@ from server.clock import now
 from server.i18n import Catalogues
 from server.joining.members import Member
 from server.store.models import (
-    CallSession,
     ConsentEventRow,
     Participant,
     ParticipantRole,
-    ParticipantState,
     Recording,
     RecordingState,
 )
-from signalling.bus import RoomBus
+from signalling.bus import CallFailed, RoomBus
 from signalling.protocol import ErrorCode, ProtocolError
+from signalling.recorder_home import forward_offer, moved_away, owner, started_here
 from signalling.recording_notices import RecordingNotices
 from signalling.recording_store import (
     ACTIVE,
+    Facts,
     active,
     close_segment,
     log,
+    read_facts,
     stamp,
-    to_event,
     to_request,
 )
 from signalling.sessions import live_session
-
-# Who hears the recording state: people in the room, waiting, or whose call just ended (never
-# someone denied or removed).
-TOLD = (ParticipantState.ADMITTED, ParticipantState.WAITING, ParticipantState.ENDED,
-        ParticipantState.LEFT)
-
-
-@dataclass(frozen=True)
-class _Facts:
-    recording: Recording | None
-    session_live: bool
-    ledger: tuple[ConsentEvent, ...]
-    present: frozenset[int]
-    connected: tuple[int, ...]  # everyone connected (waiting people are told too)
-    connections: dict[int, str]
 
 
 class RecordingDesk:
@@ -80,14 +65,36 @@ class RecordingDesk:
         self.catalogues = catalogues
         self.recorder = recorder
         recorder.on_failure = self.failed
-        self.languages: dict[int, str] = {}  # participant → language of their connection
-        self.prompted: set[tuple[int, int, str]] = set()  # (request, participant, connection)
+        # Each participant's connection language, and the prompts already shown, are kept on
+        # the bus: the connection and the change that prompts may be on different processes.
+        self.languages: dict[int, str] = {}  # participant → language (a cache of the bus)
         self.locks: dict[int, asyncio.Lock] = {}
         self.notices = RecordingNotices(bus)
         self.withdrawn: set[int] = set()  # requests withdrawn whose ledger row may not be in
         # Seconds from each withdrawal message to every recorder peer closed (for tests and
         # the performance notes: the issue asks for "within a second").
         self.stop_times: list[float] = []
+        # The recorder of a session runs on the practitioner's process (docs/recording.md,
+        # "Recording across processes"); the others forward to it through the bus.
+        bus.serve("desk-evaluate", self._served_evaluate)
+        bus.serve("recorder-offer", self._served_offer)
+        bus.serve("recorder-stop", self._served_stop)
+
+    async def _served_stop(self, payload: dict[str, Any]) -> dict[str, Any]:
+        await self.recorder.stop(int(payload["appointment"]))
+        return {}
+
+    async def _served_evaluate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        await self.evaluate(int(payload["appointment"]))
+        return {}
+
+    async def _served_offer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"sdp": await self._offer(int(payload["appointment"]),
+                                             int(payload["participant"]),
+                                             int(payload["request"]), str(payload["sdp"]))}
+        except ProtocolError as exc:
+            return {"refused": exc.message}
 
     def lock(self, appointment_id: int) -> asyncio.Lock:
         return self.locks.setdefault(appointment_id, asyncio.Lock())
@@ -97,9 +104,15 @@ class RecordingDesk:
         async with self.db() as db:
             return await self.policies.for_appointment(db, appointment_id)
 
-    def wording(self, participant_id: int, policy: Policy) -> consent_wording.ShownWording:
+    async def set_language(self, participant_id: int, language: str) -> None:
+        self.languages[participant_id] = language
+        await self.bus.remember(f"lang:{participant_id}", language)
+
+    async def wording(self, participant_id: int,
+                      policy: Policy) -> consent_wording.ShownWording:
         """The consent wording as this person is shown it, in their connection's language."""
-        language = self.languages.get(participant_id, self.catalogues.languages[0])
+        language = (await self.bus.recall(f"lang:{participant_id}")
+                    or self.languages.get(participant_id, self.catalogues.languages[0]))
         translate = self.catalogues.get(language).ugettext
         return consent_wording.render(
             language, policy.recording.retention_days, translate,
@@ -163,7 +176,7 @@ class RecordingDesk:
 
     async def _consent(self, member: Member, request_id: int, kind: ConsentKind,
                        sha256: str | None, ref: str) -> None:
-        shown = self.wording(member.participant_id,
+        shown = await self.wording(member.participant_id,
                              await self.policy_for(member.appointment_id))
         if sha256 is not None and sha256 != shown.sha256:
             raise ProtocolError(ErrorCode.WORDING_MISMATCH,
@@ -197,16 +210,23 @@ class RecordingDesk:
 
     async def recorder_offer(self, member: Member, request_id: int, sdp: str) -> str:
         """Answer a browser's offer to the recorder, only while everyone present said yes."""
-        async with self.lock(member.appointment_id):
+        home = await owner(self.db, self.bus, member.appointment_id)
+        if home == self.bus.process:
+            return await self._offer(member.appointment_id, member.participant_id,
+                                     request_id, sdp)
+        return await forward_offer(self.bus, home, member, request_id, sdp)
+
+    async def _offer(self, appointment_id: int, participant_id: int, request_id: int,
+                     sdp: str) -> str:
+        async with self.lock(appointment_id):
             async with self.db() as db:
-                row = await active(db, member.appointment_id)
+                row = await active(db, appointment_id)
             if row is None or row.id != request_id or row.state is not RecordingState.RECORDING \
-                    or member.appointment_id not in self.recorder.live:
+                    or appointment_id not in self.recorder.live:
                 raise ProtocolError(ErrorCode.RECORDER_REFUSED,
                                     "the recording is not running", ref="recorder-offer")
             try:
-                return await self.recorder.accept(member.appointment_id, member.participant_id,
-                                                  sdp)
+                return await self.recorder.accept(appointment_id, participant_id, sdp)
             except (RecordingFailed, ValueError) as exc:
                 raise ProtocolError(ErrorCode.RECORDER_REFUSED, str(exc),
                                     ref="recorder-offer") from None
@@ -225,7 +245,7 @@ class RecordingDesk:
                 practitioner = await db.scalar(select(Participant.id).where(
                     Participant.appointment_id == appointment_id,
                     Participant.role == ParticipantRole.PRACTITIONER))
-            facts = await self._facts(appointment_id)
+            facts = await read_facts(self.db, appointment_id)
             await self._broadcast(facts, row, (), message=message)
             if practitioner is not None:
                 await self.bus.send(appointment_id, practitioner, ProtocolError(
@@ -244,12 +264,25 @@ class RecordingDesk:
             asked = await active(db, appointment_id) is not None
         if not asked and appointment_id not in self.recorder.live:
             return
+        home = await owner(self.db, self.bus, appointment_id)
+        if home != self.bus.process:  # the recorder is there; never start a second one
+            if appointment_id in self.recorder.live:
+                await self.recorder.stop(appointment_id)
+            with contextlib.suppress(CallFailed):
+                await self.bus.call(home, "desk-evaluate", {"appointment": appointment_id})
+            return
         policy = await self.policy_for(appointment_id)
-        facts = await self._facts(appointment_id)
+        facts = await read_facts(self.db, appointment_id)
         row = facts.recording
         if row is None:
             if appointment_id in self.recorder.live:  # never leave a peer without a request
                 await self.recorder.stop(appointment_id)
+            return
+        if row.state is RecordingState.RECORDING and appointment_id not in self.recorder.live \
+                and await moved_away(self.bus, appointment_id):
+            await self._set(row.id, RecordingState.STOPPED, now(), "restart", "")
+            facts = await read_facts(self.db, appointment_id, row.id)
+            await self._broadcast(facts, facts.recording, ())
             return
         decision = decide_consent(facts.ledger, to_request(row),
                                   facts.present if facts.session_live else frozenset(),
@@ -263,7 +296,7 @@ class RecordingDesk:
         else:
             await self.recorder.stop(appointment_id)
             await self._hold(appointment_id, row, decision, facts.session_live, policy)
-        facts = await self._facts(appointment_id, row.id)
+        facts = await read_facts(self.db, appointment_id, row.id)
         await self._broadcast(facts, facts.recording, sorted(decision.missing))
         if facts.recording is not None and facts.recording.state in ACTIVE:
             await self._prompt(appointment_id, facts, decision.missing)
@@ -277,6 +310,7 @@ class RecordingDesk:
         except RecordingFailed as exc:
             await self._set(row.id, RecordingState.FAILED, current, "failed", str(exc))
             return
+        await started_here(self.bus, appointment_id)
         async with self.db.begin() as db:
             fresh = await db.get(Recording, row.id, with_for_update=True)
             assert fresh is not None
@@ -326,45 +360,38 @@ class RecordingDesk:
 
     # --- telling people ---------------------------------------------------------------------
 
-    async def _facts(self, appointment_id: int, recording_id: int | None = None) -> _Facts:
-        async with self.db() as db:
-            row = (await db.get(Recording, recording_id) if recording_id is not None
-                   else await active(db, appointment_id))
-            people = list(await db.scalars(select(Participant).where(
-                Participant.appointment_id == appointment_id,
-                Participant.connection_id.is_not(None))))
-            ledger: tuple[ConsentEvent, ...] = ()
-            live = False
-            if row is not None:
-                ledger = tuple(to_event(e) for e in await db.scalars(
-                    select(ConsentEventRow).where(ConsentEventRow.recording_id == row.id)))
-                session = await db.get(CallSession, row.call_session_id)
-                live = session is not None and session.ended_at is None
-        present = frozenset(p.id for p in people if p.state is ParticipantState.ADMITTED)
-        return _Facts(row, live, ledger, present,
-                      tuple(p.id for p in people if p.state in TOLD),
-                      {p.id: p.connection_id or "" for p in people})
-
-    async def _broadcast(self, facts: _Facts, row: Recording | None, waiting: Sequence[int],
+    async def _broadcast(self, facts: Facts, row: Recording | None, waiting: Sequence[int],
                          message: str | None = None) -> None:
         await self.notices.broadcast(facts.connected, row, waiting, message)
 
-    async def _prompt(self, appointment_id: int, facts: _Facts, missing: frozenset[int]) -> None:
+    async def _prompt(self, appointment_id: int, facts: Facts, missing: frozenset[int]) -> None:
         row = facts.recording
         assert row is not None
         answered = {e.participant_id for e in facts.ledger}
         policy = await self.policy_for(appointment_id)
         for person in sorted(missing - answered):
-            key = (row.id, person, facts.connections.get(person, ""))
-            if key in self.prompted:
+            if not await self.bus.first(
+                    f"prompted:{row.id}:{person}:{facts.connections.get(person, '')}"):
                 continue
-            self.prompted.add(key)
-            shown = self.wording(person, policy)
+            shown = await self.wording(person, policy)
             await self.bus.send(appointment_id, person, {
                 "type": "consent-prompt", "request": row.id,
                 "wording": {"version": shown.version, "language": shown.language,
                             "sha256": shown.sha256, "title": shown.title,
                             "paragraphs": list(shown.paragraphs), "question": shown.question}})
+
+    async def drain(self) -> None:
+        """This process is stopping: its recordings stop cleanly and everyone is told
+        (reason "restart"); the practitioner may ask again once on another process."""
+        for appointment_id in tuple(self.recorder.live):
+            async with self.lock(appointment_id):
+                await self.recorder.stop(appointment_id)
+                async with self.db() as db:
+                    row = await active(db, appointment_id)
+                if row is not None:
+                    await self._set(row.id, RecordingState.STOPPED, now(), "restart", "")
+                    facts = await read_facts(self.db, appointment_id, row.id)
+                    await self._broadcast(facts, facts.recording, ())
 
     async def close(self) -> None:
         await self.recorder.close()

@@ -44,7 +44,7 @@ from signalling.bus import RoomBus
 from signalling.checklists import answers_since, check, checklist_role, latest_checklists
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot, waiting_now
-from signalling.sessions import FINAL, PRESENT, event, live_session
+from signalling.sessions import FINAL, PRESENT, STOPPING, clear_connection, event, live_session
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -73,8 +73,9 @@ class Rooms:
 
     # --- telling people ------------------------------------------------------------------
 
-    async def roster(self, appointment_id: int) -> None:
-        """Send everyone connected what they may see of the room."""
+    async def roster(self, appointment_id: int, decide: bool = True) -> None:
+        """Send everyone connected what they may see of the room (then, if `decide`, let the
+        recording desk re-decide)."""
         seen = await snapshot(self.db, self.policies, appointment_id)
         for person in seen.people:
             if person.connection_id is None:
@@ -85,7 +86,7 @@ class Rooms:
             elif person.state is ParticipantState.ADMITTED:
                 await self.bus.send(appointment_id, person.id, {
                     "type": "roster", "version": seen.version, "participants": seen.admitted})
-        if self.on_change is not None:
+        if decide and self.on_change is not None:
             await self.on_change(appointment_id)
 
     async def waiting(self, appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
@@ -157,16 +158,18 @@ class Rooms:
             state, since = person.state, person.state_since
         return state, since, answered is not None, "live" if session else "open"
 
-    async def disconnect(self, member: Member, connection: str) -> None:
-        """The WebSocket closed; state stays as it was (reconnecting keeps admission)."""
+    async def disconnect(self, member: Member, connection: str, drained: bool = False) -> None:
+        """The WebSocket closed (`drained`: its process is stopping); state stays as it was
+        (reconnecting keeps admission)."""
         current = now()
         async with self.db.begin() as db:
-            person = await db.get(Participant, member.participant_id, with_for_update=True)
-            if person is None or person.connection_id != connection:
+            if not await clear_connection(db, member.participant_id, connection):
                 return
-            person.connection_id = None
+            person = await db.get(Participant, member.participant_id)
+            assert person is not None
             session = await live_session(db, person.appointment_id)
-            event(db, person, "disconnected", current, session.id if session else None)
+            event(db, person, "disconnected", current, session.id if session else None, None,
+                  **({"reason": STOPPING} if drained else {}))
         await self.roster(member.appointment_id)
 
     # --- the checklist --------------------------------------------------------------------
@@ -281,8 +284,10 @@ class Rooms:
             raise refused
         # The roster first: by the time the person hears "admitted", every connection in
         # the room knows who is admitted, so their first offer is relayed.
-        await self.roster(actor.appointment_id)
+        await self.roster(actor.appointment_id, decide=False)
         await self.bus.send(actor.appointment_id, target_id, {"type": "admitted"})
+        if self.on_change is not None:  # after "admitted": a consent prompt then finds them in
+            await self.on_change(actor.appointment_id)
 
     async def deny(self, actor: Member, target_id: int, reason: str | None) -> None:
         await self._finish(actor, target_id, (ParticipantState.WAITING,),

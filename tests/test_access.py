@@ -50,6 +50,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     # --- operations and static files
     ("GET HEAD", "/healthz", PUBLIC),
     ("GET HEAD", "/readyz", PUBLIC),
+    ("GET HEAD", "/metrics", PUBLIC),  # a token, or this machine only (tests/test_metrics.py)
     ("GET HEAD", "/static", PUBLIC),
     # --- signing in and out
     ("GET HEAD", "/", PUBLIC),

@@ -8,7 +8,9 @@ practitioner's notes. See docs/contact-records.md.
 
 When records are (re)built:
 - a session ends (the practitioner ends it, or the last person leaves): `Rooms` calls us;
-- at start-up, sessions left open by a crash are closed as "interrupted" and built;
+- a session whose process was stopped or killed and that nobody rejoined within the grace
+  period is closed as "interrupted" by `signalling/liveness.py` (`close_interrupted`), then
+  built like any ended session;
 - the sweeper (every `records_sweep_seconds`) ends sessions everyone abandoned, builds any
   ended session whose record is missing or older, and writes "failed to attend" for remote
   appointments whose time passed with no session.
@@ -239,18 +241,11 @@ async def _last_heard(db: AsyncSession, where: Any, otherwise: datetime) -> date
     return at or otherwise
 
 
-async def close_interrupted(maker: async_sessionmaker[AsyncSession]) -> list[int]:
-    """At start-up: sessions still open were cut off by a stop or crash. Close them at the
-    last moment anything was heard; returns their appointment ids."""
-    closed: list[int] = []
-    async with maker.begin() as db:
-        for session in await db.scalars(select(CallSession).where(
-                CallSession.ended_at.is_(None)).with_for_update()):
-            heard = await _last_heard(db, ParticipantEvent.call_session_id == session.id,
-                                      session.started_at)
-            await _close(db, session, heard, "interrupted", "server stopped")
-            closed.append(session.appointment_id)
-    return closed
+async def close_interrupted(db: AsyncSession, session: CallSession, at: datetime,
+                            reason: str) -> None:
+    """In the caller's transaction: a session cut off because its process was stopped or
+    killed, and nobody rejoined in time, ends at `at` (when anything was last heard)."""
+    await _close(db, session, at, "interrupted", reason)
 
 
 async def close_abandoned(maker: async_sessionmaker[AsyncSession], at: datetime) -> list[int]:
@@ -315,11 +310,12 @@ async def sweep(maker: async_sessionmaker[AsyncSession],
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx (after the rooms'): close what a crash left open, then sweep regularly."""
+    """cleanup_ctx (after the rooms'): build what is missing, then sweep regularly.
+
+    Sessions a stopped process left open are not closed here: other processes may still
+    hold them, and people may rejoin (`signalling/liveness.py` decides)."""
     maker = app[keys.DB]
     providers = app[RECORD_SUMMARIES]
-    for appointment_id in await close_interrupted(maker):
-        await build_now(maker, appointment_id, providers)
     await sweep(maker, providers)
     pending: set[asyncio.Task[None]] = set()
 

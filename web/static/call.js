@@ -155,8 +155,9 @@ function closed(ws, code) {
     finish(kinds[code] || "gone");
     return;
   }
-  const delay = Math.min(1000 * 2 ** call.attempts, 10000);
-  call.attempts += 1;
+  // 4503: the process is draining (a deploy): reconnect at once, to any process, jittered.
+  const delay = code === 4503 ? Math.random() * 500 : Math.min(1000 * 2 ** call.attempts, 10000);
+  call.attempts = code === 4503 ? 0 : call.attempts + 1;
   // Never got through after several tries (about 15 s): say what to do; keep trying.
   if (!call.everWelcomed && call.attempts === UNREACHABLE_AFTER) reportFailure("signalling_unreachable", devices());
   status(T.reconnecting);

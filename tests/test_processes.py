@@ -1,0 +1,184 @@
+"""Real OS processes sharing a database and Redis: a SIGKILL, a SIGTERM, and who notices.
+
+Two `rapport serve` processes (P1, P2) run beside the test's own app (which seeds the data,
+and watches like a third process). Alice's call has its ends on P1 and P2; Bob's call sits
+wholly on P2. P2 is killed with SIGKILL: its lease expires, P1 tells Alice her client is
+disconnected, the client reconnects to P1 and is still admitted (no re-admission); Bob's
+session, which nobody rejoins, is closed as interrupted. Then P1 gets SIGTERM and drains:
+its pages are told to reconnect (close code 4503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from server.store.models import CallSession, ContactRecord, ParticipantEvent
+from signalling.protocol import Close
+from tests import split
+from tests.calls import client_peer, joined_peer, practitioner_peer, remote_call
+from tests.conftest import sign_in
+from tests.processes import Process, Site
+
+redis_prefix, port_a = split.redis_prefix, split.port_a
+LEASE = 3
+
+
+@pytest.fixture
+def settings(settings, redis_prefix):  # type: ignore[no-untyped-def]
+    # The test's own app watches too: it must see the processes' leases, so it shares Redis.
+    return dataclasses.replace(settings, room_bus=split.REDIS_URL,
+                                     room_bus_prefix=redis_prefix, lease_seconds=LEASE,
+                                     reconnect_grace_seconds=2)
+
+
+def _env(settings, base: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"RAPPORT_DATABASE_URL": settings.database_url, "RAPPORT_MIGRATE_ON_START": "false",
+            "RAPPORT_BASE_URL": f"http://127.0.0.1:{base}", "RAPPORT_ROOM_BUS": split.REDIS_URL,
+            "RAPPORT_ROOM_BUS_PREFIX": settings.room_bus_prefix,
+            "RAPPORT_LEASE_SECONDS": str(LEASE), "RAPPORT_RECONNECT_GRACE_SECONDS": "2",
+            "RAPPORT_RECORDS_SWEEP_SECONDS": "1", "RAPPORT_LOG_JSON": "true",
+            "RAPPORT_RECORDINGS_DIR": settings.recordings_dir}
+
+
+async def _admit(doctor, person) -> int:  # type: ignore[no-untyped-def]
+    while True:
+        roster = await doctor.expect("roster", within=60.0)
+        waiting = [p for p in roster["participants"] if p["role"] == "client"]
+        if waiting and waiting[0]["checklist"]["complete"]:
+            break
+    await doctor.send(type="admit", participant=waiting[0]["id"])
+    await person.expect("admitted", within=60.0)
+    return int(waiting[0]["id"])
+
+
+async def _until_connected(doctor, person_id: int, connected: bool) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        roster = await doctor.expect("roster", within=120.0)
+        entry = [p for p in roster["participants"] if p["id"] == person_id]
+        if entry and entry[0]["connected"] is connected:
+            return
+
+
+async def _poll(check, within: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.2)
+
+
+async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
+        client, db, settings, world, tmp_path):
+    alice_call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
+    bob_call = await remote_call(db, settings, world.users["bob"], world.clients["b1"])
+    p1_port, p2_port = split.free_port(), split.free_port()
+    p1 = Process(p1_port, _env(settings, p1_port), tmp_path / "p1.log")
+    p2 = Process(p2_port, _env(settings, p1_port), tmp_path / "p2.log")
+    sessions: list[aiohttp.ClientSession] = []
+    try:
+        p1.start()
+        p2.start()
+        await p1.ready()
+        await p2.ready()
+
+        def browser() -> aiohttp.ClientSession:
+            sessions.append(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)))
+            return sessions[-1]
+
+        alice_p1, bob_p2 = Site(p1_port, browser()), Site(p2_port, browser())
+        await sign_in(alice_p1, world.users["alice"])  # type: ignore[arg-type]
+        await sign_in(bob_p2, world.users["bob"])  # type: ignore[arg-type]
+        alice = await practitioner_peer(alice_p1, alice_call.appointment.id)  # type: ignore[arg-type]
+        a1 = await client_peer(Site(p2_port, browser()), alice_call.client_token)  # type: ignore[arg-type]
+        a1_id = await _admit(alice, a1)
+        bob = await practitioner_peer(bob_p2, bob_call.appointment.id)  # type: ignore[arg-type]
+        b1 = await client_peer(Site(p2_port, browser()), bob_call.client_token)  # type: ignore[arg-type]
+        await _admit(bob, b1)
+        alice_id = alice.seen[0]["you"]["id"]
+        await alice.send(type="offer", to=a1_id, sdp="v=0 across processes")
+        assert (await a1.expect("offer", within=60.0))["sdp"] == "v=0 across processes"
+
+        p2.kill()  # SIGKILL: no drain, no goodbye; only its lease expiring tells
+        await _until_connected(alice, a1_id, connected=False)
+        # The client's page reconnects, to the surviving process, and is still admitted.
+        back = await joined_peer(Site(p1_port, a1.session), a1.session, resume=True)  # type: ignore[arg-type]
+        welcome = await back.expect("welcome", within=60.0)
+        assert welcome["you"]["state"] == "admitted"
+        await _until_connected(alice, a1_id, connected=True)
+        await back.send(type="answer", to=alice_id, sdp="v=0 answer after the crash")
+        assert (await alice.expect("answer", within=60.0))["sdp"] == "v=0 answer after the crash"
+
+        async def bob_closed() -> CallSession | None:
+            async with db() as s:
+                return await s.scalar(select(CallSession).where(
+                    CallSession.appointment_id == bob_call.appointment.id,
+                    CallSession.ended_at.is_not(None)))
+
+        await _poll(bob_closed)
+
+        async def bob_record() -> ContactRecord | None:
+            async with db() as s:
+                return await s.scalar(select(ContactRecord).where(
+                    ContactRecord.appointment_id == bob_call.appointment.id))
+
+        assert (await _poll(bob_record)).status == "interrupted"
+        async with db() as s:
+            alice_open = await s.scalar(select(CallSession).where(
+                CallSession.appointment_id == alice_call.appointment.id))
+            events = [(e.kind, e.detail.get("reason")) for e in await s.scalars(
+                select(ParticipantEvent).where(ParticipantEvent.participant_id == a1_id)
+                .order_by(ParticipantEvent.id))]
+        assert alice_open is not None and alice_open.ended_at is None
+        assert ("disconnected", "process gone") in events and events[-1][0] == "reconnected"
+        assert ("interrupted", "server stopped") not in events
+
+        p1.kill(signal.SIGTERM)  # a deploy: P1 drains
+        assert await alice.closed(within=60.0) == Close.DRAINING
+        assert await back.closed(within=60.0) == Close.DRAINING
+        assert await p1.wait() == 0
+    finally:
+        for session in sessions:
+            await session.close()
+        p1.stop()
+        p2.stop()
+
+
+async def test_serve_with_two_workers_shares_one_port(client, settings, tmp_path):
+    port = split.free_port()
+    env = _env(settings, port)
+    supervisor = Process(port, env, tmp_path / "workers.log")
+    redis = Redis.from_url(split.REDIS_URL)
+    try:
+        supervisor.start(["serve", "--workers", "2"])
+        await supervisor.ready()
+
+        # Two workers hold leases beside the test's own app (which holds the third).
+        await _poll(lambda: _leases_left(redis, settings.room_bus_prefix, 3))
+        supervisor.kill(signal.SIGTERM)
+        assert await supervisor.wait() == 0, supervisor.tail()
+        await _poll(lambda: _leases_left(redis, settings.room_bus_prefix, 1))
+    finally:
+        supervisor.stop()
+        await redis.aclose()
+
+
+async def _leases_left(redis, prefix: str, count: int) -> bool:  # type: ignore[no-untyped-def]
+    keys = [k async for k in redis.scan_iter(match=f"{prefix}:lease:*")]
+    return len([k for k in keys if not k.endswith(b":connections")]) == count
+
+
+async def test_several_workers_need_the_redis_bus(tmp_path):
+    from tests.test_cli import rapport
+
+    result = rapport("serve", "--workers", "2", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "RAPPORT_ROOM_BUS" in result.stderr
