@@ -96,26 +96,49 @@ class Connection:
     async def deliver(self, message: dict[str, Any]) -> None:
         """Called by the bus (from any task): keep local state, queue for the writer."""
         kind = message.get("type")
+        follow: dict[str, Any] | None = None
         if kind == "roster":
             if message["version"] < self.roster_version:
-                return  # an older snapshot overtaken by a newer one
+                return  # an older snapshot overtaken by a newer one (or older than us)
             self.roster_version = message["version"]
-            me = self.member.participant_id if self.member else None
-            self.peers = {p["id"] for p in message["participants"]
-                          if p["state"] == "admitted" and p["id"] != me}
+            follow = self._admitted_by(message)
         elif kind == "admitted":
+            if self.state is ParticipantState.ADMITTED:
+                return  # already told, with the roster that showed it
             self.state = ParticipantState.ADMITTED
         elif kind in ("denied", "removed", "ended"):
             self.state = ParticipantState(kind)
-        try:
-            self.outbox.put_nowait(message)
-        except asyncio.QueueFull:  # a browser that does not read: let it reconnect
-            self.close_code = Close.HEARTBEAT
-            await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
-            return
+        for item in (message, follow):
+            if item is None:
+                continue
+            try:
+                self.outbox.put_nowait(item)
+            except asyncio.QueueFull:  # a browser that does not read: let it reconnect
+                self.close_code = Close.HEARTBEAT
+                await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
+                return
         if kind in FINAL_NOTICES:
             self.close_code = FINAL_NOTICES[kind]
             self.outbox.put_nowait(None)
+
+    def _admitted_by(self, roster: dict[str, Any]) -> dict[str, Any] | None:
+        """Take the peers and this person's admission from a roster.
+
+        The page acts on the roster at once (it offers and answers the peers it shows), so
+        the connection must count as admitted from the same roster, not only from the
+        `admitted` that the admission sends after its slower tail (issue #13). Returns the
+        `admitted` notice to send right after the roster when this roster is the first to
+        say so; the admission's own notice is then dropped as a repeat.
+        """
+        me = self.member.participant_id if self.member else None
+        self.peers = {p["id"] for p in roster["participants"]
+                      if p["state"] == "admitted" and p["id"] != me}
+        mine = next((p for p in roster["participants"] if p["id"] == me), None)
+        if (mine is None or mine["state"] != ParticipantState.ADMITTED.value
+                or self.state is not ParticipantState.WAITING):
+            return None
+        self.state = ParticipantState.ADMITTED
+        return {"type": "admitted"}
 
     async def writer(self) -> None:
         while True:
@@ -254,8 +277,8 @@ class Connection:
         if member is None:
             return None
         try:
-            state, since, answered, session_state = await self.rooms.connect(
-                member, self.id, hello.resume)
+            state, since, answered, session_state, self.roster_version = (
+                await self.rooms.connect(member, self.id, hello.resume))
         except ProtocolError as exc:
             await self.ws.send_json(exc.to_message())
             await self.ws.close(code=Close.GONE, message=b"over")
