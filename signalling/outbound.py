@@ -137,12 +137,14 @@ class Relayed(_Out):
     type: Literal["offer", "answer"]
     sdp: str
     from_: int = Field(alias="from")
+    generation: int | None = Field(default=None, description="The sender's peer connection.")
 
 
 class RelayedCandidate(_Out):
     type: Literal["candidate"]
     candidate: dict[str, Any] | None
     from_: int = Field(alias="from")
+    generation: int | None = Field(default=None, description="The sender's peer connection.")
 
 
 class MediaOut(_Out):

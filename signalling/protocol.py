@@ -100,16 +100,23 @@ class End(_Message):
     type: Literal["end"]
 
 
+# Which peer connection of a pair a description or candidate belongs to: the offering side
+# starts a fresh one (a larger number) when a negotiation cannot be mended (issue #13).
+Generation = Annotated[int, Field(ge=0, le=2**53)]
+
+
 class Offer(_Message):
     type: Literal["offer"]
     to: ParticipantId
     sdp: str = Field(max_length=SDP_MAX)
+    generation: Generation | None = None
 
 
 class Answer(_Message):
     type: Literal["answer"]
     to: ParticipantId
     sdp: str = Field(max_length=SDP_MAX)
+    generation: Generation | None = None
 
 
 class IceCandidate(_Message):
@@ -124,6 +131,7 @@ class Candidate(_Message):
     type: Literal["candidate"]
     to: ParticipantId
     candidate: IceCandidate | None
+    generation: Generation | None = None
 
 
 class Media(_Message):
