@@ -30,7 +30,8 @@ from server.store.models import (
     StaffSession,
 )
 from signalling import protocol, quality
-from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
+from signalling.keys import BUS, CLEANUPS, DESK, LEGS, ROOMS
+from signalling.limits import LEG_BURST, LEG_RATE, Bucket
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.sessions import FINAL, iso
 
@@ -39,36 +40,17 @@ log = logging.getLogger("rapport.signalling")
 HELLO_TIMEOUT = 10.0
 PING_EVERY = 20.0
 SILENCE_LIMIT = 45.0
-BURST = 200
-RATE = 50.0
 DROP_LIMIT = 2000
 OUTBOX = 512
 STAFF_CHECK_BEATS = 6  # every two minutes
 
-
-PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record"}
+PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record", "repair"}
 RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
 WHILE_WAITING = {"hello", "checklist", "leave", "ping"}
 RELAYED = {"offer", "answer", "candidate"}
 FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GONE,
                  "replaced": Close.REPLACED}
 
-
-class Bucket:
-    """A token bucket: `BURST` messages at once, then `RATE` a second."""
-
-    def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
-        self.capacity, self.rate = float(burst), rate
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        moment = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (moment - self.stamp) * self.rate)
-        self.stamp = moment
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 class Connection:
     """One browser's WebSocket."""
@@ -90,6 +72,7 @@ class Connection:
         self.last_heard = time.monotonic()
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
+        self.legs = Bucket(LEG_BURST, LEG_RATE)  # leg reports and repairs (issue #13)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -122,14 +105,10 @@ class Connection:
             self.outbox.put_nowait(None)
 
     def _admitted_by(self, roster: dict[str, Any]) -> dict[str, Any] | None:
-        """Take the peers and this person's admission from a roster.
-
-        The page acts on the roster at once (it offers and answers the peers it shows), so
-        the connection must count as admitted from the same roster, not only from the
-        `admitted` that the admission sends after its slower tail (issue #13). Returns the
-        `admitted` notice to send right after the roster when this roster is the first to
-        say so; the admission's own notice is then dropped as a repeat.
-        """
+        """Take the peers, and this person's admission, from a roster (docs/signalling.md:
+        the page acts on the roster at once, so the connection counts as admitted from it,
+        not only from the admission's later `admitted`, issue #13). Returns the `admitted`
+        to send right after the roster that first says so."""
         me = self.member.participant_id if self.member else None
         self.peers = {p["id"] for p in roster["participants"]
                       if p["state"] == "admitted" and p["id"] != me}
@@ -389,12 +368,23 @@ class Connection:
             self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
         elif kind in RECORDING_KINDS:
             await self._recording(member, message)
+        elif kind in ("legs", "repair"):
+            await self._legs(member, message)
         elif kind == "leave":
             await self.rooms.leave(member)
             self.state = ParticipantState.LEFT
             self.close_code = Close.LEFT
             await self.ws.close(code=Close.LEFT, message=b"left")
 
+    async def _legs(self, member: Member, message: Any) -> None:
+        if not self.legs.take():
+            raise ProtocolError(ErrorCode.RATE_LIMITED,
+                                "leg reports and repairs: at most one a second", ref=message.type)
+        desk = self.request.app[LEGS]
+        if isinstance(message, protocol.Legs):
+            await desk.report(member, self.peers, message.legs)
+        else:
+            await desk.repair(member, self.peers, message.a, message.b)
 
     async def _recording(self, member: Member, message: Any) -> None:
         desk = self.request.app[DESK]

@@ -25,7 +25,8 @@ from server.store.keys import USER
 from signalling import protocol
 from signalling.bus import InProcessBus
 from signalling.connection import Connection
-from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
+from signalling.keys import BUS, CLEANUPS, DESK, LEGS, ROOMS
+from signalling.legs import LegDesk
 from signalling.recording import RecordingDesk
 from signalling.rooms import Rooms
 
@@ -79,6 +80,12 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DESK] = RecordingDesk(app[keys.DB], bus, app[POLICIES], app[keys.CATALOGUES],
                               recorder)
     app[ROOMS].on_change = app[DESK].evaluate
+    legs = app[LEGS] = LegDesk(app[keys.DB], bus)
+
+    async def forget_legs(appointment_id: int) -> None:
+        legs.forget(appointment_id)
+
+    app[ROOMS].session_ended.append(forget_legs)
     app[CLEANUPS] = set[asyncio.Future[None]]()
     try:
         yield

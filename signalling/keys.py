@@ -1,4 +1,4 @@
-"""Signalling's application state: the room bus, the rooms, the recording desk."""
+"""Signalling's application state: the room bus, the rooms, the recording desk, the legs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import asyncio
 from aiohttp import web
 
 from signalling.bus import RoomBus
+from signalling.legs import LegDesk
 from signalling.recording import RecordingDesk
 from signalling.rooms import Rooms
 
 BUS: web.AppKey[RoomBus] = web.AppKey("bus")
 ROOMS: web.AppKey[Rooms] = web.AppKey("rooms", Rooms)
 DESK: web.AppKey[RecordingDesk] = web.AppKey("recording_desk", RecordingDesk)
+LEGS: web.AppKey[LegDesk] = web.AppKey("legs", LegDesk)
 # Disconnections still being recorded; shutdown waits for them before the database closes.
 CLEANUPS: web.AppKey[set[asyncio.Future[None]]] = web.AppKey("signalling_cleanups", set)

@@ -105,6 +105,7 @@ async def test_practitioner_preview_plays_before_anyone_is_let_in(
     first = await preview.evaluate("v => v.currentTime")
     await prac.wait_for_function(
         """first => { const v = document.querySelector('#tiles li.me video');
-                      return v && !v.paused && v.videoWidth > 0 && v.currentTime > first + 0.5; }""",
+                      return v && !v.paused && v.videoWidth > 0
+                        && v.currentTime > first + 0.5; }""",
         arg=first, timeout=20_000)
     assert (await state(prac))["phase"] == "in"
