@@ -21,6 +21,7 @@ import { fallback } from "./fallback.js";
 import { describeFailure, failureView, reportFailure } from "./failure.js";
 import { attachTracks, createLayout } from "./negotiation.js";
 import { playPreview } from "./preview.js";
+import { legs as legHealth } from "./legs.js";
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -49,6 +50,11 @@ const call = {
 // Consent-gated recording lives in recording.js; these are its only hooks here.
 const rec = recording({ send, stream: () => call.local, welcome: () => call.welcome,
   audioOnly: () => call.audioOnly, practitioner: PRACTITIONER });
+
+// Leg health (legs.js): each peer connection reported, repaired, and shown in plain words.
+const health = legHealth({ links: () => call.links, send, text: T, practitioner: PRACTITIONER,
+  roster: () => call.roster, me: () => call.me, active: () => call.phase === "in",
+  relayPossible: () => (call.welcome?.ice_servers || []).some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u))) });
 
 // --- small page helpers -------------------------------------------------------------------
 
@@ -221,6 +227,9 @@ async function handle(m) {
     case "recording":
     case "recorder-answer":
       return rec.handle(m);
+    case "legs":
+    case "repair":
+      return health.handle(m);
     case "error": return failed(m);
     default:
       return;
@@ -866,6 +875,8 @@ window.rapportCall = {
   recording: () => rec.view(),
   fallback: () => fb.view(),
   failure: () => failureView(),
+  legs: () => health.view(),
+  renew: (peer) => health.renew(peer),
 };
 
 // --- start ----------------------------------------------------------------------------------
