@@ -23,13 +23,10 @@ from server.errors import Forbidden, NotFound
 from server.i18n import current_language
 from server.joining.members import Member, member_for_staff
 from server.staff.keys import IDENTITY
-from server.store.models import (
-    ParticipantRole,
-    ParticipantState,
-    StaffSession,
-)
-from signalling import protocol, quality
+from server.store.models import ParticipantRole, ParticipantState, StaffSession
+from signalling import desks, protocol, quality
 from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
+from signalling.limits import LEG_BURST, LEG_RATE, Bucket
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.sessions import FINAL, iso
 
@@ -38,36 +35,17 @@ log = logging.getLogger("rapport.signalling")
 HELLO_TIMEOUT = 10.0
 PING_EVERY = 20.0
 SILENCE_LIMIT = 45.0
-BURST = 200
-RATE = 50.0
 DROP_LIMIT = 2000
 OUTBOX = 512
 STAFF_CHECK_BEATS = 6  # every two minutes
 
-
-PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record"}
+PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record", "repair"}
 RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
 WHILE_WAITING = {"hello", "checklist", "leave", "ping"}
 RELAYED = {"offer", "answer", "candidate"}
 FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GONE,
                  "replaced": Close.REPLACED}
 
-
-class Bucket:
-    """A token bucket: `BURST` messages at once, then `RATE` a second."""
-
-    def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
-        self.capacity, self.rate = float(burst), rate
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        moment = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (moment - self.stamp) * self.rate)
-        self.stamp = moment
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 class Connection:
     """One browser's WebSocket."""
@@ -90,6 +68,7 @@ class Connection:
         self.last_heard = time.monotonic()
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
+        self.legs = Bucket(LEG_BURST, LEG_RATE)  # leg reports and repairs (issue #13)
         self.done = asyncio.Event()  # closed and its disconnection recorded (drain waits)
 
     async def finished(self) -> None:
@@ -100,26 +79,45 @@ class Connection:
     async def deliver(self, message: dict[str, Any]) -> None:
         """Called by the bus (from any task): keep local state, queue for the writer."""
         kind = message.get("type")
+        follow: dict[str, Any] | None = None
         if kind == "roster":
             if message["version"] < self.roster_version:
-                return  # an older snapshot overtaken by a newer one
+                return  # an older snapshot overtaken by a newer one (or older than us)
             self.roster_version = message["version"]
-            me = self.member.participant_id if self.member else None
-            self.peers = {p["id"] for p in message["participants"]
-                          if p["state"] == "admitted" and p["id"] != me}
+            follow = self._admitted_by(message)
         elif kind == "admitted":
+            if self.state is ParticipantState.ADMITTED:
+                return  # already told, with the roster that showed it
             self.state = ParticipantState.ADMITTED
         elif kind in ("denied", "removed", "ended"):
             self.state = ParticipantState(kind)
-        try:
-            self.outbox.put_nowait(message)
-        except asyncio.QueueFull:  # a browser that does not read: let it reconnect
-            self.close_code = Close.HEARTBEAT
-            await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
-            return
+        for item in (message, follow):
+            if item is None:
+                continue
+            try:
+                self.outbox.put_nowait(item)
+            except asyncio.QueueFull:  # a browser that does not read: let it reconnect
+                self.close_code = Close.HEARTBEAT
+                await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
+                return
         if kind in FINAL_NOTICES:
             self.close_code = FINAL_NOTICES[kind]
             self.outbox.put_nowait(None)
+
+    def _admitted_by(self, roster: dict[str, Any]) -> dict[str, Any] | None:
+        """Take the peers, and this person's admission, from a roster (docs/signalling.md:
+        the page acts on the roster at once, so the connection counts as admitted from it,
+        not only from the admission's later `admitted`, issue #13). Returns the `admitted`
+        to send right after the roster that first says so."""
+        me = self.member.participant_id if self.member else None
+        self.peers = {p["id"] for p in roster["participants"]
+                      if p["state"] == "admitted" and p["id"] != me}
+        mine = next((p for p in roster["participants"] if p["id"] == me), None)
+        if (mine is None or mine["state"] != ParticipantState.ADMITTED.value
+                or self.state is not ParticipantState.WAITING):
+            return None
+        self.state = ParticipantState.ADMITTED
+        return {"type": "admitted"}
 
     async def writer(self) -> None:
         while True:
@@ -260,8 +258,8 @@ class Connection:
         if member is None:
             return None
         try:
-            state, since, answered, session_state = await self.rooms.connect(
-                member, self.id, hello.resume)
+            state, since, answered, session_state, self.roster_version = (
+                await self.rooms.connect(member, self.id, hello.resume))
         except ProtocolError as exc:
             await self.ws.send_json(exc.to_message())
             await self.ws.close(code=Close.GONE, message=b"over")
@@ -376,22 +374,19 @@ class Connection:
             self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
         elif kind in RECORDING_KINDS:
             await self._recording(member, message)
+        elif kind in ("legs", "repair"):
+            await self._legs(member, message)
         elif kind == "leave":
             await self.rooms.leave(member)
             self.state = ParticipantState.LEFT
             self.close_code = Close.LEFT
             await self.ws.close(code=Close.LEFT, message=b"left")
 
+    async def _legs(self, member: Member, message: Any) -> None:
+        if not self.legs.take():
+            raise ProtocolError(ErrorCode.RATE_LIMITED,
+                                "leg reports and repairs: at most one a second", ref=message.type)
+        await desks.to_legs(self.request.app, member, self.peers, message)
 
     async def _recording(self, member: Member, message: Any) -> None:
-        desk = self.request.app[DESK]
-        if isinstance(message, protocol.Record):
-            await desk.request(member)
-        elif isinstance(message, protocol.Consent):
-            await desk.answer(member, message.request, message.answer == "yes", message.wording)
-        elif isinstance(message, protocol.Withdraw):
-            await desk.withdraw(member, message.request)
-        elif isinstance(message, protocol.RecorderOffer):
-            sdp = await desk.recorder_offer(member, message.request, message.sdp)
-            await self.send({"type": "recorder-answer", "request": message.request, "sdp": sdp})
-
+        await desks.to_recording(self.request.app, member, message, self.send)

@@ -28,7 +28,8 @@ from signalling import protocol
 from signalling.bus import InProcessBus, RoomBus
 from signalling.connection import Connection
 from signalling.drain import Live
-from signalling.keys import BUS, CLEANUPS, DESK, LIVE, ROOMS, WATCH
+from signalling.keys import BUS, CLEANUPS, DESK, LEGS, LIVE, ROOMS, WATCH
+from signalling.legs import LegDesk
 from signalling.liveness import Watch
 from signalling.recording import RecordingDesk
 from signalling.rooms import Rooms
@@ -106,6 +107,12 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DESK] = RecordingDesk(app[keys.DB], bus, app[POLICIES], app[keys.CATALOGUES],
                               recorder)
     app[ROOMS].on_change = app[DESK].evaluate
+    legs = app[LEGS] = LegDesk(app[keys.DB], bus)
+
+    async def forget_legs(appointment_id: int) -> None:
+        legs.forget(appointment_id)
+
+    app[ROOMS].session_ended.append(forget_legs)
     app[CLEANUPS] = set[asyncio.Future[None]]()
     app[WATCH] = Watch(app[keys.DB], bus, app[ROOMS].roster, app[ROOMS].session_ended,
                        settings.lease_seconds / 3,

@@ -137,12 +137,14 @@ class Relayed(_Out):
     type: Literal["offer", "answer"]
     sdp: str
     from_: int = Field(alias="from")
+    generation: int | None = Field(default=None, description="The sender's peer connection.")
 
 
 class RelayedCandidate(_Out):
     type: Literal["candidate"]
     candidate: dict[str, Any] | None
     from_: int = Field(alias="from")
+    generation: int | None = Field(default=None, description="The sender's peer connection.")
 
 
 class MediaOut(_Out):
@@ -197,8 +199,32 @@ class RecorderAnswer(_Out):
     sdp: str
 
 
+class LegOut(_Out):
+    a: int
+    b: int
+    state: Literal["connected", "checking", "failed"]
+    since: str = Field(description="ISO 8601 UTC: when the leg came to this state.")
+    candidates: dict[str, str | None] = Field(
+        description="Participant id → the candidate type of their selected pair.")
+
+
+class LegsOut(_Out):
+    """The room's legs as the pages report them (practitioner only)."""
+
+    type: Literal["legs"]
+    legs: list[LegOut]
+
+
+class RepairOut(_Out):
+    """Start the leg to `peer` afresh (the practitioner's "Try again")."""
+
+    type: Literal["repair"]
+    peer: int
+
+
 Outbound = Annotated[
     Welcome | Roster | ChecklistResult | ErrorOut | Relayed | RelayedCandidate | MediaOut
-    | Waiting | Notice | LinkLocked | ConsentPrompt | RecordingStatus | RecorderAnswer,
+    | Waiting | Notice | LinkLocked | ConsentPrompt | RecordingStatus | RecorderAnswer
+    | LegsOut | RepairOut,
     Field(discriminator="type"),
 ]

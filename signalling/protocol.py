@@ -45,6 +45,8 @@ class ErrorCode(enum.StrEnum):
     WORDING_MISMATCH = "wording_mismatch"
     CONSENT_REPEATED = "consent_repeated"
     RECORDER_REFUSED = "recorder_refused"
+    # Leg health (issue #13)
+    UNKNOWN_LEG = "unknown_leg"
 
 
 class Close(enum.IntEnum):
@@ -101,16 +103,23 @@ class End(_Message):
     type: Literal["end"]
 
 
+# Which peer connection of a pair a description or candidate belongs to: the offering side
+# starts a fresh one (a larger number) when a negotiation cannot be mended (issue #13).
+Generation = Annotated[int, Field(ge=0, le=2**53)]
+
+
 class Offer(_Message):
     type: Literal["offer"]
     to: ParticipantId
     sdp: str = Field(max_length=SDP_MAX)
+    generation: Generation | None = None
 
 
 class Answer(_Message):
     type: Literal["answer"]
     to: ParticipantId
     sdp: str = Field(max_length=SDP_MAX)
+    generation: Generation | None = None
 
 
 class IceCandidate(_Message):
@@ -125,6 +134,7 @@ class Candidate(_Message):
     type: Literal["candidate"]
     to: ParticipantId
     candidate: IceCandidate | None
+    generation: Generation | None = None
 
 
 class Media(_Message):
@@ -157,6 +167,36 @@ class Stats(_Message):
 
     type: Literal["stats"]
     peers: list[PeerStats] = Field(min_length=1, max_length=8)
+
+
+# --- leg health (issue #13) ---
+
+LegState = Literal["connected", "checking", "failed"]
+CandidateType = Literal["host", "srflx", "prflx", "relay"]
+
+
+class LegReport(_Message):
+    """The state of this page's peer connection to `peer`."""
+
+    peer: ParticipantId
+    state: LegState
+    candidate: CandidateType | None = None
+
+
+class Legs(_Message):
+    """Each of this page's peer connections: on every change, at most once a second, and
+    every 10 s anyway."""
+
+    type: Literal["legs"]
+    legs: list[LegReport] = Field(max_length=8)
+
+
+class Repair(_Message):
+    """The practitioner's "Try again" for the leg between `a` and `b`."""
+
+    type: Literal["repair"]
+    a: ParticipantId
+    b: ParticipantId
 
 
 # --- recording (docs/recording.md) ---
@@ -197,12 +237,12 @@ class RecorderOffer(_Message):
 
 Inbound = Annotated[
     Hello | Checklist | Admit | Deny | Remove | End | Offer | Answer | Candidate | Media | Leave
-    | Ping | Stats | Record | Consent | Withdraw | RecorderOffer,
+    | Ping | Stats | Record | Consent | Withdraw | RecorderOffer | Legs | Repair,
     Field(discriminator="type"),
 ]
 INBOUND_TYPES = frozenset({"hello", "checklist", "admit", "deny", "remove", "end", "offer",
                            "answer", "candidate", "media", "leave", "ping", "stats", "record",
-                           "consent", "withdraw", "recorder-offer"})
+                           "consent", "withdraw", "recorder-offer", "legs", "repair"})
 _adapter: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 
 

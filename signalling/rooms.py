@@ -114,10 +114,11 @@ class Rooms:
     # --- connecting -----------------------------------------------------------------------
 
     async def connect(self, member: Member, connection: str, resume: bool
-                      ) -> tuple[ParticipantState, datetime, bool, str]:
+                      ) -> tuple[ParticipantState, datetime, bool, str, int]:
         """Mark the person connected; returns their state, since when, whether their
-        checklist is answered, and the session state. Raises `ProtocolError` SESSION_ENDED
-        for a person whose part is over."""
+        checklist is answered, the session state and the id of this connection's event
+        (no roster older than it speaks for this connection). Raises `ProtocolError`
+        SESSION_ENDED for a person whose part is over."""
         current = now()
         async with self.db.begin() as db:
             person = await db.get(Participant, member.participant_id, with_for_update=True)
@@ -147,8 +148,9 @@ class Rooms:
                 person.epoch += 1
             replaced = person.connection_id is not None
             person.connection_id = connection
-            event(db, person, kind, current, session.id if session else None,
-                  resume=resume, replaced=replaced)
+            connected = event(db, person, kind, current, session.id if session else None,
+                              resume=resume, replaced=replaced)
+            await db.flush()
             answered = await db.scalar(
                 select(ChecklistResponse.id).where(
                     ChecklistResponse.participant_id == person.id,
@@ -156,7 +158,7 @@ class Rooms:
                         await answers_since(db, person.appointment_id) or person.created_at))
                 .limit(1))
             state, since = person.state, person.state_since
-        return state, since, answered is not None, "live" if session else "open"
+        return state, since, answered is not None, "live" if session else "open", connected.id
 
     async def disconnect(self, member: Member, connection: str, drained: bool = False) -> None:
         """The WebSocket closed (`drained`: its process is stopping); state stays as it was

@@ -23,10 +23,13 @@ def iso(moment: datetime) -> str:
 
 
 def event(db: AsyncSession, participant: Participant, kind: str, at: datetime,
-          session_id: int | None, actor: int | None = None, **detail: Any) -> None:
-    db.add(ParticipantEvent(appointment_id=participant.appointment_id,
-                            call_session_id=session_id, participant_id=participant.id,
-                            actor_id=actor, kind=kind, at=at, detail=detail))
+          session_id: int | None, actor: int | None = None, **detail: Any
+          ) -> ParticipantEvent:
+    row = ParticipantEvent(appointment_id=participant.appointment_id,
+                           call_session_id=session_id, participant_id=participant.id,
+                           actor_id=actor, kind=kind, at=at, detail=detail)
+    db.add(row)
+    return row
 
 
 async def live_session(db: AsyncSession, appointment_id: int) -> CallSession | None:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +31,12 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policies.facts import ContactOutcome
 from server import keys
 from server.clock import now
 from server.records.facts import Event, Person, RecordFacts, Session, iso, work_out
 from server.records.keys import RECORD_SUMMARIES, SummaryProvider
+from server.records.legs import interpreter_could_not_reach_client, leg_failures
 from server.records.push import push
 from server.store import audit
 from server.store.models import (
@@ -151,8 +154,12 @@ async def build(db: AsyncSession, appointment_id: int,
         "checklists": await _checklists(db, appointment_id),
         "decisions": await _decisions(db, appointment_id),
         "quality": await _quality(db, appointment_id),
+        "legs": leg_failures(people, events, facts.actual_end),
         "recording": None,
     }
+    if (facts.attendance is ContactOutcome.ATTENDED
+            and interpreter_could_not_reach_client(summary["legs"])):
+        facts = replace(facts, attendance=ContactOutcome.TECHNICAL_FAILURE)
     for name, provider in (providers or {}).items():
         summary[name] = {str(s.id): await provider(db, s.id) for s in sessions}
     record = await db.scalar(select(ContactRecord).where(

@@ -19,6 +19,9 @@ const ICE_FAILED_MS = 20000;  // a connection failed this long, restarts and all
 import { recording } from "./recording.js";
 import { fallback } from "./fallback.js";
 import { describeFailure, failureView, reportFailure } from "./failure.js";
+import { attachTracks, createLayout } from "./negotiation.js";
+import { playPreview } from "./preview.js";
+import { legs as legHealth } from "./legs.js";
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -47,6 +50,11 @@ const call = {
 // Consent-gated recording lives in recording.js; these are its only hooks here.
 const rec = recording({ send, stream: () => call.local, welcome: () => call.welcome,
   audioOnly: () => call.audioOnly, practitioner: PRACTITIONER });
+
+// Leg health (legs.js): each peer connection reported, repaired, and shown in plain words.
+const health = legHealth({ links: () => call.links, send, text: T, practitioner: PRACTITIONER,
+  roster: () => call.roster, me: () => call.me, active: () => call.phase === "in",
+  relayPossible: () => (call.welcome?.ice_servers || []).some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u))) });
 
 // --- small page helpers -------------------------------------------------------------------
 
@@ -220,6 +228,9 @@ async function handle(m) {
     case "recording":
     case "recorder-answer":
       return rec.handle(m);
+    case "legs":
+    case "repair":
+      return health.handle(m);
     case "error": return failed(m);
     default:
       return;
@@ -229,11 +240,11 @@ async function handle(m) {
 async function negotiate(m) {
   if (m.type === "candidate") {
     const link = call.links.get(m.from);
-    if (link) await link.candidate(m.candidate);
+    if (link) await link.candidate(m.candidate, m.generation);
     return;
   }
   const link = linkFor(m.from);
-  if (link) await link.description(m.type, m.sdp);
+  if (link) await link.description(m.type, m.sdp, m.generation);
 }
 
 async function replayEarly() {
@@ -413,7 +424,7 @@ function renderTiles() {
       const mine = person.id === call.me?.id;
       const video = element("video", { autoplay: true, playsInline: true, muted: mine });
       video.setAttribute("aria-hidden", "true");
-      if (mine) video.srcObject = call.local;
+      if (mine) playPreview(video, call.local);
       tile = element("li", { className: mine ? "tile me" : "tile", dataset: { id: String(person.id) } },
         video, element("p", { className: "name" }), element("p", { className: "quality hint" }));
       if (PRACTITIONER && !mine) {
@@ -429,6 +440,7 @@ function renderTiles() {
       const link = call.links.get(person.id);
       if (link && link.stream) video.srcObject = link.stream;
     }
+    if (person.id === call.me?.id) playPreview(tile.querySelector("video"), call.local);
     const notes = [];
     const media = person.media || { audio: true, video: true };
     if (!media.audio) notes.push(T.muted);
@@ -479,33 +491,33 @@ class Link {
     this.id = peer.id;
     this.epoch = peer.epoch;
     this.polite = call.me.id > peer.id;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
-    this.stream = null;
-    this.last = null; // previous stats sample, for loss and bitrate
-    this.sample = null; // the latest loss, delay and bitrate, for fallback.js
     this.quality = "connecting";
-    this.stuckSince = 0;
-    this.early = [];  // remote candidates waiting for a remote description
     this.rescues = 0; // how often the watchdog had to start negotiation over
+    this.open(false);
+  }
+
+  // A peer connection for this pair. The impolite side offers and lays out the transceivers
+  // (negotiation.js); the polite side only answers, attaching its tracks to the offer's.
+  open(relay) {
     const pc = new RTCPeerConnection({
       iceServers: call.welcome.ice_servers,
-      iceTransportPolicy: call.welcome.ice_transport_policy,
+      iceTransportPolicy: relay ? "relay" : call.welcome.ice_transport_policy,
     });
-    this.pc = pc;
-    this.sending = false;
-    this.born = Date.now();
-    // The impolite side offers first; the polite side adds its tracks to the transceivers
-    // of that offer when it answers. Offers from both sides at once (glare) are resolved by
-    // perfect negotiation, but avoiding them makes the first connection quick and sure.
-    if (!this.polite) this.startSending();
+    Object.assign(this, { pc, relay, makingOffer: false, ignoreOffer: false, stream: null,
+      last: null, sample: null, stuckSince: 0, failedAt: 0, early: [], born: Date.now() });
+    if (!this.polite) {
+      // Only the offering side numbers its peer connections; the other side adopts them.
+      this.generation = Math.max(Date.now(), (this.generation || 0) + 1);
+      createLayout(pc, call.local, call.audioOnly);
+    }
     pc.addEventListener("negotiationneeded", async () => {
+      if (pc !== this.pc) return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
         // An offer, or an answer when a remote offer overtook this one: say which.
         const { type, sdp } = pc.localDescription;
-        send({ type, to: this.id, sdp });
+        send({ type, to: this.id, sdp, generation: this.generation });
       } catch (err) {
         console.warn("offer", err);
       } finally {
@@ -513,59 +525,40 @@ class Link {
       }
     });
     pc.addEventListener("icecandidate", ({ candidate }) => {
-      send({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null });
+      if (pc !== this.pc) return;
+      if (candidate && window.rapportTest?.dropCandidates?.has(this.id)) return; // legs test hook
+      send({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null, generation: this.generation });
     });
     pc.addEventListener("track", ({ track: incoming, streams }) => {
+      if (pc !== this.pc) return;
       this.stream = streams[0] || this.stream || new MediaStream();
       if (!streams[0]) this.stream.addTrack(incoming);
       const video = $("tiles").querySelector(`li[data-id="${this.id}"] video`);
       if (video && video.srcObject !== this.stream) video.srcObject = this.stream;
     });
     pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc !== this.pc) return;
       const state = pc.iceConnectionState;
       if (state === "failed") this.restart();
       this.failedAt = state === "failed" ? this.failedAt || Date.now() : 0;
       if (state === "disconnected") {
-        setTimeout(() => { if (pc.iceConnectionState === "disconnected") this.restart(); }, 3000);
+        setTimeout(() => { if (pc === this.pc && pc.iceConnectionState === "disconnected") this.restart(); }, 3000);
       }
     });
   }
 
+  // A fresh peer connection for this pair (relay-only when asked): the impolite side offers
+  // anew; the polite side follows when an offer with a new certificate arrives.
+  renew(relay = false) {
+    const old = this.pc;
+    this.open(relay);
+    old.close();
+  }
+
   async applyAudioOnly() {
-    if (!this.sending) return; // startSending applies it when our tracks are added
-    const camera = track("video");
-    for (const t of this.pc.getTransceivers()) {
-      if (t.receiver.track.kind === "video" && t.sender && camera) {
-        await t.sender.replaceTrack(call.audioOnly ? null : camera).catch(() => {});
-      }
-    }
-    this.videoDirection();
-  }
-
-  // Inclusion (#7): audio only receives no video either. Changing a transceiver's direction
-  // fires negotiationneeded, and perfect negotiation (above) carries it to the other side,
-  // whose answer then stops (or, when video is turned back on, restarts) sending video.
-  videoDirection() {
-    const wanted = call.audioOnly ? "inactive" : track("video") ? "sendrecv" : "recvonly";
-    for (const t of this.pc.getTransceivers()) {
-      if (t.receiver.track.kind !== "video" || t.stopped || t.currentDirection === "stopped") continue;
-      if (t.direction !== wanted) t.direction = wanted;
-    }
-  }
-
-  startSending() {
-    if (this.sending) return;
-    this.sending = true;
-    const tracks = call.local.getTracks();
-    for (const t of tracks) {
-      const sender = this.pc.addTrack(t, call.local);
-      if (t.kind === "video" && call.audioOnly) sender.replaceTrack(null).catch(() => {});
-    }
-    if (tracks.length === 0 && !this.pc.remoteDescription) {
-      this.pc.addTransceiver("audio", { direction: "recvonly" });
-      this.pc.addTransceiver("video", { direction: "recvonly" });
-    }
-    if (call.audioOnly) this.videoDirection();
+    // The polite side has no transceivers until the first offer; it attaches then.
+    if (this.polite && !this.pc.remoteDescription) return;
+    await attachTracks(this.pc, call.local, call.audioOnly);
   }
 
   restart() {
@@ -578,7 +571,18 @@ class Link {
     if (state === "failed" || state === "disconnected") this.restart();
   }
 
-  async description(type, sdp) {
+  // Is a description or candidate of this pair's current peer connection? One of an older
+  // one is dropped; an offer of a newer one makes the polite side start afresh too.
+  current(generation, type) {
+    if (generation == null || !this.generation || generation === this.generation) return true;
+    if (generation < this.generation || !this.polite || type !== "offer") return false;
+    this.renew(this.relay);
+    return true;
+  }
+
+  async description(type, sdp, generation = null, retried = false) {
+    if (!this.current(generation, type)) return;
+    if (this.polite && generation != null) this.generation = generation;
     const pc = this.pc;
     const collision = type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
     this.ignoreOffer = !this.polite && collision;
@@ -587,18 +591,23 @@ class Link {
       await pc.setRemoteDescription({ type, sdp }); // rolls our own offer back if we are polite
       await this.addEarly();
       if (type === "offer") {
-        this.startSending(); // addTrack reuses the offer's transceivers: the answer carries our media
+        await attachTracks(pc, call.local, call.audioOnly); // our media on the offer's m-lines
         await pc.setLocalDescription();
         // Usually the answer; an offer when our own negotiation got in first. Say which.
-        send({ type: pc.localDescription.type, to: this.id, sdp: pc.localDescription.sdp });
+        send({ type: pc.localDescription.type, to: this.id, sdp: pc.localDescription.sdp, generation: this.generation });
       }
     } catch (err) {
       console.warn("description", type, err);
+      // An offer this connection cannot take (it began afresh on the other side): follow it.
+      if (type === "offer" && this.polite && !retried) {
+        this.renew(this.relay);
+        await this.description(type, sdp, generation, true);
+      }
     }
   }
 
-  async candidate(candidate) {
-    if (!candidate) return;
+  async candidate(candidate, generation = null) {
+    if (!candidate || !this.current(generation, "candidate")) return;
     if (!this.pc.remoteDescription) {
       // Candidates can overtake the description they belong to (an offer we ignored, then
       // the answer to ours from the same ICE agent): keep them until it is set.
@@ -648,11 +657,7 @@ class Link {
     if (this.failedAt && pc.iceConnectionState === "failed" && Date.now() - this.failedAt > ICE_FAILED_MS) {
       reportFailure("ice_failed", devices()); // restarts did not mend it: "if nothing works"
     }
-    if (this.polite) {
-      // No offer came (the other page is reloading, say): offer ourselves.
-      if (!pc.remoteDescription && !this.sending && Date.now() - this.born > STUCK_MS) this.startSending();
-      return; // the impolite side starts stuck negotiations over; the polite side follows
-    }
+    if (this.polite) return; // the impolite side starts stuck negotiations over; the polite side follows
     const stuck = pc.signalingState === "have-local-offer"
       || (pc.iceConnectionState === "new" && pc.signalingState === "stable");
     this.stuckSince = stuck ? this.stuckSince || Date.now() : 0;
@@ -663,14 +668,10 @@ class Link {
     }
   }
 
-  async renegotiate() {
-    const pc = this.pc;
-    try {
-      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
-      pc.restartIce(); // fires negotiationneeded: a fresh offer with new ICE credentials
-    } catch (err) {
-      console.warn("renegotiate", err);
-    }
+  renegotiate() {
+    // An offer lost, or an answer lost: the other side may hold half of this negotiation, so
+    // rolling back and offering again could reorder its m-lines. Start the pair afresh.
+    this.renew(this.relay);
   }
 
   async measure() {
@@ -869,13 +870,16 @@ window.rapportCall = {
     errors: [...call.errors] }),
   peers: () => [...call.links.values()].map((l) => ({ id: l.id, epoch: l.epoch, polite: l.polite,
     ice: l.pc.iceConnectionState, signaling: l.pc.signalingState, connection: l.pc.connectionState, quality: l.quality,
-    rescues: l.rescues, sample: l.sample,
+    rescues: l.rescues, sample: l.sample, generation: l.generation, relay: l.relay,
+    layout: l.pc.getTransceivers().map((t) => `${t.mid}:${t.receiver.track.kind}`),
     video: l.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video").map((t) => t.currentDirection) })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
   recording: () => rec.view(),
   fallback: () => fb.view(),
   failure: () => failureView(),
+  legs: () => health.view(),
+  renew: (peer) => health.renew(peer),
 };
 
 // --- start ----------------------------------------------------------------------------------
