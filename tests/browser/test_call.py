@@ -135,14 +135,14 @@ async def test_waiting_room_refusal_and_a_failed_checklist(
     call = await remote_call(live_server.db, _settings(live_server), alice, person,
                              face_to_face=False)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
-    driving = {**safe_answers("client"), "client.not_driving": True}
+    driving = {**safe_answers("client"), "client.not_driving_confirmed": False}
     client = await joined(new_context, call.client_token, answers=driving)
 
     alternatives = client.locator("#alternatives li")
     await alternatives.first.wait_for()
     assert "Rebook the appointment face to face." in await alternatives.all_inner_texts()
     await prac.locator("#lobby-list li", has_text="Safe-space check: not safe").wait_for()
-    assert "client.not_driving" in await prac.locator("#lobby-list li").inner_text()
+    assert "client.not_driving_confirmed" in await prac.locator("#lobby-list li").inner_text()
 
     await admit(prac, person.full_name)
     refused = prac.locator("#lobby-refused")
