@@ -276,18 +276,25 @@ async def test_the_call_page_works_with_the_keyboard_on_a_phone(
         await page.get_by_label(label).fill(value)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/join")
+    # The journey by keyboard: "Continue" after how we use your information, then the
+    # questions two to a screen; on each screen Tab moves from one question to the next and
+    # then to "Next" (or "Confirm" on the last), and Enter takes it.
+    await page.get_by_role("heading", name="How we use your information").wait_for()
+    await page.locator("#journey-privacy-next").focus()
+    await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Before you start").wait_for()
-    answers = safe_answers("client")
-    first = page.locator("#checklist-items input").first
+    answers = list(safe_answers("client").values())
+    first = page.locator("#checklist-items fieldset.item:not(.later) input").first
     await first.focus()
-    for value in answers.values():
+    for index, value in enumerate(answers):
         # In each group, arrow keys move between Yes and No; Tab goes to the next group.
         if not value:
             await page.keyboard.press("ArrowDown")
         else:
             await page.keyboard.press("Space")
         await page.keyboard.press("Tab")
-    await page.keyboard.press("Enter")
+        if index % 2 == 1 or index == len(answers) - 1:
+            await page.keyboard.press("Enter")  # Next, or Confirm on the last screen
     await phase(page, "waiting")
     width = await page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 360, width
