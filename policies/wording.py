@@ -27,4 +27,9 @@ CHECKLIST_WORDING = frozenset({
     N_("Is your background neutral, showing nothing personal?"),
     N_("Are you somewhere private, where nobody can overhear the session?"),
     N_("Will you keep everything said in this session confidential?"),
+    # 2026.1: worded so that "yes" is always the safe answer (the three above that asked for
+    # "no" stay for policies saved before, and for the records of answers given to them).
+    N_("You are not driving. Is that right?"),
+    N_("Nobody with you is at risk, or could cause harm. Is that right?"),
+    N_("Nobody at home can overhear the session or see your screen. Is that right?"),
 })

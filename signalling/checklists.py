@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies import ChecklistAnswer, ChecklistRole, Policy, check_checklist
+from server.i18n import gettext
 from server.store.models import CallSession, ChecklistResponse, ParticipantRole
 
 
@@ -47,3 +48,10 @@ async def latest_checklists(db: AsyncSession, appointment_id: int,
 def check(role: ChecklistRole, answers: dict[str, bool], policy: Policy) -> Any:
     return check_checklist(role, [ChecklistAnswer(role, k, v) for k, v in answers.items()],
                            policy)
+
+
+def shown_questions(policy: Policy, answers: dict[str, bool]) -> dict[str, str]:
+    """Each answered question as the person saw it: the policy's wording in the language in
+    force (kept with the answers, so the contact record shows what was asked)."""
+    wording = {item.id: item.wording for item in policy.checklists.items}
+    return {k: gettext(wording[k]) for k in answers if k in wording}

@@ -28,7 +28,7 @@ from server.casework import decisions
 from server.casework.policy_versions import PolicyStore
 from server.clock import now
 from server.errors import N_
-from server.i18n import gettext
+from server.i18n import current_language, gettext
 from server.joining.members import Member
 from server.ports import Waiting
 from server.store.models import (
@@ -41,7 +41,13 @@ from server.store.models import (
     ParticipantState,
 )
 from signalling.bus import RoomBus
-from signalling.checklists import answers_since, check, checklist_role, latest_checklists
+from signalling.checklists import (
+    answers_since,
+    check,
+    checklist_role,
+    latest_checklists,
+    shown_questions,
+)
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot, waiting_now
 from signalling.sessions import FINAL, PRESENT, STOPPING, clear_connection, event, live_session
@@ -196,6 +202,7 @@ class Rooms:
             db.add(ChecklistResponse(
                 participant_id=member.participant_id, appointment_id=member.appointment_id,
                 role=role.value, answers=dict(answers), complete=result.complete,
+                questions=shown_questions(policy, answers), language=current_language(),
                 passed=result.passed, policy_version=policy.version, answered_at=current))
             event(db, person, "checklist", current, session.id if session else None,
                   role=role.value, passed=result.passed, complete=result.complete,

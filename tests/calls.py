@@ -29,7 +29,7 @@ from server.store.models import (
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 CLIENT_CHECKS = {"client.private": True, "client.speak_freely": True,
-                 "client.not_driving": False, "client.nobody_at_risk": False,
+                 "client.not_driving_confirmed": True, "client.nobody_at_risk_confirmed": True,
                  "client.charged": True}
 PREMISES_CHECKS = {"practitioner_premises.private_room": True,
                    "practitioner_premises.case_checked": True}

@@ -143,6 +143,10 @@ async def test_full_session_writes_the_exact_record(client, db, settings, world,
     assert set(checklists) == {"client", "practitioner_premises"}
     assert checklists["client"]["passed"] and checklists["client"]["answers"][
         "client.private"] is True
+    # The record keeps each question as the person saw it, in the language it was shown in.
+    assert checklists["client"]["questions"]["client.not_driving_confirmed"] == \
+        "You are not driving. Is that right?"
+    assert checklists["client"]["language"] == "en"
     # Nothing was recorded, and the record says so (the recording summary provider).
     assert record.summary["recording"] == {str(record.call_session_id): {
         "recorded": False, "requests": [], "consent_events": []}}

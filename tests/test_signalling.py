@@ -172,18 +172,18 @@ async def test_no_face_to_face_contact_refuses_admission_even_when_admit_is_sent
 
 async def test_failed_blocking_checklist_item_refuses_admission(client, call):
     doctor = await practitioner_peer(client, call.appointment.id)
-    answers = dict(CLIENT_CHECKS, **{"client.not_driving": True})
+    answers = dict(CLIENT_CHECKS, **{"client.not_driving_confirmed": False})
     person = await client_peer(client, call.client_token, checklist=None)
     await person.send(type="checklist", answers=answers)
     result = await person.expect("checklist-result")
-    assert result["passed"] is False and result["failed"] == ["client.not_driving"]
+    assert result["passed"] is False and result["failed"] == ["client.not_driving_confirmed"]
     assert {a["id"] for a in result["alternatives"]} == {"rebook_in_person", "phone",
                                                          "reschedule"}
     roster = await doctor.expect("roster")
     while not any(p.get("checklist", {}).get("complete") for p in roster["participants"]):
         roster = await doctor.expect("roster")
     entry = next(p for p in roster["participants"] if p["role"] == "client")
-    assert entry["checklist"]["failed"] == ["client.not_driving"]
+    assert entry["checklist"]["failed"] == ["client.not_driving_confirmed"]
     await doctor.send(type="admit", participant=entry["id"])
     refused = await doctor.error("admission_refused")
     assert {r["rule"] for r in refused["reasons"]} == {"checklist"}

@@ -14,7 +14,7 @@ from server.clock import now
 from server.errors import N_, Invalid
 from server.forms import form_data, zone
 from server.i18n import ngettext
-from server.joining import participants
+from server.joining import journey, participants
 from server.parsing import path_id
 from server.render import render
 from server.staff.access import Audience, allow
@@ -67,7 +67,10 @@ async def join(request: web.Request) -> web.StreamResponse:
     """An invitation link: a page that asks the client's date of birth (or the interpreter
     to continue). Nothing is used up by opening it."""
     token = request.match_info["token"][:100]
+    secret = request.cookies.get(participants.PARTICIPANT_COOKIE, "")[:100]
     async with request.app[keys.DB]() as db:
+        if await participants.returning(db, token, secret):
+            raise web.HTTPSeeOther("/join")
         found = await participants.usable_link(db, token)
     if found is None:
         return _join_invalid(request)
@@ -141,7 +144,10 @@ async def join_room(request: web.Request) -> web.Response:
         found = await participants.current_participant(db, secret)
     if found is None:
         return _join_invalid(request)
-    return render(request, "call.html", role=found[0].role.value, appointment=None)
+    async with request.app[keys.DB]() as db:
+        step = await journey.current_step(db, found[0])
+    return render(request, "call.html", role=found[0].role.value, appointment=None,
+                  journey_step=step)
 
 
 def setup(app: web.Application) -> None:

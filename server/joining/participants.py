@@ -118,5 +118,13 @@ async def current_participant(db: AsyncSession, secret: str
     return person, invitation, appointment
 
 
+async def returning(db: AsyncSession, token: str, secret: str) -> bool:
+    """True when this browser already holds the participant cookie that this link made, and
+    the link still stands: someone who closed the page and opened the link again on the same
+    device goes straight back to the call page (no second date of birth)."""
+    found = await current_participant(db, secret)
+    return found is not None and found[1].token_hash == token_hash(token)
+
+
 def cookie_seconds(invitation: Invitation, at: datetime) -> int:
     return max(60, int((invitation.valid_until - at) / timedelta(seconds=1)))

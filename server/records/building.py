@@ -90,6 +90,7 @@ async def _checklists(db: AsyncSession, appointment_id: int) -> list[dict[str, A
         ChecklistResponse.appointment_id == appointment_id).order_by(ChecklistResponse.id))
     latest: dict[int, ChecklistResponse] = {r.participant_id: r for r in rows}
     return [{"participant": r.participant_id, "role": r.role, "answers": dict(r.answers),
+             "questions": dict(r.questions or {}), "language": r.language,
              "complete": r.complete, "passed": r.passed, "policy_version": r.policy_version,
              "answered_at": iso(r.answered_at)} for r in latest.values()]
 

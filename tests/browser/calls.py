@@ -31,13 +31,43 @@ def wording(item_id: str) -> str:
     return next(i.wording for i in POLICY.checklists.items if i.id == item_id)
 
 
-async def answer_checklist(page: Any, answers: dict[str, bool]) -> None:
-    """Answer each question by its wording (each is a labelled group of Yes/No), confirm."""
+async def answer_checklist(page: Any, answers: dict[str, bool], *,
+                           to_waiting: bool = True) -> None:
+    """Answer each question by its wording (each is a labelled group of Yes/No), confirm.
+
+    A person who joined by link goes through the journey (web/static/journey.js): the
+    privacy step first (clients), then the questions two to a screen ("Next"), then the
+    check; `to_waiting` waits for the check's result and continues to the waiting room."""
+    journey = await page.get_attribute("#call", "data-step")
+    if journey == "privacy":
+        await page.locator("#journey-privacy-next").click()
     await page.get_by_role("heading", name="Before you start").wait_for()
     for item_id, value in answers.items():
         group = page.get_by_role("group", name=wording(item_id), exact=True)
+        if journey and not await group.is_visible():
+            await page.locator("#checklist").get_by_role("button", name="Next").click()
         await group.get_by_label("Yes" if value else "No", exact=True).check()
     await page.get_by_role("button", name="Confirm").click()
+    if journey and to_waiting:
+        await through_check(page)
+
+
+async def through_check(page: Any) -> None:
+    """From the journey's check step to the waiting room: continue once the check has a result,
+    or skip it if it never ends (a failed checklist, or admission, ends the steps too)."""
+    await page.wait_for_function(
+        "() => ['check', 'wait', 'done'].includes(document.getElementById('call').dataset.step)"
+        " || !document.getElementById('checklist-failed').hidden", timeout=WITHIN * 1000)
+    if await page.get_attribute("#call", "data-step") != "check":
+        return
+    # "Continue" once the check has a result (tests read its verdict); "Skip the check" only
+    # if it never ends.
+    try:
+        await page.locator("#precall-done").wait_for(timeout=2 * WITHIN * 1000)
+    except Exception:
+        await page.locator("#precall-done, #precall-skip").locator("visible=true").first.click()
+        return
+    await page.locator("#precall-done").click()
 
 
 async def phase(page: Any, wanted: str, within: float = WITHIN) -> None:

@@ -135,14 +135,14 @@ async def test_waiting_room_refusal_and_a_failed_checklist(
     call = await remote_call(live_server.db, _settings(live_server), alice, person,
                              face_to_face=False)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
-    driving = {**safe_answers("client"), "client.not_driving": True}
+    driving = {**safe_answers("client"), "client.not_driving_confirmed": False}
     client = await joined(new_context, call.client_token, answers=driving)
 
     alternatives = client.locator("#alternatives li")
     await alternatives.first.wait_for()
     assert "Rebook the appointment face to face." in await alternatives.all_inner_texts()
     await prac.locator("#lobby-list li", has_text="Safe-space check: not safe").wait_for()
-    assert "client.not_driving" in await prac.locator("#lobby-list li").inner_text()
+    assert "client.not_driving_confirmed" in await prac.locator("#lobby-list li").inner_text()
 
     await admit(prac, person.full_name)
     refused = prac.locator("#lobby-refused")
@@ -276,18 +276,25 @@ async def test_the_call_page_works_with_the_keyboard_on_a_phone(
         await page.get_by_label(label).fill(value)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/join")
+    # The journey by keyboard: "Continue" after how we use your information, then the
+    # questions two to a screen; on each screen Tab moves from one question to the next and
+    # then to "Next" (or "Confirm" on the last), and Enter takes it.
+    await page.get_by_role("heading", name="How we use your information").wait_for()
+    await page.locator("#journey-privacy-next").focus()
+    await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Before you start").wait_for()
-    answers = safe_answers("client")
-    first = page.locator("#checklist-items input").first
+    answers = list(safe_answers("client").values())
+    first = page.locator("#checklist-items fieldset.item:not(.later) input").first
     await first.focus()
-    for value in answers.values():
+    for index, value in enumerate(answers):
         # In each group, arrow keys move between Yes and No; Tab goes to the next group.
         if not value:
             await page.keyboard.press("ArrowDown")
         else:
             await page.keyboard.press("Space")
         await page.keyboard.press("Tab")
-    await page.keyboard.press("Enter")
+        if index % 2 == 1 or index == len(answers) - 1:
+            await page.keyboard.press("Enter")  # Next, or Confirm on the last screen
     await phase(page, "waiting")
     width = await page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 360, width

@@ -12,7 +12,7 @@ from axe_playwright_python.async_playwright import Axe
 
 from server import keys
 from server.settings import Settings
-from tests.browser.calls import phase, practitioner_page, safe_answers
+from tests.browser.calls import WITHIN, phase, practitioner_page, safe_answers
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 from tests.calls import remote_call
 from tests.conftest import World
@@ -40,16 +40,45 @@ async def accessible(page: Any, step: str) -> None:
     assert not outside, f"{step}: outside the screen: {outside}"
 
 
-async def answer_by_id(page: Any, answers: dict[str, bool]) -> None:
-    """Answer the checklist by item id (works in any language), then confirm."""
+async def answer_by_id(page: Any, answers: dict[str, bool], *,
+                       check_each: str | None = None) -> None:
+    """Answer the checklist by item id (works in any language), screen by screen ("Next"),
+    then confirm. `check_each`: run axe on every screen of questions, named after it."""
     await page.locator("#checklist fieldset.item").first.wait_for()
+    screen = 1
     for item_id, value in answers.items():
         yes = page.locator(f'input[data-item="{item_id}"]')
+        if not await yes.is_visible():
+            await page.locator("#journey-next").click()
+            screen += 1
+        if check_each and await page.locator("#checklist fieldset.item:not(.later)").first \
+                .locator("input[data-item]").get_attribute("data-item") == item_id:
+            await accessible(page, f"{check_each}, screen {screen}")
         if value:
             await yes.check()
         else:
             await page.locator("fieldset.item", has=yes).locator("input[value=no]").check()
     await page.locator("#checklist button[type=submit]").click()
+
+
+async def privacy_step(page: Any, lang: str | None = None) -> None:
+    """The journey's first step: how we use your information (axe-checked, closed and with
+    the full notice open, when `lang` is given), then Continue."""
+    await page.locator("#journey-privacy").wait_for()
+    if lang:
+        await accessible(page, f"{lang}: how we use your information")
+        await page.locator("#journey-privacy summary").click()
+        await accessible(page, f"{lang}: the full privacy notice")
+    await page.locator("#journey-privacy-next").click()
+
+
+async def check_step(page: Any, lang: str | None = None) -> None:
+    """The journey's camera and connection check: its result in words, then Continue."""
+    await page.locator("#precall-done").wait_for(timeout=WITHIN * 2000)
+    if lang:
+        await accessible(page, f"{lang}: camera and connection check")
+    await page.locator("#precall-done").click()
+    await page.wait_for_function("() => document.getElementById('call').dataset.step === 'wait'")
 
 
 async def through_the_link(page: Any, token: str, lang: str) -> None:
@@ -86,16 +115,16 @@ async def test_client_journey_passes_axe(live_server: LiveServer, world: World,
     await accessible(page, f"{lang}: error page")
 
     await through_the_link(page, call.client_token, lang)
-    await page.locator("#checklist fieldset.item").first.wait_for()
-    await accessible(page, f"{lang}: checklist")
+    await privacy_step(page, lang)
     answers = safe_answers("client")
     unsafe = {k: (not v if k == "client.private" else v) for k, v in answers.items()}
-    await answer_by_id(page, unsafe)
+    await answer_by_id(page, unsafe, check_each=f"{lang}: questions")
     await page.locator("#checklist-failed").wait_for()
     await accessible(page, f"{lang}: checklist failed")
     await page.locator("#checklist-again").click()
     await answer_by_id(page, answers)
     await phase(page, "waiting")
+    await check_step(page, lang)
     await accessible(page, f"{lang}: waiting room")
 
     await prac.get_by_role("button", name=f"Let in: {person.full_name}").click()
@@ -186,15 +215,31 @@ async def test_client_journey_by_keyboard_alone(live_server: LiveServer, world: 
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/join")
 
-    # Each question is a radio group: Tab reaches it, Space picks "Yes", an arrow picks "No".
+    # How we use your information: one step, then Continue.
+    await page.locator("#journey-privacy").wait_for()
+    await tab_to(page, "#journey-privacy-next")
+    await page.keyboard.press("Enter")
+    # Each question is a radio group: Tab reaches it, Space picks "Yes", an arrow picks "No";
+    # two to a screen, "Next" between screens (the focus moves to the next screen's first).
     await page.locator("#checklist fieldset.item").first.wait_for()
-    for index, (item_id, value) in enumerate(safe_answers("client").items()):
-        await tab_to(page, f"input[name=item-{index}]")
+    answers = list(safe_answers("client").items())
+    for index, (item_id, value) in enumerate(answers):
+        if index and index % 2 == 0:
+            await tab_to(page, "#journey-next")
+            await page.keyboard.press("Enter")
+            assert await page.evaluate("() => document.activeElement.name") == f"item-{index}"
+        else:
+            await tab_to(page, f"input[name=item-{index}]")
         await page.keyboard.press("Space" if value else "ArrowDown")
         assert await page.locator(f'input[data-item="{item_id}"]').is_checked() is value
     await tab_to(page, "#checklist button[type=submit]")
     await page.keyboard.press("Enter")
     await phase(page, "waiting")
+    # The check, in words; Continue goes to the waiting room.
+    await page.locator("#precall-done").wait_for(timeout=WITHIN * 2000)
+    await tab_to(page, "#precall-done")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("() => document.getElementById('call').dataset.step === 'wait'")
 
     await prac.get_by_role("button", name=f"Let in: {person.full_name}").click()
     await phase(page, "in")
@@ -222,10 +267,10 @@ async def test_journey_reflows_at_200_percent_zoom(live_server: LiveServer, worl
     await page.goto(f"/join/{call.client_token}?lang={lang}")
     await accessible(page, f"{lang} 200%: link page")
     await through_the_link(page, call.client_token, lang)
-    await page.locator("#checklist fieldset.item").first.wait_for()
-    await accessible(page, f"{lang} 200%: checklist")
-    await answer_by_id(page, safe_answers("client"))
+    await privacy_step(page, f"{lang} 200%")
+    await answer_by_id(page, safe_answers("client"), check_each=f"{lang} 200%: questions")
     await phase(page, "waiting")
+    await check_step(page, f"{lang} 200%")
     await accessible(page, f"{lang} 200%: waiting room")
     await prac.get_by_role("button", name=f"Let in: {person.full_name}").click()
     await phase(page, "in")

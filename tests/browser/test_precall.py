@@ -59,6 +59,9 @@ async def test_precall_check_with_fake_devices(live_server: LiveServer, world: W
     call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
     page = await _client(new_context, call.client_token)
+    # The journey: the questions first, then the check on a screen of its own.
+    await answer_checklist(page, safe_answers("client"), to_waiting=False)
+    await phase(page, "waiting")
 
     check = page.get_by_role("region", name="Check your camera, microphone and connection")
     await check.wait_for()
@@ -74,12 +77,15 @@ async def test_precall_check_with_fake_devices(live_server: LiveServer, world: W
     assert result["verdict"] in ("good", "fair"), str(result)
     assert result["camera"] and result["microphone"]
     assert result["rtt"] < 300 and result["loss"] < 3 and result["kbps"] > 0, str(result)
-    words = {"good": "Your connection is good.",
-             "fair": "Your connection is fair. The video may stop now and then."}
+    words = {"good": "Your connection is good enough for video.",
+             "fair": "Your connection is good enough for video, but the picture may stop now "
+                     "and then."}
     await page.get_by_text(words[result["verdict"]]).wait_for()
-    # The check never stood in the way: the checklist was there all along.
-    await answer_checklist(page, safe_answers("client"))
-    await phase(page, "waiting")
+    # In words only: no milliseconds or kilobits for the client.
+    assert "ms" not in (await page.locator("#precall-result").inner_text()).split()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("heading", name="Please wait").wait_for()
+    assert await page.locator("#precall").is_hidden()
     await prac.get_by_text(f"Connection check: {result['verdict']}").wait_for()
 
     async with live_server.db() as db:
@@ -97,10 +103,11 @@ async def test_precall_check_can_be_skipped(live_server: LiveServer, world: Worl
     call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
     page = await _client(new_context, call.client_token)
-    await page.get_by_role("button", name="Skip the check").click()
-    assert await page.locator("#precall").is_hidden()
-    await answer_checklist(page, safe_answers("client"))
+    await answer_checklist(page, safe_answers("client"), to_waiting=False)
     await phase(page, "waiting")
+    await page.get_by_role("button", name="Skip the check").click()
+    await page.get_by_role("heading", name="Please wait").wait_for()
+    assert await page.locator("#precall").is_hidden()
     await prac.get_by_text("Connection check: skipped").wait_for()
 
 
@@ -110,11 +117,13 @@ async def test_weak_line_starts_the_call_audio_only(live_server: LiveServer, wor
     call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
     page = await _client(new_context, call.client_token, packet_loss=30)
+    await answer_checklist(page, safe_answers("client"), to_waiting=False)
+    await phase(page, "waiting")
     result = await precall_result(page)
     assert result["verdict"] == "weak", str(result)
-    await page.get_by_text("Your connection is weak: we will start with audio only.").wait_for()
-    await answer_checklist(page, safe_answers("client"))
-    await phase(page, "waiting")
+    await page.get_by_text("Your connection is weak, so the call will start with sound only. "
+                           "You can still talk.").wait_for()
+    await page.get_by_role("button", name="Continue").click()
     await prac.get_by_text("Connection check: weak, audio only").wait_for()
     # The call will start audio only: the switch is already on (and can be turned off).
     await page.locator('#audio-only[aria-pressed="true"]').wait_for(state="attached")

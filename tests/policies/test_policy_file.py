@@ -15,7 +15,7 @@ from policies.wording import CHECKLIST_WORDING
 
 def test_default_policy_loads_with_a_version() -> None:
     policy = load_default_policy()
-    assert policy.version == "2025.1"
+    assert policy.version == "2026.1"
     assert policy.source == "policies/default.toml"
     assert len(policy.checklists.items) >= 10
 

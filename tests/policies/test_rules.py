@@ -307,9 +307,9 @@ CHECKLIST_CASES: list[tuple[str, dict[str, object], tuple[ChecklistRole, ...], s
     ("all safe, from home", {"at_home": True}, (CLIENT_ROLE, HOME), None, None, A, 0),
     ("all safe, with interpreter", {"interpreter": True},
      (CLIENT_ROLE, PREMISES, INTERPRETER), None, None, A, 0),
-    ("client driving", {}, (CLIENT_ROLE, PREMISES), "client.not_driving", None, B, 1),
-    ("someone at risk present", {}, (CLIENT_ROLE, PREMISES), "client.nobody_at_risk", None, B,
-     1),
+    ("client driving", {}, (CLIENT_ROLE, PREMISES), "client.not_driving_confirmed", None, B, 1),
+    ("someone at risk present", {}, (CLIENT_ROLE, PREMISES),
+     "client.nobody_at_risk_confirmed", None, B, 1),
     ("low battery is advisory", {}, (CLIENT_ROLE, PREMISES), "client.charged", None, A, 1),
     ("home: not a work device", {"at_home": True}, (CLIENT_ROLE, HOME),
      "practitioner_home.work_device", None, B, 1),
@@ -350,7 +350,8 @@ def test_checklists_switched_off() -> None:
 def test_approval_does_not_override_a_failed_check() -> None:
     given = facts(who=client(rosh=RoshLevel.VERY_HIGH), contacts=SETTLED,
                   approvals=(approval(),),
-                  answers=answers_with(DEFAULT, (CLIENT_ROLE, PREMISES), "client.not_driving"))
+                  answers=answers_with(DEFAULT, (CLIENT_ROLE, PREMISES),
+                                       "client.not_driving_confirmed"))
     decision = decide(given, DEFAULT)
     assert decision.outcome is B
     assert decision.approval is not None  # shown, but cannot lift a block
@@ -358,10 +359,11 @@ def test_approval_does_not_override_a_failed_check() -> None:
 
 def test_failed_check_names_the_item() -> None:
     given = facts(contacts=SETTLED,
-                  answers=answers_with(DEFAULT, (CLIENT_ROLE, PREMISES), "client.not_driving"))
+                  answers=answers_with(DEFAULT, (CLIENT_ROLE, PREMISES),
+                                       "client.not_driving_confirmed"))
     (reason,) = decide(given, DEFAULT).reasons_for(B)
-    assert reason.title == "Are you driving?"
-    assert reason.params["item"] == "client.not_driving"
+    assert reason.title == "You are not driving. Is that right?"
+    assert reason.params["item"] == "client.not_driving_confirmed"
     assert "rebook face to face" in reason.remedy_text()
 
 
@@ -369,11 +371,12 @@ def test_failed_check_names_the_item() -> None:
 
 def test_check_checklist_reports_missing_and_failed() -> None:
     answers = [ChecklistAnswer(CLIENT_ROLE, "client.private", True),
-               ChecklistAnswer(CLIENT_ROLE, "client.not_driving", True),
+               ChecklistAnswer(CLIENT_ROLE, "client.not_driving_confirmed", False),
                ChecklistAnswer(CLIENT_ROLE, "client.charged", False)]
     result = check_checklist(CLIENT_ROLE, answers, DEFAULT)
-    assert [i.id for i in result.missing] == ["client.speak_freely", "client.nobody_at_risk"]
-    assert [i.id for i in result.failed_blocking] == ["client.not_driving"]
+    assert [i.id for i in result.missing] == [
+        "client.speak_freely", "client.nobody_at_risk_confirmed"]
+    assert [i.id for i in result.failed_blocking] == ["client.not_driving_confirmed"]
     assert [i.id for i in result.failed_advisory] == ["client.charged"]
     assert not result.passed and not result.complete
 

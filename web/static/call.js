@@ -766,7 +766,9 @@ async function setAudioOnly(on) {
   $("tiles").classList.toggle("audio-only", on);
   renderControls();
   fb.changed(on);
-  send({ type: "media", audio: call.audio, video: !on && call.video && Boolean(camera) });
+  // Only once admitted (#14: a weak pre-call check in the waiting room was answered
+  // "not_admitted"); admission sends the media state anyway.
+  if (call.me?.state === "admitted") send({ type: "media", audio: call.audio, video: !on && call.video && Boolean(camera) });
   status(on ? T.audio_only_on : T.audio_only_off);
 }
 

@@ -202,8 +202,10 @@ async function run() {
   closeTest();
   if (check.stopped) return;
   const verdict = verdictOf(measured);
-  say(measured ? `${T[verdict]} ${fill(T.measured, measured)}` : T.failed);
+  // In words only: what it means for the call, never milliseconds and kilobits (#14).
+  say(measured ? T[verdict] : T.failed);
   $("precall-done").hidden = false;
+  $("precall-skip").hidden = true;  // nothing left to skip: "Continue" (or "Close") moves on
   await finish(verdict, measured);
 }
 
@@ -242,4 +244,5 @@ function describe(precall) {
 }
 
 window.rapportPrecall = { result: () => check.result, describe, stop };
-if (navigator.mediaDevices && window.RTCPeerConnection) run();
+// A page reopened in the waiting room (the journey's "wait" step) was checked before.
+if (root.dataset.step !== "wait" && navigator.mediaDevices && window.RTCPeerConnection) run();

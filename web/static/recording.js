@@ -20,15 +20,20 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
     state.announcements += 1;
   }
 
+  // Someone still waiting is told the room's recording state (so that nothing surprises them
+  // when they are let in), but nobody records them: no red banner, no recorder (#14).
+  const admitted = () => practitioner || window.rapportCall?.state().me?.state === "admitted";
+
   function render() {
     const active = ["asking", "recording", "paused"].includes(state.state);
     const ask = $("record-ask");
     if (ask) ask.hidden = active;
-    $("record-stop").hidden = !active;
+    $("record-stop").hidden = !active || !admitted();
     const texts = { asking: T.asking, recording: T.recording, paused: T.paused, failed: T.failed };
     let text = texts[state.state] || T.not_recorded;
     if (state.state === "stopped") text = T[`stopped_${state.reason}`] || T.stopped;
-    announce(text, state.state === "recording");
+    if (!admitted()) text = active ? T.waiting_room : T.not_recorded;
+    announce(text, state.state === "recording" && admitted());
   }
 
   function showPrompt(m) {
@@ -42,6 +47,11 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
       return el;
     }));
     $("consent-question").textContent = w.question;
+    // The paragraphs may scroll (recording.css): reachable by keyboard, read out as one.
+    const words = $("consent-paragraphs");
+    words.tabIndex = 0;
+    words.setAttribute("role", "region");
+    words.setAttribute("aria-labelledby", "consent-title");
     const dialog = $("consent-dialog");
     if (!dialog.open) dialog.showModal();
     // Start at the title, not on "Yes": people read before they choose.
@@ -103,7 +113,7 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
     state.state = m.state;
     state.reason = m.reason;
     state.waitingFor = m.waiting_for || [];
-    if (m.state === "recording") openRecorder().catch((err) => console.warn("recorder", err));
+    if (m.state === "recording" && admitted()) openRecorder().catch((err) => console.warn("recorder", err));
     else closeRecorder();
     if (!["asking", "paused"].includes(m.state) && $("consent-dialog").open) $("consent-dialog").close();
     render();
@@ -130,6 +140,11 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
   $("consent-yes").addEventListener("click", () => answer(true));
   $("consent-no").addEventListener("click", () => answer(false));
   $("consent-dialog").addEventListener("cancel", (event) => event.preventDefault());
+  // Let in (or back to waiting): the banner and the recorder follow.
+  new MutationObserver(() => {
+    render();
+    if (state.state === "recording" && admitted()) openRecorder().catch((err) => console.warn("recorder", err));
+  }).observe($("stage"), { attributes: true, attributeFilter: ["hidden"] });
   render();
 
   return {

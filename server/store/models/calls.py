@@ -120,6 +120,9 @@ class ChecklistResponse(Base):
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     answers: Mapped[dict[str, bool]] = mapped_column(JSON)
+    # Each question as the person saw it (translated), by item id, and the language shown.
+    questions: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
     complete: Mapped[bool] = mapped_column(Boolean)
     passed: Mapped[bool] = mapped_column(Boolean)
     policy_version: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,218 @@
+"""Lighthouse on the client's pages, each step of their journey, both call pages and the login
+page: mobile emulation, simulated throttling (Lighthouse's defaults: a mid-range phone on a
+slow 4G line), against Debian's Chromium.
+
+Run: `python -m bench.lighthouse [--no-write] [--keep FOLDER]`. The `lighthouse` npm package is
+installed into a scratch folder (`$RAPPORT_LIGHTHOUSE_DIR`, default
+`~/.cache/rapport-lighthouse`) when it is absent; it runs with `CHROME_PATH=/usr/bin/chromium`,
+headless, `--no-sandbox`, fake camera and microphone. A fresh Rapport with the demo data
+(bench/live.py); each page is opened as its person would (the link's participant cookie, the
+practitioner's session cookie), the journey steps by putting a person in that state first
+(server/joining/journey.py picks the step when the page loads). Goal: performance ≥ 95,
+accessibility 100, cumulative layout shift ≤ 0.1, no console errors. Writes the "Lighthouse"
+section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from bench.live import CHROMIUM, served
+from bench.report import write_section
+from server import demo, keys
+from server.clock import now
+from server.joining import participants
+from server.staff.tokens import token_hash
+from server.store.models import Appointment, ChecklistResponse, Invitation, PrecallCheck
+
+HEADING = "Lighthouse"
+VERSION = "12"
+FOLDER = Path(os.environ.get("RAPPORT_LIGHTHOUSE_DIR",
+                             Path.home() / ".cache" / "rapport-lighthouse"))
+FLAGS = ("--headless=new --no-sandbox --disable-gpu --use-fake-device-for-media-stream "
+         "--use-fake-ui-for-media-stream --disable-background-networking")
+GOAL = {"performance": 95, "accessibility": 100}
+
+
+def lighthouse() -> Path:
+    """The Lighthouse CLI, installed into the scratch folder on first use."""
+    cli = FOLDER / "node_modules" / "lighthouse" / "cli" / "index.js"
+    if not cli.exists():
+        FOLDER.mkdir(parents=True, exist_ok=True)
+        npm = shutil.which("npm") or "npm"
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent",  # noqa: S603
+                        f"lighthouse@{VERSION}"], cwd=FOLDER, check=True)
+    return cli
+
+
+def audit(cli: Path, url: str, cookie: str | None, out: Path) -> dict[str, Any]:
+    """One Lighthouse run; the scores and findings that matter here."""
+    command = [shutil.which("node") or "node", str(cli), url, "--quiet", "--output=json",
+               f"--output-path={out}",
+               "--only-categories=performance,accessibility,best-practices",
+               f"--chrome-flags={FLAGS}", "--max-wait-for-load=60000"]
+    if cookie:
+        command.append("--extra-headers=" + json.dumps({"Cookie": cookie}))
+    subprocess.run(command, check=True,  # noqa: S603 (our own arguments)
+                   env={**os.environ, "CHROME_PATH": CHROMIUM}, timeout=300)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    cats, audits = report["categories"], report["audits"]
+    errors = audits.get("errors-in-console", {}).get("details", {}).get("items", [])
+    failing = [a["id"] for c in ("accessibility",) for ref in cats[c]["auditRefs"]
+               if (a := audits[ref["id"]]).get("score") == 0 and ref.get("weight", 0) > 0]
+    return {
+        "performance": round(100 * (cats["performance"]["score"] or 0)),
+        "accessibility": round(100 * (cats["accessibility"]["score"] or 0)),
+        "best-practices": round(100 * (cats["best-practices"]["score"] or 0)),
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "lcp": audits["largest-contentful-paint"]["numericValue"],
+        "tbt": audits["total-blocking-time"]["numericValue"],
+        "console": [str(e.get("description", ""))[:160] for e in errors],
+        "a11y": failing,
+    }
+
+
+async def people(app: Any) -> dict[str, tuple[str, str | None]]:
+    """Each page to measure: (path, cookie), with the person put in the right state."""
+    settings = app[keys.SETTINGS]
+    pages: dict[str, tuple[str, str | None]] = {}
+    cookie = participants.PARTICIPANT_COOKIE
+    states = ("privacy", "check", "wait")
+    for state in states:
+        async with app[keys.DB].begin() as db:
+            result = await demo.load(db, settings)
+            token = urlsplit(result.client_link).path.rsplit("/", 1)[-1]
+            if state == "privacy":
+                pages["client: link page (date of birth)"] = (f"/join/{token}", None)
+            invitation = await db.scalar(select(Invitation).where(
+                Invitation.token_hash == token_hash(token)))
+            assert invitation is not None
+            appointment = await db.get(Appointment, invitation.appointment_id)
+            assert appointment is not None
+            person, secret = await participants.claim(db, invitation, appointment, "Casey")
+            if state in ("check", "wait"):
+                db.add(ChecklistResponse(
+                    participant_id=person.id, appointment_id=appointment.id, role="client",
+                    answers={}, complete=True, passed=True, policy_version="bench",
+                    answered_at=now()))
+            if state == "wait":
+                db.add(PrecallCheck(appointment_id=appointment.id, participant_id=person.id,
+                                    verdict="good", camera=True, microphone=True,
+                                    created_at=now()))
+            if state == "privacy":
+                interp = urlsplit(result.interpreter_link).path.rsplit("/", 1)[-1]
+                row = await db.scalar(select(Invitation).where(
+                    Invitation.token_hash == token_hash(interp)))
+                assert row is not None
+                _other, other_secret = await participants.claim(db, row, appointment, "Ines")
+                pages["interpreter: call page, questions step"] = (
+                    "/join", f"{cookie}={other_secret}")
+        labels = {"privacy": "client: call page, how we use your information step",
+                  "check": "client: call page, camera and connection check step",
+                  "wait": "client: call page, waiting room (reopened)"}
+        pages[labels[state]] = ("/join", f"{cookie}={secret}")
+    return pages
+
+
+async def practitioner(app: Any, base: str, browser: Any, email: str, password: str
+                       ) -> tuple[str, str]:
+    async with app[keys.DB]() as db:
+        appointment_id = await db.scalar(select(func.max(Appointment.id)))
+    context = await browser.new_context(base_url=base)
+    page = await context.new_page()
+    await page.goto("/login")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/caseload")
+    jar = "; ".join(f"{c['name']}={c['value']}" for c in await context.cookies())
+    await context.close()
+    return f"/appointments/{appointment_id}/call", jar
+
+
+async def run(keep: Path | None) -> dict[str, dict[str, Any]]:
+    cli = lighthouse()
+    results: dict[str, dict[str, Any]] = {}
+    folder = keep or Path(tempfile.mkdtemp(prefix="rapport-lighthouse-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    async with served() as (app, base, browser):
+        pages = await people(app)
+        async with app[keys.DB].begin() as db:  # each load resets the passwords: the last
+            logins = (await demo.load(db, app[keys.SETTINGS])).logins
+        pages["practitioner: call page"] = await practitioner(app, base, browser,
+                                                              *logins["practitioner"])
+        pages["login page"] = ("/login", None)
+        for n, (name, (path, cookie)) in enumerate(pages.items()):
+            print(f"lighthouse: {name} ({path})", flush=True)
+            out = folder / f"{n:02d}.json"
+            results[name] = await asyncio.to_thread(audit, cli, base + path, cookie, out)
+    return results
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    rows = ["| page | performance | accessibility | best practices | CLS | LCP | TBT | "
+            "console errors | goal |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        met = (r["performance"] >= GOAL["performance"] and r["accessibility"]
+               >= GOAL["accessibility"] and r["cls"] <= 0.1 and not r["console"])
+        rows.append(f"| {name} | {r['performance']} | {r['accessibility']} | "
+                    f"{r['best-practices']} | {r['cls']:.3f} | {r['lcp'] / 1000:.1f} s | "
+                    f"{r['tbt']:.0f} ms | {len(r['console'])} | {'met' if met else 'NOT MET'} |")
+    return "\n".join(rows)
+
+
+def findings(results: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for name, r in results.items():
+        for message in r["console"]:
+            lines.append(f"- {name}: console: `{message}`")
+        for audit_id in r["a11y"]:
+            lines.append(f"- {name}: accessibility audit failed: `{audit_id}`")
+    return "\n".join(lines) or "- none"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="do not update the doc")
+    parser.add_argument("--keep", type=Path, help="keep the JSON reports in this folder")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.keep))
+    text = table(results)
+    print(text)
+    print(findings(results))
+    if args.no_write:
+        return
+    write_section(HEADING, f"""`python -m bench.lighthouse` runs Lighthouse {VERSION} (the npm
+package, installed into a scratch folder when absent) against Debian's Chromium, headless,
+with Lighthouse's mobile emulation and simulated throttling, on each client page and journey
+step, the practitioner's
+call page and the login page (docs in the module). Goal: performance ≥ 95, accessibility 100,
+CLS ≤ 0.1, no console errors.
+
+{text}
+
+Findings:
+{findings(results)}
+
+Measured {datetime.now(UTC):%Y-%m-%d} on CPython {platform.python_version()},
+{platform.machine()}, SQLite, loopback. Simulated throttling computes the timings from the
+page's own trace, but the trace was taken on a 2-core machine shared with other work, so the
+performance scores are lower bounds.
+""")
+
+
+if __name__ == "__main__":
+    main()
