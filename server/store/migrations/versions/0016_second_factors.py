@@ -2,7 +2,7 @@
 last proved and from which device
 
 Revision ID: 0016
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-01 23:50:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0009"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

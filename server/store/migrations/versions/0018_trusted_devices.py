@@ -1,7 +1,7 @@
 """trusted devices: browsers that signed in before are throttled per device, not per account
 
 Revision ID: 0018
-Revises: 0009
+Revises: 0016
 Create Date: 2026-12-01 23:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0009"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
