@@ -157,17 +157,17 @@ async def _wait_until_answering(host: str, port: int,
         transport.close()
 
 
-def _arguments(folder: Path, port: int, secret: str) -> list[str]:
+def _arguments(folder: Path, port: int, secret: str, host: str = HOST) -> list[str]:
     """turnserver's command line; creates `folder` and the empty configuration file."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "turnserver.conf"
     config.write_text("# empty: every option is on the command line\n", encoding="utf-8")
     return [
         "-c", str(config),
-        f"--listening-ip={HOST}", f"--listening-port={port}",
+        f"--listening-ip={host}", f"--listening-port={port}",
         # Relay on loopback and allow loopback peers, or coturn refuses to relay between two
         # peers whose relay addresses are on 127.0.0.1 (its default forbids loopback peers).
-        f"--relay-ip={HOST}", "--allow-loopback-peers",
+        f"--relay-ip={host}", "--allow-loopback-peers",
         "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}",
         "--no-cli", "--no-tls", "--no-dtls",
         # Without RFC 5780 coturn opens no alternative port (listening-port + 1).
@@ -181,8 +181,10 @@ def _arguments(folder: Path, port: int, secret: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running_coturn(folder: Path, *, secret: str | None = None,
-                         extra_args: tuple[str, ...] = ()) -> AsyncIterator[Coturn]:
-    """Run coturn on 127.0.0.1 at a free port until the block ends.
+                         extra_args: tuple[str, ...] = (), host: str = HOST
+                         ) -> AsyncIterator[Coturn]:
+    """Run coturn on `host` (127.0.0.1 unless a test made another address of its own, as
+    the NAT test does) at a free port until the block ends.
 
     `folder` (e.g. pytest's `tmp_path`) receives the log, pid file and user database.
     `secret` defaults to a random one. `extra_args` go to turnserver as they are
@@ -190,19 +192,19 @@ async def running_coturn(folder: Path, *, secret: str | None = None,
     """
     binary = turnserver_path()
     secret = secret or secrets.token_urlsafe(24)
-    port = free_port()
-    args = [*_arguments(folder, port, secret), *extra_args]
+    port = free_port(host)
+    args = [*_arguments(folder, port, secret, host), *extra_args]
     with (folder / "turnserver.out").open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             str(binary), *args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
             stderr=asyncio.subprocess.STDOUT)
-    turn = Coturn(host=HOST, port=port, secret=secret, realm=REALM, folder=folder)
+    turn = Coturn(host=host, port=port, secret=secret, realm=REALM, folder=folder)
     try:
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                await _wait_until_answering(HOST, port, process)
+                await _wait_until_answering(host, port, process)
         except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"coturn did not start on {HOST}:{port} ({exc!r}):\n"
+            raise RuntimeError(f"coturn did not start on {host}:{port} ({exc!r}):\n"
                                f"{turn.log()}") from None
         yield turn
     finally:

@@ -661,7 +661,9 @@ class Link {
     const stuck = pc.signalingState === "have-local-offer"
       || (pc.iceConnectionState === "new" && pc.signalingState === "stable");
     this.stuckSince = stuck ? this.stuckSince || Date.now() : 0;
-    if (stuck && Date.now() - this.stuckSince > STUCK_MS) {
+    // Each rescue waits twice as long as the one before (at most 8 times): a loaded machine
+    // may need more than 5 s to connect, and starting afresh again would never let it.
+    if (stuck && Date.now() - this.stuckSince > STUCK_MS * 2 ** Math.min(this.rescues, 3)) {
       this.stuckSince = 0;
       this.rescues += 1;
       this.renegotiate();

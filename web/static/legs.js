@@ -10,11 +10,11 @@
 
 const TICK_MS = 1000;
 const REPORT_EVERY_MS = 10000;
-const FIRST_CONNECT_MS = 15000; // a leg that never connected: failed after this long
+const FIRST_CONNECT_MS = 20000; // a leg that never connected: failed after this long
 const BROKEN_AFTER_MS = 4000;   // a leg that had connected and is down: failed after this long
 const FRESH_AFTER_MS = 5000;    // failed this long: a fresh peer connection
 const RELAY_AFTER_MS = 8000;    // and still failed this long after that: relay only
-const AGAIN_EVERY_MS = 15000;
+const AGAIN_EVERY_MS = 15000;   // then again, twice as long each time (a loaded machine)
 
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
@@ -49,8 +49,9 @@ export function legs({ links, send, text, practitioner, roster, me, active, rela
       link.repairStep = 1;
       link.repairedAt = now;
       link.renew(false);
-    } else if (link.repairStep >= 1 && sinceStep > (link.repairStep === 1 ? RELAY_AFTER_MS : AGAIN_EVERY_MS)) {
-      link.repairStep = 2;
+    } else if (link.repairStep >= 1 && sinceStep > (link.repairStep === 1 ? RELAY_AFTER_MS
+      : AGAIN_EVERY_MS * 2 ** Math.min(link.repairStep - 2, 3))) {
+      link.repairStep += 1;
       link.repairedAt = now;
       link.renew(relayPossible());
     }
