@@ -45,6 +45,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         lang=i18n.current_language(),
         direction="rtl" if i18n.current_language() in i18n.RTL_LANGUAGES else "ltr",
         help_phone=request.app[keys.SETTINGS].help_phone,
+        org_timezone=request.app[keys.SETTINGS].timezone,  # pages' scripts show times in it
         languages=[(c, i18n.LANGUAGE_NAMES.get(c, c))
                    for c in request.app[keys.SETTINGS].languages],
         **context,

@@ -9,6 +9,7 @@ from server.clock import now
 from server.store.models import Contact, ContactKind, ContactOutcome, ContactRecord
 from tests.calls import remote_call
 from tests.conftest import World
+from tests.test_openapi import validator
 
 
 async def _doc(client: Any) -> dict[str, Any]:
@@ -35,6 +36,9 @@ async def test_the_document_says_what_the_server_answers(client: Any) -> None:
     assert doc["components"]["schemas"]["ContactIn"]["properties"]["sensitive"]["type"] \
         == "boolean"
     assert "/api/v1/appointments/{id}/contact-record" in paths
+    export = paths["/api/v1/contact-records"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/ContactExportItem"}
 
 
 async def test_strict_booleans_empty_format_and_conflicts(client: Any, db: Any, settings: Any,
@@ -97,5 +101,10 @@ async def test_the_record_of_an_appointment(client: Any, db: Any, settings: Any,
     found = await staff.client.get(path)
     assert found.status == 200
     assert (await found.json())["appointment_id"] == call.appointment.id
+    # The JSON export is typed item by item: this one, with its record, matches the schema.
+    export = await (await staff.client.get("/api/v1/contact-records?format=json")).json()
+    check = validator(await _doc(client), "ContactExportItem")
+    assert export["items"] and all(check.is_valid(item) for item in export["items"])
+    assert any(item.get("record_id") for item in export["items"])
     carol = await login(world.users["carol"])  # another team's practitioner: not found
     assert (await carol.client.get(path)).status == 404

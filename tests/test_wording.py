@@ -103,3 +103,23 @@ async def test_plural_forms_and_field_labels(client: Any, db: Any, settings: Any
     assert response.status == 422
     summary = html.split("error-summary")[1].split("</div>")[0]
     assert "Date and time: in the past" in summary and "starts_at:" not in summary
+
+
+async def test_dashboard_charts_have_a_key_and_a_scale(client: Any, world: World,
+                                                       login: Any) -> None:
+    sue = await login(world.users["sue"])
+    html = await (await sue.get("/dashboard")).text()
+    legend = html.split('class="chart-legend"')[1].split("</ul>")[0]
+    for name in ("face to face", "remote", "failed to attend", "technical failure"):
+        assert name in legend
+    assert 'text-anchor="end">1 contacts</text>' in html or " contacts</text>" in html
+    assert " ms</text>" in html  # the call-quality chart's scale
+
+
+async def test_a_supervisors_caseload_says_it_is_the_team(client: Any, world: World,
+                                                          login: Any) -> None:
+    sue = await login(world.users["sue"])
+    html = await (await sue.get("/caseload")).text()
+    assert "Your team&#39;s clients" in html or "Your team's clients" in html
+    alice = await login(world.users["alice"])
+    assert "Your team" not in await (await alice.get("/caseload")).text()

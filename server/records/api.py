@@ -17,7 +17,12 @@ from server.forms import zone
 from server.parsing import json_body, path_id
 from server.records import dashboard, editing, exports
 from server.records.facts import iso
-from server.records.schemas import ContactEditIn, ContactRecordOut, ContactVersionOut
+from server.records.schemas import (
+    ContactEditIn,
+    ContactExportItem,
+    ContactRecordOut,
+    ContactVersionOut,
+)
 from server.staff.access import PRACTICE, allow
 from server.staff.auth import signed_in
 from server.store import audit
@@ -133,7 +138,7 @@ E = Endpoint
 ENDPOINTS: tuple[Endpoint, ...] = (
     E("GET", "/contact-records", export, "api-contact-records-export",
       "Export contacts and their records as CSV or JSON (streamed)", query=EXPORT_QUERY,
-      csv=True, tags=("records",)),
+      response=ContactExportItem, listing=True, csv=True, tags=("records",)),
     E("GET", "/open-contact-records", open_records, "api-open-contact-records",
       "Your contact records still waiting for an outcome and notes",
       response=ContactRecordOut, listing=True, tags=("records",)),

@@ -175,7 +175,7 @@ async def _policy(db: AsyncSession, figures: ClientFigures, client: Client, poli
 SEGMENTS = (("face_to_face", "#1d4f91"), ("remote", "#00703c"),
             ("failed_to_attend", "#b10e1e"), ("technical_failure", "#6f3b00"),
             ("other", "#505a5f"))
-WIDTH, BAR, GAP, LABEL = 320, 18, 30, 16
+WIDTH, BAR, GAP, LABEL, AXIS = 320, 18, 30, 16, 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +204,22 @@ class Chart:
     width: int = WIDTH
     bar: int = BAR
     label: int = LABEL
+    # What each colour means (label, colour), and the scale: 0 to `most` in `axis` units.
+    legend: tuple[tuple[str, str], ...] = ()
+    axis: str = ""
+    most: float = 0
+
+    @property
+    def bars_height(self) -> int:
+        return len(self.rows) * (BAR + GAP)
 
     @property
     def height(self) -> int:
-        return len(self.rows) * (BAR + GAP) + 4
+        return self.bars_height + AXIS + 4
 
 
 def mix_chart(rows: Sequence[Figures], names: dict[str, str], title: str,
-              description: str) -> Chart:
+              description: str, axis: str = "contacts") -> Chart:
     """A stacked bar per row: attended face to face, attended remote, missed, technical."""
     most = max((r.total for r in rows), default=0) or 1
     out = []
@@ -225,7 +233,9 @@ def mix_chart(rows: Sequence[Figures], names: dict[str, str], title: str,
                                 f"{row.label}: {names[key]} {value}"))
                 x += width
         out.append(ChartRow(index * (BAR + GAP), f"{row.label} ({row.total})", tuple(bars)))
-    return Chart(_id(title), title, description, tuple(out))
+    legend = tuple((names[key], colour) for key, colour in SEGMENTS)
+    return Chart(_id(title), title, description, tuple(out), legend=legend, axis=axis,
+                 most=most)
 
 
 def bar_chart(rows: Sequence[tuple[str, float | None]], title: str, description: str,
@@ -238,7 +248,7 @@ def bar_chart(rows: Sequence[tuple[str, float | None]], title: str, description:
         bars = (Bar(0, round((WIDTH - 2) * value / most, 1), "#1d4f91", f"{label}: {shown}"),
                 ) if value else ()
         out.append(ChartRow(index * (BAR + GAP), f"{label}: {shown}", bars))
-    return Chart(_id(title), title, description, tuple(out))
+    return Chart(_id(title), title, description, tuple(out), axis=unit, most=most)
 
 
 def _id(title: str) -> str:

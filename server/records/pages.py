@@ -155,10 +155,11 @@ async def dashboard_page(request: web.Request) -> web.Response:
         "practitioners": dashboard.mix_chart(
             board.practitioners, names, _("Contacts by practitioner"),
             _("Bars split into attended face to face, attended remote, failed to attend, "
-              "technical failure and other outcomes. The table below has the same figures.")),
+              "technical failure and other outcomes. The table below has the same figures."),
+            _("contacts")),
         "clients": dashboard.mix_chart(
             board.clients, names, _("Contacts by client"),
-            _("Bars split as above. The table below has the same figures.")),
+            _("Bars split as above. The table below has the same figures."), _("contacts")),
         "quality": dashboard.bar_chart(
             [(f.label, f.rtt_ms) for f in board.practitioners],
             _("Average round-trip time by practitioner"),

@@ -47,3 +47,38 @@ class ContactRecordOut(Output):
     reviewed_at: datetime | None
     summary: dict[str, Any] = Field(description="people, events, checklists, decisions, "
                                     "quality, recording; see docs/contact-records.md")
+
+
+class ContactExportItem(Output):
+    """One item of `GET /contact-records?format=json` (the CSV has the same columns, without
+    `summary`). The record's fields are present only for a contact that has a record."""
+
+    contact_id: int
+    client_id: int
+    crn: str
+    practitioner_id: int
+    appointment_id: int | None
+    kind: ContactKind
+    outcome: ContactOutcome
+    happened_at: datetime
+    notes: str
+    sensitive: bool
+    record_id: int | None = None
+    status: str | None = Field(default=None, description="as ContactRecordOut.status")
+    attendance: ContactOutcome | None = None
+    modality: str | None = Field(default=None, description="video, audio or none")
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    actual_start: datetime | None = None
+    actual_end: datetime | None = None
+    reviewed_at: datetime | None = None
+    client_joined_at: datetime | None = None
+    client_left_at: datetime | None = None
+    client_late_minutes: int | None = None
+    client_dropped_connections: int | None = None
+    rtt_ms_avg: float | None = None
+    loss_percent: float | None = None
+    kbps_in_avg: float | None = None
+    summary: dict[str, Any] | None = Field(default=None, description=(
+        "people, events, checklists, decisions, quality, recording; see "
+        "docs/contact-records.md"))

@@ -3,6 +3,7 @@ the client opens their link (no reload), with one button to open the session."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -33,6 +34,10 @@ async def test_the_diary_shows_today_and_who_is_waiting_now(
     await waiting.wait_for(timeout=WITHIN * 1000)  # polled, no reload
     assert (await waiting.inner_text()).startswith("The client is waiting, since")
 
+    # One time convention on client pages too: 24-hour, in the organisation's zone.
+    since = await client_page.locator("#waiting-since").inner_text()
+    assert re.search(r"\b([01]\d|2[0-3]):[0-5]\d\b", since) and not re.search(
+        r"\b(AM|PM|am|pm)\b", since), since
     await entry.get_by_role("link", name="Open the session").click()
     await page.wait_for_url(f"**/appointments/{call.appointment.id}/call")
     await client_page.close()

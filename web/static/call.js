@@ -89,7 +89,8 @@ function confirmAction(text) {
 }
 
 function timeOf(iso) {
-  return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+  // One convention on every page: 24-hour, in the organisation's time zone.
+  return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: root.dataset.zone || undefined });
 }
 
 // --- camera and microphone ----------------------------------------------------------------
