@@ -11,6 +11,7 @@ Nothing changes for tracks not marked (the echo peer, anything else in the proce
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
@@ -20,6 +21,8 @@ from typing import Any
 import aiortc.rtcrtpreceiver as receiving
 from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.codecs import get_decoder
+
+log = logging.getLogger("rapport.recorder")
 
 KEPT = frozenset({"vp8", "opus"})  # codecs written as received; anything else is decoded
 
@@ -119,10 +122,11 @@ class _Direct:
 def keep_encoded(track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Arrival:
     """Mark a received track (before it connects): its frames arrive as `Encoded`."""
     track_queue = track._queue  # type: ignore[attr-defined]
-    if not isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
-        raise RuntimeError("this aiortc version's receiver cannot be read encoded")
-    _install()
-    setattr(receiver, _QUEUE, _Direct(track.kind, track_queue))
+    if isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
+        _install()
+        setattr(receiver, _QUEUE, _Direct(track.kind, track_queue))
+    else:  # another aiortc: its frames arrive decoded and the writer re-encodes them
+        log.warning("aiortc's receiver cannot be read encoded; recording by re-encoding")
     return Arrival(receiver, track_queue)
 
 

@@ -27,7 +27,7 @@ from tests.recording import decrypt, media_files, probe, recording_settings, set
 pytestmark = pytest.mark.browser
 
 NOT_RECORDED = "This session is not being recorded."
-CONSENTED = 25  # seconds recorded before the withdrawal
+CONSENTED = 40  # seconds recorded before the withdrawal
 
 
 @pytest.fixture
