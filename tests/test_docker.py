@@ -49,7 +49,8 @@ def test_compose_config_is_accepted(compose: str) -> None:
     assert result.returncode == 0, result.stderr
     services = _config(compose, "not-a-real-secret", "--services")
     assert services.returncode == 0, services.stderr
-    assert set(services.stdout.split()) == {"rapport", "db", "coturn"}
+    assert set(services.stdout.split()) == {"rapport-1", "rapport-2", "db", "redis", "coturn",
+                                            "nginx"}
     volumes = _config(compose, "not-a-real-secret", "--volumes")
     assert volumes.stdout.split() == ["pgdata"]
     text = result.stdout
@@ -57,7 +58,27 @@ def test_compose_config_is_accepted(compose: str) -> None:
     assert "condition: service_healthy" in text
     assert "pg_isready" in text
     assert "image: postgres:15" in text
-    assert re.search(r"8080:8080", text)
+    assert re.search(r"published: 443\n\s+target: 443", text)
+
+
+def test_compose_runs_two_processes_on_one_redis_behind_nginx(compose: str) -> None:
+    result = _config(compose, "not-a-real-secret")
+    assert result.returncode == 0, result.stderr
+    first, second = _service(result.stdout, "rapport-1"), _service(result.stdout, "rapport-2")
+    for rapport in (first, second):
+        assert "RAPPORT_ROOM_BUS: redis://redis:6379/0" in rapport
+        assert "/readyz" in rapport  # its health check
+        assert "8080:8080" not in rapport  # reached through nginx only
+    assert "RAPPORT_MIGRATE_ON_START: 'false'" in second or \
+        'RAPPORT_MIGRATE_ON_START: "false"' in second
+    assert "redis-cli" in _service(result.stdout, "redis")
+    nginx = _service(result.stdout, "nginx")
+    assert "nginx.conf" in nginx and "healthz" in nginx
+    conf = (DOCKER / "nginx.conf").read_text(encoding="utf-8")
+    for needed in ("server rapport-1:8080", "server rapport-2:8080", "listen 443 ssl",
+                   "proxy_set_header Upgrade $http_upgrade", "location = /signal",
+                   "location = /metrics { return 404; }"):
+        assert needed in conf, needed
 
 
 def test_compose_requires_a_database_password(compose: str) -> None:
@@ -76,7 +97,7 @@ def _service(config: str, name: str) -> str:
 def test_compose_coturn_checks_credentials_minted_with_the_shared_secret(compose: str) -> None:
     result = _config(compose, "not-a-real-secret")
     assert result.returncode == 0, result.stderr
-    coturn, rapport = _service(result.stdout, "coturn"), _service(result.stdout, "rapport")
+    coturn, rapport = _service(result.stdout, "coturn"), _service(result.stdout, "rapport-1")
     assert re.search(r"image: coturn/coturn:\S+", coturn)
     # TURN REST API: coturn accepts credentials Rapport mints with the same secret.
     assert "- --use-auth-secret\n" in coturn
