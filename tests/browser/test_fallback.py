@@ -18,11 +18,15 @@ from server import keys
 from tests.browser.calls import (
     WITHIN,
     admit,
+    answer_checklist,
     joined,
     media_flows,
+    open_link,
     phase,
     practitioner_page,
+    safe_answers,
     stats,
+    through_check,
 )
 from tests.browser.conftest import LiveServer, NewContext
 from tests.browser.test_precall import lossy, precall_result
@@ -39,9 +43,12 @@ async def test_lossy_line_during_the_call_falls_back_to_audio_only(
     alice, person = world.users["alice"], world.clients["a1"]
     call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
     prac = await practitioner_page(new_context, alice, call.appointment.id)
-    client = await joined(new_context, call.client_token)
+    client = await open_link(new_context, call.client_token)
+    await client.wait_for_url("**/join")
+    await answer_checklist(client, safe_answers("client"), to_waiting=False)
     await phase(client, "waiting")
     assert (await precall_result(client))["verdict"] in ("good", "fair")
+    await through_check(client)
     assert await client.get_attribute("#audio-only", "aria-pressed") == "false"
 
     # The client's line turns bad: a third of the packets are lost.

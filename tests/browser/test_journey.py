@@ -5,13 +5,14 @@ stays readable and answerable at 360 px and at 200 % zoom."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from server import keys
-from server.store.models import ChecklistResponse
+from server.store.models import ChecklistResponse, PrecallCheck
 from signalling.keys import DESK
 from tests.browser.calls import (
     WITHIN,
@@ -68,6 +69,7 @@ async def through_the_link(new_context: NewContext, token: str, **options: Any) 
     return page
 
 
+@pytest.mark.timeout(400)  # the whole journey, on a machine shared with other work
 async def test_one_step_per_screen_back_works_and_nothing_shifts(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
     alice, person = world.users["alice"], world.clients["a1"]
@@ -141,6 +143,7 @@ async def test_one_step_per_screen_back_works_and_nothing_shifts(
     assert (await page.evaluate("() => rapportCall.state()"))["errors"] == []
 
 
+@pytest.mark.timeout(400)
 async def test_reopening_the_link_goes_straight_back(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
     """Closed the page while waiting, then while in the call after leaving: the same link on
@@ -151,6 +154,14 @@ async def test_reopening_the_link_goes_straight_back(
     prac = await practitioner_page(new_context, alice, call.appointment.id)
     page = await joined(new_context, call.client_token)
     await until_step(page, "wait")
+    # The check's result is posted as the person moves on: let it land before closing.
+    for _ in range(int(WITHIN * 10)):
+        async with live_server.db() as db:
+            if await db.scalar(select(PrecallCheck.id).where(
+                    PrecallCheck.appointment_id == call.appointment.id,
+                    PrecallCheck.user_id.is_(None))):
+                break
+        await asyncio.sleep(0.1)
     context = page.context
     await page.close()
 
@@ -200,6 +211,7 @@ def settings(database_url: str, tmp_path: Any) -> Any:
     return recording_settings(database_url, tmp_path / "recordings")
 
 
+@pytest.mark.timeout(600)  # a recording, three people and two journeys
 async def test_red_banner_only_while_recording_and_consent_fits_at_200_percent(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
     """A recording running in the room: the person still waiting sees a plain line saying they
