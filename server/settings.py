@@ -85,6 +85,7 @@ class Settings:
     retention_audit_days: int = 2555  # seven years: outlives the data it proves access to
     retention_invitation_days: int = 30  # after the link stopped working
     retention_participant_days: int = 365  # room presence, events and checklist answers
+    retention_message_days: int = 90  # messages sent (and pushes) after they were settled
     # How often the background sweeper applies the schedule (0: never; use `rapport retention`).
     retention_sweep_minutes: int = 1440
     # Recordings (docs/recording.md): where the sealed files go, the keys ("id:base64" of 32
@@ -251,7 +252,7 @@ class Settings:
 
 
 RETENTION_SETTINGS = ("retention_contact_days", "retention_audit_days", "retention_invitation_days",
-                      "retention_participant_days")
+                      "retention_participant_days", "retention_message_days")
 # Listening on every interface: links from this machine still reach it on loopback.
 _ANY_ADDRESS = {"0.0.0.0", "::"}  # noqa: S104 - compared with, never bound to
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}

@@ -97,6 +97,7 @@ class FakeNotify:
     requests: list[dict[str, Any]] = field(default_factory=list)
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
     final_status: str = "delivered"
+    delay: float = 0.0  # seconds before each send is answered (a busy service)
 
     def authorised(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -112,6 +113,8 @@ class FakeNotify:
         if not self.authorised(request):
             return web.json_response({"errors": [{"error": "AuthError"}]}, status=403)
         body = await request.json()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         kind = request.match_info["kind"]
         self.requests.append({"kind": kind, **body})
         if self.fail_with:

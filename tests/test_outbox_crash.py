@@ -101,7 +101,7 @@ async def test_kill_9_while_sending_to_notify_then_restart_sends_each_exactly_on
     """Notify keeps our key as each notification's `reference`: after the crash the worker
     asks for it before sending again, so Notify receives every message exactly once."""
     maker, rows = await queued(tmp_path, "sms")
-    notify = FakeNotify()
+    notify = FakeNotify(delay=0.1)  # a busy service: the kill lands mid-batch
     runner = web.AppRunner(notify.app())
     await runner.setup()
     port = free_port()

@@ -172,3 +172,24 @@ async def _due_now(db):
 async def _all(db):
     async with db() as s:
         return (await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+
+
+async def test_settled_messages_are_deleted_after_their_retention(app, db, settings, world):
+    from datetime import timedelta
+
+    from server.privacy import retention
+    async with db.begin() as s:
+        old = await queue.enqueue(s, organisation_id=world.org.id, kind="text", channel="sms",
+                                  recipient="+447700900444", payload={"text": "Hi"})
+        waiting = await queue.enqueue(s, organisation_id=world.org.id, kind="text",
+                                      channel="sms", recipient="+447700900445",
+                                      payload={"text": "Hi"})
+    await app[WORKER].run_once()
+    async with db.begin() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == old.id).values(
+            status_at=now() - timedelta(days=settings.retention_message_days + 1)))
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == waiting.id).values(
+            status=OutboxStatus.PENDING, status_at=now() - timedelta(days=400)))
+    swept = await retention.sweep(db, settings)
+    assert [s.count for s in swept if s.kind == "messages"] == [1]
+    assert [m.id for m in await _all(db)] == [waiting.id]

@@ -38,7 +38,7 @@ class Delivery:
 
     @property
     def failed(self) -> bool:
-        """A message failed or bounced, and none sent after it reached the client."""
+        """A message about this appointment failed or bounced: the practitioner should phone."""
         return any(m.status in TROUBLE for m in self.messages)
 
     @property

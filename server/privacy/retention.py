@@ -32,6 +32,7 @@ from server.settings import Settings
 from server.store import audit
 from server.store.auditchain import PRUNE_ACTION
 from server.store.models import (
+    FINAL,
     Appointment,
     AuditEvent,
     AuditPrunePermit,
@@ -42,6 +43,7 @@ from server.store.models import (
     ContactRecord,
     ContactVersion,
     Invitation,
+    OutboxMessage,
     Participant,
     ParticipantEvent,
     PolicyDecision,
@@ -176,11 +178,23 @@ async def _audit(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item
     return items
 
 
+async def _messages(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[Item]:
+    """Settled outbox messages (sent, failed, skipped …): who was told what, and how."""
+    old = and_(OutboxMessage.status.in_(FINAL), OutboxMessage.status_at < cutoff)
+    found = await db.execute(select(OutboxMessage.id, OutboxMessage.client_id).where(old)
+                             .order_by(OutboxMessage.id))
+    items = [(f"message {row_id}", client_id) for row_id, client_id in found]
+    if items and not dry_run:
+        await db.execute(delete(OutboxMessage).where(old))
+    return items
+
+
 # Built-in kinds: name, the setting with its period in days, the function that deletes.
 KINDS: list[tuple[str, str, Deleter]] = [
     ("invitations", "retention_invitation_days", _invitations),
     ("participants", "retention_participant_days", _participants),
     ("contacts", "retention_contact_days", _contacts),
+    ("messages", "retention_message_days", _messages),
     ("audit", "retention_audit_days", _audit),
 ]
 
