@@ -16,7 +16,6 @@ from server.store.models import ContactRecord, ParticipantEvent
 from tests.browser.calls import (
     admit,
     joined,
-    media_flows,
     phase,
     practitioner_page,
     state,
@@ -85,7 +84,7 @@ async def test_a_broken_leg_is_shown_repaired_and_recorded(
     await admit(prac, "Ines Interpreter")
     await phase(interpreter, "in")
     for page in (prac, client, interpreter):
-        await media_flows(page, peers=2, within=45)
+        await audio_flows(page, peers=2)
     c = (await state(client))["me"]["id"]
     i = (await state(interpreter))["me"]["id"]
     offering = client if c < i else interpreter

@@ -672,9 +672,11 @@ class Link {
   }
 
   renegotiate() {
-    // An offer lost, or an answer lost: the other side may hold half of this negotiation, so
-    // rolling back and offering again could reorder its m-lines. Start the pair afresh.
-    this.renew(this.relay);
+    // An answer never came: the other side may hold half of this negotiation, so rolling
+    // back and offering again could reorder its m-lines. Start the pair afresh.
+    if (this.pc.signalingState === "have-local-offer") this.renew(this.relay);
+    // Negotiated but ICE never began: an ICE restart on the same layout is enough.
+    else this.pc.restartIce();
   }
 
   async measure() {
