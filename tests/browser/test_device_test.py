@@ -39,8 +39,10 @@ async def test_the_device_test_works_without_a_link(live_server: LiveServer,
     await page.get_by_role("heading", name="Test your device").wait_for()
     result = await _result(page)
     assert result["camera"] and result["microphone"]
-    # The echo peer answered: a real measurement, not "failed" (loopback is good or fair).
-    assert result["verdict"] in ("good", "fair"), result
+    # The echo peer answered: a real measurement, not "failed" (on a loaded machine even
+    # loopback may measure "weak", so the verdict itself is not asserted).
+    assert result["verdict"] in ("good", "fair", "weak") and result.get("rtt") is not None, \
+        result
     findings = page.locator("#device-findings li")
     text = await findings.all_inner_texts()
     assert text[0].startswith("Camera: it works") and text[1].startswith("Microphone: it works")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from server import keys
-from tests.browser.calls import WITHIN, joined
+from tests.browser.calls import WITHIN, answer_checklist, open_link, safe_answers
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 from tests.calls import remote_call
 from tests.conftest import World
@@ -29,12 +29,18 @@ async def test_the_diary_shows_today_and_who_is_waiting_now(
     assert "Remote session allowed" in await entry.inner_text()
     assert await page.locator(".waiting-now").count() == 0
 
-    client_page = await joined(new_context, call.client_token)
+    # The client opens their link (generous waits: the machine may be loaded).
+    client_page = await open_link(new_context, call.client_token)
+    await client_page.wait_for_url("**/join", timeout=WITHIN * 1000)
+    await client_page.get_by_role("heading", name="Before you start").wait_for(
+        timeout=WITHIN * 1000)
+    await answer_checklist(client_page, safe_answers("client"))
     waiting = entry.locator(".waiting-now")
     await waiting.wait_for(timeout=WITHIN * 1000)  # polled, no reload
     assert (await waiting.inner_text()).startswith("The client is waiting, since")
 
     # One time convention on client pages too: 24-hour, in the organisation's zone.
+    await client_page.locator("#waiting-since").wait_for(timeout=WITHIN * 1000)
     since = await client_page.locator("#waiting-since").inner_text()
     assert re.search(r"\b([01]\d|2[0-3]):[0-5]\d\b", since) and not re.search(
         r"\b(AM|PM|am|pm)\b", since), since
