@@ -113,14 +113,20 @@ async def test_a_keeping_policy_is_in_the_wording_and_what_was_recorded_stays(
     store.default = dataclasses.replace(store.default, recording=RecordingRule(
         on_withdrawal=OnWithdrawal.KEEP))
     room = await three_way(client, db, settings, world, login)
-    request = await _ask(room)
-    prompt = (await room.client.expect("consent-prompt", request=request))["wording"]
+    await room.doctor.send(type="record")  # generous waits: the machine may be loaded
+    request = (await room.doctor.expect("recording", within=30, state="asking"))["request"]
+    prompt = (await room.client.expect("consent-prompt", within=30,
+                                       request=request))["wording"]
     assert prompt["version"] == KEEP_VERSION
     assert "not deleted at once" in prompt["paragraphs"][-1]
-    await consent_all(room.peers, request)
-    await room.client.expect("recording", state="recording")
+    for peer in room.peers:
+        said = [m for m in peer.seen if m["type"] == "consent-prompt"]
+        shown = said[-1] if said else await peer.expect("consent-prompt", within=30)
+        await peer.send(type="consent", request=request, answer="yes",
+                        wording=shown["wording"]["sha256"])
+    await room.client.expect("recording", within=30, state="recording")
     await room.client.send(type="withdraw", request=request)
-    await room.doctor.expect("recording", state="stopped")
+    await room.doctor.expect("recording", within=30, state="stopped")
     row = await settled(db, request)
     assert row.stopped_reason == "withdrawn" and row.deleted_at is None
     assert row.wording_version == KEEP_VERSION
