@@ -293,10 +293,8 @@ class Rooms:
             raise refused
         # The roster first: by the time the person hears "admitted", every connection in
         # the room knows who is admitted, so their first offer is relayed.
-        await self.roster(actor.appointment_id, decide=False)
+        await self.roster(actor.appointment_id)
         await self.bus.send(actor.appointment_id, target_id, {"type": "admitted"})
-        if self.on_change is not None:  # after "admitted": a consent prompt then finds them in
-            await self.on_change(actor.appointment_id)
 
     async def deny(self, actor: Member, target_id: int, reason: str | None) -> None:
         await self._finish(actor, target_id, (ParticipantState.WAITING,),

@@ -33,7 +33,7 @@ class Process:
                                       cwd=ROOT, env=self.env, stdout=self.log,
                                       stderr=subprocess.STDOUT)
 
-    async def ready(self, within: float = 120.0) -> None:
+    async def ready(self, within: float = 300.0) -> None:
         """Wait until /readyz answers 200 (a busy machine starts slowly)."""
         deadline = asyncio.get_running_loop().time() + within
         async with aiohttp.ClientSession() as session:

@@ -76,6 +76,8 @@ async def _poll(check, within: float = 120.0):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.2)
 
 
+# Real processes start slowly on a loaded machine (each imports aiortc and PyAV).
+@pytest.mark.timeout(600)
 async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         client, db, settings, world, tmp_path):
     alice_call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
@@ -152,6 +154,7 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         p2.stop()
 
 
+@pytest.mark.timeout(600)
 async def test_serve_with_two_workers_shares_one_port(client, settings, tmp_path):
     port = split.free_port()
     env = _env(settings, port)
