@@ -22,6 +22,22 @@ def checklist_role(role: ParticipantRole, location: str | None) -> ChecklistRole
             else ChecklistRole.PRACTITIONER_PREMISES)
 
 
+def offer_for(policy: Policy, role: ParticipantRole, answered: bool) -> dict[str, Any] | None:
+    """The checklist a person must answer under `policy`, worded in the current language."""
+    if not policy.checklists.enabled:
+        return None
+
+    def items(of: ChecklistRole) -> list[dict[str, Any]]:
+        return [{"id": i.id, "wording": gettext(i.wording), "blocking": i.blocking}
+                for i in policy.checklists.for_role(of)]
+
+    mine = checklist_role(role, None)
+    offer: dict[str, Any] = {"role": mine.value, "items": items(mine), "answered": answered}
+    if role is ParticipantRole.PRACTITIONER:
+        offer["home_items"] = items(ChecklistRole.PRACTITIONER_HOME)
+    return offer
+
+
 async def answers_since(db: AsyncSession, appointment_id: int) -> datetime | None:
     """From when checklist answers count: the end of the appointment's last session, so
     answers given while waiting for the practitioner count, and a session that starts again

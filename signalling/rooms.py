@@ -46,6 +46,7 @@ from signalling.checklists import (
     check,
     checklist_role,
     latest_checklists,
+    offer_for,
     shown_questions,
 )
 from signalling.protocol import ErrorCode, ProtocolError
@@ -104,18 +105,7 @@ class Rooms:
         current language."""
         async with self.db() as db:
             policy = await self.policies.for_appointment(db, member.appointment_id)
-        if not policy.checklists.enabled:
-            return None
-
-        def items(role: ChecklistRole) -> list[dict[str, Any]]:
-            return [{"id": i.id, "wording": gettext(i.wording), "blocking": i.blocking}
-                    for i in policy.checklists.for_role(role)]
-
-        role = checklist_role(member.role, None)
-        offer: dict[str, Any] = {"role": role.value, "items": items(role), "answered": answered}
-        if member.role is ParticipantRole.PRACTITIONER:
-            offer["home_items"] = items(ChecklistRole.PRACTITIONER_HOME)
-        return offer
+        return offer_for(policy, member.role, answered)
 
     # --- connecting -----------------------------------------------------------------------
 

@@ -69,12 +69,13 @@ async def test_checklist_answers_read_as_the_person_saw_them(
                 "checklists": [{"participant": 1, "role": "client", "complete": True,
                                 "passed": False, "policy_version": "x", "answered_at": None,
                                 "answers": {"client.private": True,
-                                            "client.not_driving": True}}]}))
+                                            "client.not_driving_confirmed": False}}]}))
         contact_id = contact.id
     staff = await login(alice)
     html = await (await staff.get(f"/contacts/{contact_id}")).text()
     assert "client.not_driving" not in html and "client.private" not in html
-    assert "Are you driving? <strong>Yes</strong> <span class=\"tag\">not safe</span>" in html
+    assert ("You are not driving. Is that right? <strong>No</strong> "
+            "<span class=\"tag\">not safe</span>") in html
 
 
 async def test_plural_forms_and_field_labels(client: Any, db: Any, settings: Any,
