@@ -220,5 +220,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       response=ClientOut, tags=("caseload",)),
     E("PUT", "/appointments/{id}/starts-at", appointment_move, "api-appointment-move",
       "Move an appointment to a new time; the client is told", body=MoveIn,
-      response=AppointmentOut, tags=("caseload",)),
+      response=AppointmentOut, tags=("caseload",),
+      conflict="The appointment was cancelled; book a new one instead"),
 )

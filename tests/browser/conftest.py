@@ -44,7 +44,8 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 10_000
 # The live server of the running test, so that `sign_in(page, user)` can forget the last
 # authenticator code used (one person signs in several times within 30 seconds in tests).
-_RUNNING: list[LiveServer] = []
+# The live servers of the running test (the second-factor helper reads their database).
+RUNNING: list[LiveServer] = []
 
 @dataclass
 class LiveServer:
@@ -78,11 +79,11 @@ async def live_server(app: web.Application) -> AsyncIterator[LiveServer]:
     await site.start()
     host, port = runner.addresses[0][:2]
     server = LiveServer(f"http://{host}:{port}", app)
-    _RUNNING.append(server)
+    RUNNING.append(server)
     try:
         yield server
     finally:
-        _RUNNING.remove(server)
+        RUNNING.remove(server)
         await runner.cleanup()
 
 
@@ -158,7 +159,7 @@ CODE_LABEL = "Code from your authenticator app, or a recovery code"
 async def pass_second_factor(page: Any, email: str) -> None:
     """After the password: type the seeded person's authenticator code."""
     await page.wait_for_url("**/login/factor?**")
-    secret = await forget_last_code(_RUNNING[-1].db, email) or TOTP_SECRET
+    secret = await forget_last_code(RUNNING[-1].db, email) or TOTP_SECRET
     await page.get_by_label(CODE_LABEL).fill(pyotp.TOTP(secret).now())
     await submit(page, page.get_by_role("button", name="Continue"), "/login/factor")
 

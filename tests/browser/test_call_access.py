@@ -49,6 +49,10 @@ async def test_every_step_of_a_call_passes_axe(
     await page.get_by_label("Month").fill("1")
     await page.get_by_label("Year").fill("1990")
     await page.get_by_role("button", name="Continue").click()
+    # The journey's first step after the date of birth: how we use your information.
+    await page.locator("#journey-privacy-next").wait_for()
+    await no_violations(page, "how we use your information")
+    await page.locator("#journey-privacy-next").click()
     await page.get_by_role("heading", name="Before you start").wait_for()
     await no_violations(page, "client checklist")
     await answer_checklist(page, safe_answers("client"))

@@ -21,7 +21,7 @@ from aiohttp import web
 from server import keys
 from server.settings import Settings
 from tests.browser.calls import admit, joined, media_flows, phase, practitioner_page, stats
-from tests.browser.conftest import ACTION_TIMEOUT_MS, CHROMIUM_ARGS, LiveServer
+from tests.browser.conftest import ACTION_TIMEOUT_MS, CHROMIUM_ARGS, RUNNING, LiveServer
 from tests.browser.test_call_legs import audio_flows
 from tests.calls import remote_call
 from tests.conftest import World
@@ -60,9 +60,12 @@ async def live_server(app: web.Application, homes: dict[str, str]
     site = web.TCPSite(runner, CORE, 0)
     await site.start()
     port = runner.addresses[0][1]
+    server = LiveServer(f"http://{CORE}:{port}", app)
+    RUNNING.append(server)
     try:
-        yield LiveServer(f"http://{CORE}:{port}", app)
+        yield server
     finally:
+        RUNNING.remove(server)
         await runner.cleanup()
 
 

@@ -87,7 +87,8 @@ async def test_practitioner_completes_an_open_record(
     context = await new_context(viewport={"width": 360, "height": 740},
                                 device_scale_factor=2, is_mobile=True, has_touch=True)
     page = await context.new_page()
-    await sign_in(page, alice)
+    await sign_in(page, alice)  # the diary; the open records are listed on the caseload
+    await page.goto("/caseload")
     reminder = page.get_by_role("region", name="1 contact record needs your outcome and notes")
     await reminder.get_by_role("link", name="Client CRNA1").click()
     await page.wait_for_url(f"**/contacts/{record.contact_id}")

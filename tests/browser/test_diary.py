@@ -32,9 +32,8 @@ async def test_the_diary_shows_today_and_who_is_waiting_now(
     # The client opens their link (generous waits: the machine may be loaded).
     client_page = await open_link(new_context, call.client_token)
     await client_page.wait_for_url("**/join", timeout=WITHIN * 1000)
-    await client_page.get_by_role("heading", name="Before you start").wait_for(
-        timeout=WITHIN * 1000)
-    await answer_checklist(client_page, safe_answers("client"))
+    await client_page.locator("#call").wait_for(timeout=WITHIN * 1000)
+    await answer_checklist(client_page, safe_answers("client"))  # walks the journey's steps
     waiting = entry.locator(".waiting-now")
     await waiting.wait_for(timeout=WITHIN * 1000)  # polled, no reload
     assert (await waiting.inner_text()).startswith("The client is waiting, since")

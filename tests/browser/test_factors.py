@@ -70,7 +70,7 @@ async def test_authenticator_app_enrolment_and_sign_in(
     await page.get_by_role("heading", name="Your recovery codes").wait_for()
     assert await page.locator("#recovery-codes li").count() == recovery.COUNT
     await page.get_by_role("link", name="I have kept my codes: continue").click()
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/diary")  # a practitioner's home page
 
     await _sign_out(page)
     await _password(page, nia.email)
@@ -78,7 +78,7 @@ async def test_authenticator_app_enrolment_and_sign_in(
     await forget_last_code(live_server.db, nia.email)
     await page.get_by_label(CODE_LABEL).fill(pyotp.TOTP(secret).now())
     await submit(page, page.get_by_role("button", name="Continue"), "/login/factor")
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/diary")  # a practitioner's home page
 
 
 async def test_a_recovery_code_signs_in_once(
@@ -94,7 +94,7 @@ async def test_a_recovery_code_signs_in_once(
     assert f"Recovery codes left: {recovery.COUNT - 1}" in await page.locator(
         "#recovery-left").inner_text()
     await page.get_by_role("link", name="Continue").click()
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/diary")  # a practitioner's home page
 
     await _sign_out(page)
     await _password(page, alice.email)
@@ -138,12 +138,12 @@ async def test_passkey_enrolment_and_sign_in_with_a_virtual_authenticator(
         await page.get_by_role("heading", name="Your recovery codes").wait_for()
         assert await page.locator("#passkey-codes-list li").count() == recovery.COUNT
         await page.get_by_role("link", name="I have kept my codes: continue").click()
-        await page.wait_for_url("**/caseload")
+        await page.wait_for_url("**/diary")  # a practitioner's home page
 
         await _sign_out(page)
         await _password(page, nia.email)
         await page.get_by_role("button", name="Use your passkey").click()
-        await page.wait_for_url("**/caseload")
+        await page.wait_for_url("**/diary")  # a practitioner's home page
         async with live_server.db() as s:
             keys_ = (await s.scalars(select(Passkey).where(Passkey.user_id == nia.id))).all()
             methods = [e.detail.get("method") for e in (await s.scalars(
