@@ -81,9 +81,10 @@ class Site:
     """What tests/calls.py and tests/conftest.py helpers need of a test client, for a real
     process: its URLs, and one browser session (cookies) talking to it."""
 
-    def __init__(self, port: int, session: aiohttp.ClientSession) -> None:
+    def __init__(self, port: int, session: aiohttp.ClientSession, db: Any = None) -> None:
         self.port = port
         self.session = session
+        self.db = db  # the shared database, for helpers that look at it (second factor)
 
     def make_url(self, path: str) -> URL:
         return URL(f"http://127.0.0.1:{self.port}{path}")

@@ -96,7 +96,7 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
             sessions.append(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)))
             return sessions[-1]
 
-        alice_p1, bob_p2 = Site(p1_port, browser()), Site(p2_port, browser())
+        alice_p1, bob_p2 = Site(p1_port, browser(), db), Site(p2_port, browser(), db)
         await sign_in(alice_p1, world.users["alice"])  # type: ignore[arg-type]
         await sign_in(bob_p2, world.users["bob"])  # type: ignore[arg-type]
         alice = await practitioner_peer(alice_p1, alice_call.appointment.id)  # type: ignore[arg-type]
