@@ -44,7 +44,8 @@ VERSION = "12"
 FOLDER = Path(os.environ.get("RAPPORT_LIGHTHOUSE_DIR",
                              Path.home() / ".cache" / "rapport-lighthouse"))
 FLAGS = ("--headless=new --no-sandbox --disable-gpu --use-fake-device-for-media-stream "
-         "--use-fake-ui-for-media-stream --disable-background-networking")
+         "--use-fake-ui-for-media-stream --disable-background-networking "
+         "--password-store=basic --use-mock-keychain")  # read the cookies Playwright wrote
 GOAL = {"performance": 95, "accessibility": 100}
 
 

@@ -4,7 +4,7 @@ running a call by hand.
 Run: `python -m bench.screenshots [--out FOLDER] [--lang en] [--widths 360,1280]` (needs Debian's
 Chromium). A fresh Rapport with the demo data (bench/live.py); for each width a client walks
 the journey on a phone-shaped (360 px, touch) or desktop (1280 px) window — link page, wrong
-date of birth, how we use your information (and the full notice opened), each screen of
+date of birth, how we use your information, each screen of
 questions, a failed answer, the camera and connection check, the waiting room — the
 practitioner's call page with the client waiting, then both in the call. One PNG per step,
 named `<width>-<lang>-<nn>-<step>.png`, the whole page (not just the first screen), plus
@@ -101,9 +101,6 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
         await page.wait_for_url("**/join")
         await step(page, "privacy")
         await shot(page, "privacy")
-        await page.locator("#journey-privacy summary").click()
-        await shot(page, "privacy-full-notice")
-        await page.locator("#journey-privacy summary").click()
         await page.locator("#journey-privacy-next").click()
         await page.locator("#checklist-items fieldset.item").first.wait_for()
         screens = await page.evaluate("() => rapportJourney.view().pages")

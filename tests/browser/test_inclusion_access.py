@@ -62,13 +62,11 @@ async def answer_by_id(page: Any, answers: dict[str, bool], *,
 
 
 async def privacy_step(page: Any, lang: str | None = None) -> None:
-    """The journey's first step: how we use your information (axe-checked, closed and with
-    the full notice open, when `lang` is given), then Continue."""
+    """The journey's first step: how we use your information (axe-checked when `lang` is
+    given), then Continue."""
     await page.locator("#journey-privacy").wait_for()
     if lang:
         await accessible(page, f"{lang}: how we use your information")
-        await page.locator("#journey-privacy summary").click()
-        await accessible(page, f"{lang}: the full privacy notice")
     await page.locator("#journey-privacy-next").click()
 
 

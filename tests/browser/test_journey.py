@@ -89,10 +89,8 @@ async def test_one_step_per_screen_back_works_and_nothing_shifts(
     await page.get_by_text("Step 1 of 4").wait_for()
     assert await page.locator("#checklist").is_hidden()
     assert await page.locator("#precall").is_hidden()
-    full = page.locator("#journey-privacy details")
-    assert not await full.get_attribute("open")
-    await full.locator("summary").click()
-    await page.get_by_text("You can ask to see the information we hold about you").wait_for()
+    full = page.locator("#journey-privacy").get_by_role("link", name="Read the full notice")
+    assert await full.get_attribute("href") == "/privacy-notice"
     await page.locator("#journey-privacy-next").click()
 
     # Step 2: the questions, two to a screen, every one answered "yes" to go ahead.
