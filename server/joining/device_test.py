@@ -12,10 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from media.echo import EchoBusy
-from server.errors import N_, BadRequest
-from server.errors import TooMany as TooManyError
-from server.joining.precall import ECHO
+from server.joining.precall import echo_answer
 from server.parsing import json_body
 from server.render import render
 from server.staff.access import Audience, allow
@@ -40,18 +37,7 @@ async def device_test_page(request: web.Request) -> web.Response:
 async def device_test_echo(request: web.Request) -> web.Response:
     """Answer the page's offer with a short-lived echo peer."""
     body = await json_body(request, DeviceOffer)
-    if not body.sdp.startswith("v=0") or "\nm=" not in body.sdp:
-        raise BadRequest(N_("This is not a WebRTC offer the connection test can answer: "
-                            "{why}"), why="an SDP offer with at least one media section")
-    try:
-        sdp = await request.app[ECHO].answer(f"address {request.remote}", body.sdp)
-    except EchoBusy as exc:
-        raise TooManyError(N_("The connection test is busy. Try again in a minute, or skip "
-                              "it."), headers={"Retry-After": "60"}) from exc
-    except ValueError as exc:  # aiortc refuses a malformed offer
-        raise BadRequest(N_("This is not a WebRTC offer the connection test can answer: "
-                            "{why}"), why=str(exc)[:200]) from None
-    return web.json_response({"type": "answer", "sdp": sdp})
+    return await echo_answer(request, f"address {request.remote}", body.sdp)
 
 
 def setup(app: web.Application) -> None:

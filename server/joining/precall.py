@@ -63,11 +63,16 @@ async def echo_offer(request: web.Request) -> web.Response:
     """Start an echo peer for this caller's connection test; answer its offer."""
     body = await json_body(request, EchoOffer)
     member = await caller(request, body.appointment)
-    if not body.sdp.startswith("v=0") or "\nm=" not in body.sdp:
+    return await echo_answer(request, f"p{member.participant_id}", body.sdp)
+
+
+async def echo_answer(request: web.Request, who: str, offer: str) -> web.Response:
+    """The echo peer's answer to a browser's complete offer, or a readable refusal."""
+    if not offer.startswith("v=0") or "\nm=" not in offer:
         raise BadRequest(N_("This is not a WebRTC offer the connection test can answer: "
                             "{why}"), why="an SDP offer with at least one media section")
     try:
-        sdp = await request.app[ECHO].answer(f"p{member.participant_id}", body.sdp)
+        sdp = await request.app[ECHO].answer(who, offer)
     except EchoBusy as exc:
         raise TooManyError(N_("The connection test is busy. Try again in a minute, or skip "
                               "it."), headers={"Retry-After": "60"}) from exc
