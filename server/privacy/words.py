@@ -53,6 +53,7 @@ ACTIONS: dict[str, str] = {
     "contact_record.view": N_("A record of a video session was viewed"),
     "dashboard.view": N_("The dashboard was viewed"),
     "diary.view": N_("A diary was viewed"),
+    "diary.listed": N_("The client was listed on a diary"),
     "factor.enrol": N_("A second sign-in factor was set up"),
     "factor.failure": N_("A second sign-in factor was wrong"),
     "factor.reset": N_("A second sign-in factor was reset"),
