@@ -64,7 +64,10 @@ async def diary_page(request: web.Request) -> web.Response:
     for entry in entries:
         local = entry.appointment.starts_at.astimezone(zone(request))
         days.setdefault(local.strftime("%A %d %B"), []).append(entry)
-    return render(request, "diary.html", days=days, zone=zone(request),
+    asked = request.query.get("moved", "")
+    moved = next((e.appointment for e in entries
+                  if asked.isdigit() and e.appointment.id == int(asked)), None)
+    return render(request, "diary.html", days=days, zone=zone(request), now=at, moved=moved,
                   today=start.strftime("%A %d %B"), waiting=_words(waiting, at, request),
                   watched=watched, poll_seconds=POLL_SECONDS, to_say=decisions.to_say,
                   team=Role.SUPERVISOR in user.roles, open_records=open_records,
