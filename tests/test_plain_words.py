@@ -123,3 +123,13 @@ def test_what_a_sweep_found_reads_as_words() -> None:
     assert words.item("invitation 3") == "Link 3"
     assert words.kind("participants").startswith("People in video sessions")
     assert words.setting("retention_message_days") == "Messages sent to clients"
+
+
+async def test_the_words_are_translated(login: Any, world: Any, seeded: Any) -> None:  # noqa: F811
+    mine, _other = seeded
+    dpo = await login(world.users["olive"])
+    log = await (await dpo.get(f"/privacy/clients/{mine['client'].id}?lang=cy")).text()
+    assert "Edrychwyd ar gofnod y cleient" in log  # "The client's record was viewed"
+    document = await (await dpo.get(
+        f"/privacy/clients/{mine['client'].id}/export.html?lang=ar")).text()
+    assert "تاريخ الميلاد" in document and "Date of birth" not in document
