@@ -64,9 +64,8 @@ http {{
 """
 
 
-@contextlib.asynccontextmanager
-async def running_nginx(folder: Path, port: int, upstreams: list[int]) -> AsyncIterator[str]:
-    """nginx on 127.0.0.1:port in front of 127.0.0.1:<each upstream>; yields its base URL."""
+def start(folder: Path, port: int, upstreams: list[int]) -> subprocess.Popen[bytes]:
+    """nginx on 127.0.0.1:port in front of 127.0.0.1:<each upstream>, in the foreground."""
     if not Path(NGINX).exists():
         message = "nginx is missing: run `apt-get install -y nginx` (scripts/test does)"
         if os.environ.get("CI"):
@@ -78,14 +77,29 @@ async def running_nginx(folder: Path, port: int, upstreams: list[int]) -> AsyncI
                         for p in upstreams)
     conf = folder / "nginx.conf"
     conf.write_text(CONF.format(prefix=folder, port=port, servers=servers))
-    log = (folder / "stdout.log").open("ab")
-    process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(conf)],  # noqa: S603
-                               stdout=log, stderr=subprocess.STDOUT)
+    with (folder / "stdout.log").open("ab") as log:
+        return subprocess.Popen([NGINX, "-p", str(folder), "-c", str(conf)],  # noqa: S603
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+@contextlib.asynccontextmanager
+async def running_nginx(folder: Path, port: int, upstreams: list[int]) -> AsyncIterator[str]:
+    """nginx started for the test, answering on its base URL (yielded)."""
+    process = start(folder, port, upstreams)
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
             for _ in range(300):
-                assert process.poll() is None, (folder / "error.log").read_text()[-2000:]
+                assert process.poll() is None, "nginx stopped: see its error.log"
                 try:
                     async with session.get(f"{url}/healthz"):
                         break
@@ -93,9 +107,4 @@ async def running_nginx(folder: Path, port: int, upstreams: list[int]) -> AsyncI
                     await asyncio.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process)

@@ -5,8 +5,8 @@ and watches like a third process). Alice's three-way call has Alice and the inte
 P1 and the client on P2; Bob's call sits wholly on P2. P2 is killed with SIGKILL: its lease
 expires, P1 tells Alice and the interpreter the client is disconnected (within a few lease
 periods), Alice and the interpreter carry on, the client reconnects to P1 and is still
-admitted (no re-admission); Bob's session, which nobody rejoins, is closed as interrupted. Then P1 gets SIGTERM and drains:
-its pages are told to reconnect (close code 4503).
+admitted (no re-admission); Bob's session, which nobody rejoins, is closed as interrupted.
+Then P1 gets SIGTERM and drains: its pages are told to reconnect (close code 4503).
 """
 
 from __future__ import annotations
