@@ -336,7 +336,10 @@ async def test_client_sees_the_privacy_notice_before_the_checklist(client, db, s
         await session.close()
     notice = page.index("How we use your information")
     assert notice < page.index('id="checklist"')
-    assert "not recorded" in page and "Data Protection Act 2018" in page
+    # The short version is on the journey's first step; the full notice one tap away.
+    assert "The call is not recorded." in page and 'href="/privacy-notice"' in page
+    full = await (await client.get("/privacy-notice")).text()
+    assert "Data Protection Act 2018" in full
 
 
 async def test_privacy_notice_page_is_public_and_translated(client):
