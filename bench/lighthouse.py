@@ -7,9 +7,10 @@ installed into a scratch folder (`$RAPPORT_LIGHTHOUSE_DIR`, default
 `~/.cache/rapport-lighthouse`) when it is absent; it runs with `CHROME_PATH=/usr/bin/chromium`,
 headless, `--no-sandbox`, fake camera and microphone. A fresh Rapport with the demo data
 (bench/live.py); each page is opened as its person would (the link's participant cookie, the
-practitioner's session cookie, set in a fresh Chromium profile that Lighthouse then uses with
-`--disable-storage-reset`), the journey steps by putting a person in that state first
-(server/joining/journey.py picks the step when the page loads). Goal: performance ≥ 95,
+practitioner's session cookie, set over CDP in a Chromium that the benchmark starts and
+Lighthouse attaches to with `--port` and `--disable-storage-reset`), the journey steps by
+putting a person in that state first (server/joining/journey.py picks the step when the page
+loads). Goal: performance ≥ 95,
 accessibility 100, cumulative layout shift ≤ 0.1, no console errors. Writes the "Lighthouse"
 section of docs/performance.md.
 """
@@ -18,26 +19,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+import pyotp
+from sqlalchemy import delete, func, select
 
 from bench.live import CHROMIUM, served
 from bench.report import write_section
 from server import demo, keys
 from server.clock import now
-from server.joining import participants
+from server.joining import invitations, participants
 from server.staff.tokens import token_hash
-from server.store.models import Appointment, ChecklistResponse, Invitation, PrecallCheck
+from server.store.models import (
+    Appointment,
+    ChecklistResponse,
+    Invitation,
+    InvitationRole,
+    PrecallCheck,
+    TotpFactor,
+    User,
+)
 
 HEADING = "Lighthouse"
 VERSION = "12"
@@ -45,7 +58,7 @@ FOLDER = Path(os.environ.get("RAPPORT_LIGHTHOUSE_DIR",
                              Path.home() / ".cache" / "rapport-lighthouse"))
 FLAGS = ("--headless=new --no-sandbox --disable-gpu --use-fake-device-for-media-stream "
          "--use-fake-ui-for-media-stream --disable-background-networking "
-         "--password-store=basic --use-mock-keychain")  # read the cookies Playwright wrote
+         "--disable-component-update --disable-sync --no-first-run --disable-quic")
 GOAL = {"performance": 95, "accessibility": 100}
 
 
@@ -60,27 +73,57 @@ def lighthouse() -> Path:
     return cli
 
 
-async def profile(browser_type: Any, base: str, cookie: str | None) -> Path:
-    """A fresh Chromium profile holding this person's cookies (set through Playwright, written
-    to disk on close): Lighthouse's `--extra-headers` would not reach the page's WebSocket."""
-    folder = Path(tempfile.mkdtemp(prefix="rapport-lighthouse-profile-"))
-    if cookie:
-        context = await browser_type.launch_persistent_context(
-            str(folder), executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        await context.add_cookies([{"name": name, "value": value, "url": base}
-                                   for name, _, value in (c.partition("=")
-                                                          for c in cookie.split("; "))])
-        await context.close()
-    return folder
+@contextlib.asynccontextmanager
+async def chromium_for(playwright: Any, base: str, cookie: str | None) -> AsyncIterator[int]:
+    """Debian's Chromium, headless with remote debugging on a free port, this person's cookies
+    set in its default profile over CDP; yields the port for `lighthouse --port`. Lighthouse
+    opens its tab in that profile, so the document, its fetch calls and its WebSocket all carry
+    the cookie (`--extra-headers` reaches the document only)."""
+    port, folder = _free_port(), Path(tempfile.mkdtemp(prefix="rapport-lighthouse-profile-"))
+    chrome = _launch(port, folder)
+    try:
+        for _ in range(300):
+            try:
+                browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("Chromium did not open its debugging port")
+        if cookie:
+            await browser.contexts[0].add_cookies([
+                {"name": name, "value": value, "url": base}
+                for name, _, value in (c.partition("=") for c in cookie.split("; "))])
+        await browser.close()  # over CDP: disconnects, Chromium and its cookies stay
+        yield port
+    finally:
+        chrome.terminate()
+        try:
+            chrome.wait(10)
+        except subprocess.TimeoutExpired:
+            chrome.kill()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def audit(cli: Path, url: str, folder: Path, out: Path) -> dict[str, Any]:
-    """One Lighthouse run; the scores and findings that matter here."""
+def _launch(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([CHROMIUM, f"--remote-debugging-port={port}",  # noqa: S603
+                             f"--user-data-dir={folder}", *FLAGS.split(), "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def audit(cli: Path, url: str, port: int, out: Path) -> dict[str, Any]:
+    """One Lighthouse run against the Chromium on `port`; the scores and findings."""
     command = [shutil.which("node") or "node", str(cli), url, "--quiet", "--output=json",
                f"--output-path={out}",
                "--only-categories=performance,accessibility,best-practices",
-               f"--chrome-flags={FLAGS} --user-data-dir={folder}",
-               "--disable-storage-reset", "--max-wait-for-load=60000"]
+               f"--port={port}", "--disable-storage-reset", "--max-wait-for-load=60000"]
     for attempt in range(3):  # a loaded machine sometimes loses the trace (NO_NAVSTART)
         done = subprocess.run(command, check=False,  # noqa: S603 (our own arguments)
                               env={**os.environ, "CHROME_PATH": CHROMIUM}, timeout=300)
@@ -105,23 +148,40 @@ def audit(cli: Path, url: str, folder: Path, out: Path) -> dict[str, Any]:
     }
 
 
-async def people(app: Any) -> dict[str, tuple[str, str | None]]:
-    """Each page to measure: (path, cookie), with the person put in the right state."""
+async def _fresh_appointment(db: Any, template: Appointment) -> Appointment:
+    """Another appointment like the demo's (same client, practitioner and time): each journey
+    state needs people of its own, and the demo keeps one appointment only."""
+    columns = {c.key: getattr(template, c.key) for c in Appointment.__mapper__.column_attrs
+               if c.key != "id"}
+    copy = Appointment(**columns)
+    db.add(copy)
+    await db.flush()
+    return copy
+
+
+async def people(app: Any, result: demo.DemoResult) -> dict[str, tuple[str, str | None]]:
+    """Each page to measure: (path, cookie), with the person put in the right state (the
+    demo loaded once: loading it again keeps one appointment for today and drops these)."""
     settings = app[keys.SETTINGS]
     pages: dict[str, tuple[str, str | None]] = {}
     cookie = participants.PARTICIPANT_COOKIE
+    async with app[keys.DB].begin() as db:
+        token = urlsplit(result.client_link).path.rsplit("/", 1)[-1]
+        invitation = await db.scalar(select(Invitation).where(
+            Invitation.token_hash == token_hash(token)))
+        assert invitation is not None
+        template = await db.get(Appointment, invitation.appointment_id)
+        practitioner = await db.scalar(select(User).where(
+            User.email == result.logins["practitioner"][0]))
+        assert template is not None and practitioner is not None
     for state in ("link", "privacy", "check", "wait"):  # each its own appointment and links
         async with app[keys.DB].begin() as db:
-            result = await demo.load(db, settings)
-            token = urlsplit(result.client_link).path.rsplit("/", 1)[-1]
+            appointment = await _fresh_appointment(db, template)
+            invitation, token = await invitations.mint(
+                db, appointment, InvitationRole.CLIENT, practitioner, settings)
             if state == "link":  # not used up: the date of birth is asked
                 pages["client: link page (date of birth)"] = (f"/join/{token}", None)
                 continue
-            invitation = await db.scalar(select(Invitation).where(
-                Invitation.token_hash == token_hash(token)))
-            assert invitation is not None
-            appointment = await db.get(Appointment, invitation.appointment_id)
-            assert appointment is not None
             person, secret = await participants.claim(db, invitation, appointment, "Casey")
             if state in ("check", "wait"):
                 db.add(ChecklistResponse(
@@ -133,10 +193,8 @@ async def people(app: Any) -> dict[str, tuple[str, str | None]]:
                                     verdict="good", camera=True, microphone=True,
                                     created_at=now()))
             if state == "privacy":
-                interp = urlsplit(result.interpreter_link).path.rsplit("/", 1)[-1]
-                row = await db.scalar(select(Invitation).where(
-                    Invitation.token_hash == token_hash(interp)))
-                assert row is not None
+                row, _ = await invitations.mint(db, appointment, InvitationRole.INTERPRETER,
+                                                practitioner, settings)
                 _other, other_secret = await participants.claim(db, row, appointment, "Ines")
                 pages["interpreter: call page, questions step"] = (
                     "/join", f"{cookie}={other_secret}")
@@ -147,17 +205,34 @@ async def people(app: Any) -> dict[str, tuple[str, str | None]]:
     return pages
 
 
+async def _enrolled(app: Any, email: str) -> str:
+    """The demo asks each person to enrol an app at first sign-in: enrol one for them."""
+    secret = pyotp.random_base32()
+    async with app[keys.DB].begin() as db:
+        user = await db.scalar(select(User).where(User.email == email))
+        assert user is not None
+        await db.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
+        db.add(TotpFactor(user_id=user.id, secret=secret, created_at=now(), confirmed_at=now()))
+        user.second_factor = True
+    return secret
+
+
 async def practitioner(app: Any, base: str, browser: Any, email: str, password: str
                        ) -> tuple[str, str]:
     async with app[keys.DB]() as db:
         appointment_id = await db.scalar(select(func.max(Appointment.id)))
+    secret = await _enrolled(app, email)
     context = await browser.new_context(base_url=base)
     page = await context.new_page()
     await page.goto("/login")
     await page.get_by_label("Email address").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/caseload")
+    await page.wait_for_url("**/login/factor**")
+    await page.get_by_label("Code from your authenticator app, or a recovery code").fill(
+        pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url("**/diary")
     jar = "; ".join(f"{c['name']}={c['value']}" for c in await context.cookies())
     await context.close()
     return f"/appointments/{appointment_id}/call", jar
@@ -169,9 +244,10 @@ async def run(keep: Path | None) -> dict[str, dict[str, Any]]:
     folder = keep or Path(tempfile.mkdtemp(prefix="rapport-lighthouse-"))
     folder.mkdir(parents=True, exist_ok=True)
     async with served() as (app, base, browser):
-        pages = await people(app)
-        async with app[keys.DB].begin() as db:  # each load resets the passwords: the last
-            logins = (await demo.load(db, app[keys.SETTINGS])).logins
+        async with app[keys.DB].begin() as db:
+            loaded = await demo.load(db, app[keys.SETTINGS])
+        pages = await people(app, loaded)
+        logins = loaded.logins
         pages["practitioner: call page"] = await practitioner(app, base, browser,
                                                               *logins["practitioner"])
         pages["login page"] = ("/login", None)
@@ -181,9 +257,8 @@ async def run(keep: Path | None) -> dict[str, dict[str, Any]]:
             for n, (name, (path, cookie)) in enumerate(pages.items()):
                 print(f"lighthouse: {name} ({path})", flush=True)
                 out = folder / f"{n:02d}.json"
-                chrome = await profile(playwright.chromium, base, cookie)
-                results[name] = await asyncio.to_thread(audit, cli, base + path, chrome, out)
-                shutil.rmtree(chrome, ignore_errors=True)
+                async with chromium_for(playwright, base, cookie) as port:
+                    results[name] = await asyncio.to_thread(audit, cli, base + path, port, out)
     return results
 
 
