@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,32 +59,49 @@ class RunningProvider:
     issuer: str
 
 
-@pytest.fixture(scope="session")
-def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProvider]:
+@contextmanager
+def running_provider(folder: Path, email_in_id_token: bool) -> Iterator[RunningProvider]:
     """The provider on a free 127.0.0.1 port, Rapport registered as a confidential client."""
     node = _node()
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    conf = tmp_path_factory.mktemp("oidc") / "provider.json"
+    conf = folder / "provider.json"
     conf.write_text(json.dumps({
         "issuer": issuer, "port": port, "accounts": ACCOUNTS,
+        "email_in_id_token": email_in_id_token,
         "client": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                    "redirect_uris": [RAPPORT + CALLBACK],
                    "post_logout_redirect_uris": [RAPPORT + "/login"]},
     }))
-    process = subprocess.Popen([node, str(HERE / "provider.js"), str(conf)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = folder / "provider.log"  # a file, not a pipe nobody reads that could fill up
+    with log.open("w") as errors:
+        process = subprocess.Popen([node, str(HERE / "provider.js"), str(conf)],
+                                   stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        line = process.stdout.readline()  # "READY", or nothing if node exits
         if "READY" not in line:
             process.kill()
-            _, err = process.communicate(timeout=5)
-            pytest.fail(f"the OpenID provider did not start: {line!r} {err[-2000:]}")
+            process.wait(timeout=5)
+            pytest.fail(f"the OpenID provider did not start: {log.read_text()[-2000:]}")
         yield RunningProvider(issuer)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProvider]:
+    """A provider that puts the email in the ID token."""
+    with running_provider(tmp_path_factory.mktemp("oidc"), email_in_id_token=True) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def userinfo_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProvider]:
+    """A provider that gives the email only at its UserInfo endpoint."""
+    with running_provider(tmp_path_factory.mktemp("oidc"), email_in_id_token=False) as found:
+        yield found
 
 
 async def provider_answer(start: aiohttp.ClientResponse, sub: str) -> str:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from sqlalchemy import select, update
 
+from server import keys
 from server.app import create_app
 from server.clock import now
 from server.settings import Settings, SettingsError, load_settings
@@ -26,6 +27,7 @@ from tests.oidc_provider import (  # noqa: F401 - oidc_provider is a fixture
     free_port,
     oidc_provider,
     provider_answer,
+    userinfo_provider,
 )
 
 
@@ -113,6 +115,21 @@ async def test_a_hardware_key_counts_and_the_email_matches_whatever_its_case(cli
     assert response.headers["Location"].startswith("/login/news")
 
 
+async def test_an_email_given_only_at_userinfo_links_too(settings, aiohttp_client, world,
+                                                        userinfo_provider):  # noqa: F811
+    app = create_app(replace(settings, sso_issuer=userinfo_provider.issuer))
+    client = await aiohttp_client(app)
+    assert (await sso(client, "alice-sub")).headers["Location"].startswith("/login/news")
+    async with app[keys.DB]() as s:
+        assert (await s.scalar(select(SsoIdentity.email))) == "alice@example.test"
+
+
+async def test_a_mfa_sign_in_counts_as_a_full_sign_in_for_the_news(client, db, world):
+    assert (await sso(client, "alice-sub")).status == 303
+    [verified] = await events(db, "factor.verify")
+    assert verified.detail["method"] == "provider"
+
+
 # --- refusals -----------------------------------------------------------------------------
 
 async def test_a_wrong_state_is_refused(client, db, world):
@@ -121,6 +138,15 @@ async def test_a_wrong_state_is_refused(client, db, world):
     query["state"] = ["forged"]
     response = await client.get("/login/sso/callback?" + urlencode(query, doseq=True))
     await refused(client, db, response, 400, "already used, has expired", "state")
+
+
+async def test_an_answer_naming_another_issuer_is_refused(client, db, world):
+    answer = await provider_answer(await start(client), "alice-sub")
+    query = parse_qs(urlsplit(answer).query)
+    assert query["iss"]  # RFC 9207: the provider names itself in its answer
+    query["iss"] = ["https://evil.example"]
+    response = await client.get("/login/sso/callback?" + urlencode(query, doseq=True))
+    await refused(client, db, response, 401, "not meant for Rapport", "claims")
 
 
 async def test_a_replayed_callback_and_a_replayed_code_are_refused(client, db, world):
@@ -197,7 +223,6 @@ async def test_an_account_linked_to_another_identity_is_not_taken_over(client, d
 async def test_an_unreachable_provider_gives_a_readable_page(settings, aiohttp_client, world):
     app = create_app(replace(settings, sso_issuer=f"http://127.0.0.1:{free_port()}"))
     client = await aiohttp_client(app)
-    from server import keys
     await refused(client, app[keys.DB], await start(client), 503, "could not reach Test ID",
                   "provider_unreachable")
 

@@ -55,6 +55,7 @@ class Provider:
     jwks_uri: str
     algorithms: tuple[str, ...]
     end_session_endpoint: str | None
+    userinfo_endpoint: str | None
 
 
 def _provider(doc: dict[str, Any], issuer: str) -> Provider:
@@ -65,7 +66,7 @@ def _provider(doc: dict[str, Any], issuer: str) -> Provider:
                          str(doc["jwks_uri"]),
                          tuple(a for a in doc.get("id_token_signing_alg_values_supported")
                                or ["RS256"] if a != "none"),
-                         doc.get("end_session_endpoint"))
+                         doc.get("end_session_endpoint"), doc.get("userinfo_endpoint"))
     except KeyError as missing:
         raise SsoError(Reason.UNREACHABLE, f"discovery lacks {missing}") from None
     methods = doc.get("code_challenge_methods_supported")
@@ -188,6 +189,24 @@ class OidcClient:
             reason = Reason.NONCE if "nonce" in str(exc) else Reason.CLAIMS
             raise SsoError(reason, f"{exc.error} {claim}") from None
         return dict(claims)
+
+    async def with_userinfo(self, provider: Provider, tokens: dict[str, Any],
+                            claims: dict[str, Any]) -> dict[str, Any]:
+        """Providers that keep the email out of the ID token give it at the UserInfo endpoint;
+        its answer counts only for the same `sub` (OpenID Connect Core 5.3.2)."""
+        if "email" in claims or not provider.userinfo_endpoint \
+                or not isinstance(tokens.get("access_token"), str):
+            return claims
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        try:
+            async with self.http.get(provider.userinfo_endpoint, headers=headers,
+                                     timeout=TIMEOUT) as response:
+                info = await response.json(content_type=None) if response.status == 200 else {}
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise SsoError(Reason.UNREACHABLE, f"userinfo: {type(exc).__name__}") from None
+        if not isinstance(info, dict) or info.get("sub") != claims.get("sub"):
+            raise SsoError(Reason.CLAIMS, "userinfo answered for another sub")
+        return {**claims, **{k: info[k] for k in ("email", "email_verified") if k in info}}
 
     def logout_url(self, provider: Provider) -> str | None:
         """RP-initiated logout at the provider, back to Rapport's sign-in page, if offered."""

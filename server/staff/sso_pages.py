@@ -89,8 +89,11 @@ async def _signed_in(request: web.Request, client: OidcClient) -> tuple[str, str
     if query.get("state") != attempt.state or not query.get("code"):
         raise SsoError(Reason.STATE, "state does not match this browser's sign-in")
     provider = await client.provider()
+    if "iss" in query and query["iss"] != provider.issuer:  # RFC 9207: a mixed-up answer
+        raise SsoError(Reason.CLAIMS, f"answer from issuer {query['iss'][:100]!r}")
     tokens = await client.exchange(provider, query["code"], attempt.code_verifier)
     claims = await client.verify(provider, tokens, attempt.nonce)
+    claims = await client.with_userinfo(provider, tokens, claims)
     return await _start(request, provider.issuer, claims, attempt.next_path)
 
 
@@ -102,10 +105,12 @@ async def _start(request: web.Request, issuer: str, claims: Mapping[str, Any],
         user, identity = await sso_links.account_for(db, request, issuer, claims)
         token, row = await start_session(db, user, request)
         row.sso_identity_id = identity.id
-        if mfa:
-            row.factor_at = now()  # the provider proved a second factor (docs/security.md)
         audit.record(db, request, "staff.sso_login", "user", user.id, actor=user,
                      issuer=issuer, amr=claims.get("amr"), provider_mfa=mfa)
+        if mfa:  # the provider proved a second factor (docs/security.md, "Single sign-on")
+            row.factor_at = now()
+            audit.record(db, request, "factor.verify", "user", user.id, actor=user,
+                         method="provider")
         target = factor_page(target) if needs_factor(row, user, settings) else news_page(target)
     return token, target
 

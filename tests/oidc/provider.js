@@ -4,7 +4,8 @@
 //
 // CONFIG: {"issuer": "http://127.0.0.1:PORT", "port": PORT,
 //          "client": {"client_id", "client_secret", "redirect_uris", "post_logout_redirect_uris"},
-//          "accounts": {"SUB": {"email", "email_verified", "amr": ["pwd", "mfa"]}}}
+//          "accounts": {"SUB": {"email", "email_verified", "amr": ["pwd", "mfa"]}},
+//          "email_in_id_token": true}
 //
 // The login step is automatic: the authorisation request's `login_hint` names the account
 // (its `sub`), which signs in with that account's `amr`; consent is granted for the scopes
@@ -32,8 +33,9 @@ const provider = new Provider(conf.issuer, {
   pkce: { required: () => true },
   // `amr` is issued only when a granted scope lists it.
   claims: { openid: ["sub", "amr"], email: ["email", "email_verified"], profile: ["name"] },
-  // The email claims go in the ID token itself (Rapport reads them there).
-  conformIdTokenClaims: false,
+  // Email claims in the ID token itself, or (false) only at the UserInfo endpoint, as some
+  // providers do; Rapport reads them from either.
+  conformIdTokenClaims: !conf.email_in_id_token,
   features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, sub) {
