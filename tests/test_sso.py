@@ -74,6 +74,19 @@ async def test_the_login_page_offers_the_provider(client, world):
     assert 'name="password"' in page  # passwords stay on unless switched off
 
 
+async def test_the_request_carries_pkce_state_nonce_and_max_age(client, db, world):
+    location = (await start(client)).headers["Location"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    async with db() as s:
+        attempt = await s.scalar(select(SsoAttempt))
+    assert query["code_challenge_method"] == "S256"
+    assert query["code_challenge"] != attempt.code_verifier  # only its SHA-256 travels
+    assert (query["state"], query["nonce"]) == (attempt.state, attempt.nonce)
+    assert len(attempt.state) >= 43 and len(attempt.nonce) >= 43
+    assert query["max_age"] == "43200"  # the provider asks again after 12 hours
+    assert query["redirect_uri"] == "http://127.0.0.1:8080/login/sso/callback"
+
+
 async def test_provider_mfa_signs_in_without_rapports_factor_and_links_by_sub(client, db, world):
     response = await sso(client, "alice-sub")
     assert response.status == 303
@@ -196,6 +209,15 @@ async def test_an_expired_id_token_is_refused(client, db, world, monkeypatch):
     answer = await provider_answer(await start(client), "alice-sub")
     monkeypatch.setattr(oidc, "now", lambda: now() + timedelta(hours=3))
     await refused(client, db, await client.get(answer), 401, "has expired", "expired")
+
+
+async def test_a_provider_sign_in_older_than_max_age_is_refused(client, db, world,
+                                                                monkeypatch):
+    answer = await provider_answer(await start(client), "alice-sub")
+    monkeypatch.setattr(oidc.OidcClient, "max_age", property(lambda self: -120))
+    await refused(client, db, await client.get(answer), 401, "has expired", "expired")
+    assert (await events(db, "staff.sso_failure"))[-1].detail["why"] == \
+        "auth_time older than max_age"
 
 
 @pytest.mark.parametrize(("sub", "status", "words", "reason"), [

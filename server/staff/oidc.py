@@ -127,9 +127,15 @@ class OidcClient:
             ("response_type", "code"), ("client_id", self.settings.sso_client_id),
             ("redirect_uri", self.redirect_uri), ("scope", SCOPES), ("state", state),
             ("nonce", nonce), ("code_challenge", create_s256_code_challenge(verifier)),
-            ("code_challenge_method", "S256"),
+            ("code_challenge_method", "S256"), ("max_age", str(self.max_age)),
         ])
         return url
+
+    @property
+    def max_age(self) -> int:
+        """The oldest provider sign-in accepted: a Rapport session's absolute lifetime, so
+        the provider asks the person again at least that often (ASVS 7.6.1)."""
+        return self.settings.session_absolute_hours * 3600
 
     async def exchange(self, provider: Provider, code: str, verifier: str) -> dict[str, Any]:
         """The authorisation code (and PKCE verifier) for tokens, with client_secret_basic."""
@@ -179,15 +185,18 @@ class OidcClient:
             "iss": {"essential": True, "value": provider.issuer},
             "aud": {"essential": True, "value": self.settings.sso_client_id},
         }, {"nonce": nonce, "client_id": self.settings.sso_client_id,
-            "access_token": tokens.get("access_token")})
+            "access_token": tokens.get("access_token"), "max_age": self.max_age})
+        moment = int(now().timestamp())
         try:
-            claims.validate(now=int(now().timestamp()), leeway=LEEWAY_SECONDS)
+            claims.validate(now=moment, leeway=LEEWAY_SECONDS)
         except ExpiredTokenError:
             raise SsoError(Reason.EXPIRED, "exp") from None
         except JoseError as exc:
             claim = str(getattr(exc, "claim", "") or exc.error)
             reason = Reason.NONCE if "nonce" in str(exc) else Reason.CLAIMS
             raise SsoError(reason, f"{exc.error} {claim}") from None
+        if moment - claims["auth_time"] > self.max_age + LEEWAY_SECONDS:
+            raise SsoError(Reason.EXPIRED, "auth_time older than max_age")
         return dict(claims)
 
     async def with_userinfo(self, provider: Provider, tokens: dict[str, Any],
