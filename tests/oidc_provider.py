@@ -60,7 +60,8 @@ class RunningProvider:
 
 
 @contextmanager
-def running_provider(folder: Path, email_in_id_token: bool) -> Iterator[RunningProvider]:
+def running_provider(folder: Path, email_in_id_token: bool,
+                     rapport: str = RAPPORT) -> Iterator[RunningProvider]:
     """The provider on a free 127.0.0.1 port, Rapport registered as a confidential client."""
     node = _node()
     port = free_port()
@@ -70,8 +71,8 @@ def running_provider(folder: Path, email_in_id_token: bool) -> Iterator[RunningP
         "issuer": issuer, "port": port, "accounts": ACCOUNTS,
         "email_in_id_token": email_in_id_token,
         "client": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                   "redirect_uris": [RAPPORT + CALLBACK],
-                   "post_logout_redirect_uris": [RAPPORT + "/login"]},
+                   "redirect_uris": [rapport + CALLBACK],
+                   "post_logout_redirect_uris": [rapport + "/login"]},
     }))
     log = folder / "provider.log"  # a file, not a pipe nobody reads that could fill up
     with log.open("w") as errors:

@@ -74,6 +74,16 @@ async def test_the_login_page_offers_the_provider(client, world):
     assert 'name="password"' in page  # passwords stay on unless switched off
 
 
+async def test_only_the_sign_in_pages_let_forms_lead_to_the_provider(client, world,
+                                                                     oidc_provider):  # noqa: F811
+    """Chromium holds a form's redirect to `form-action`: the button needs the provider's
+    origin there (tests/browser/test_sso.py proves the whole walk)."""
+    login = (await client.get("/login")).headers["Content-Security-Policy"]
+    assert f"form-action 'self' {oidc_provider.issuer};" in login
+    other = (await client.get("/privacy-notice")).headers["Content-Security-Policy"]
+    assert "form-action 'self';" in other
+
+
 async def test_the_request_carries_pkce_state_nonce_and_max_age(client, db, world):
     location = (await start(client)).headers["Location"]
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}

@@ -5,7 +5,9 @@ did multi-factor), and an admin unlinks a person's provider identity."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -166,8 +168,29 @@ def signed_in_with_sso(request: web.Request) -> bool:
         and identity.session.sso_identity_id is not None
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def provider_form_action(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`, after the security headers: browsers hold a form's redirects to
+    the page's CSP `form-action` too, so the sign-in pages (whose "Sign in with …" form is
+    answered by a redirect to the provider) also allow the provider's origins."""
+    csp = response.headers.get("Content-Security-Policy")
+    if OIDC not in request.app or not request.path.startswith("/login") or not csp \
+            or response.content_type != "text/html":
+        return
+    origins = {_origin(request.app[keys.SETTINGS].sso_issuer)}
+    with suppress(SsoError):
+        origins.add(_origin((await request.app[OIDC].provider()).authorization_endpoint))
+    response.headers["Content-Security-Policy"] = csp.replace(
+        "form-action 'self'", "form-action 'self' " + " ".join(sorted(origins)))
+
+
 def setup(app: web.Application) -> None:
-    """Its routes, the provider client's lifetime and the sign-in page's context."""
+    """Its routes, the provider client's lifetime, the sign-in page's context and CSP."""
     app.router.add_routes(ROUTES)
     app.cleanup_ctx.append(oidc_ctx)
     app[keys.PAGE_CONTEXT].append(sso_context)
+    app.on_response_prepare.append(provider_form_action)

@@ -7,9 +7,9 @@
 //          "accounts": {"SUB": {"email", "email_verified", "amr": ["pwd", "mfa"]}},
 //          "email_in_id_token": true}
 //
-// The login step is automatic: the authorisation request's `login_hint` names the account
-// (its `sub`), which signs in with that account's `amr`; consent is granted for the scopes
-// asked. Prints "READY" once listening.
+// The login step: the authorisation request's `login_hint` names the account (its `sub`), or,
+// without one, a small form asks for it (the browser tests type it); the account signs in
+// with its own `amr`. Consent is granted for the scopes asked. Prints "READY" once listening.
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -51,10 +51,26 @@ const provider = new Provider(conf.issuer, {
   },
 });
 
+const LOGIN_FORM = (uid) => `<!doctype html><html lang="en"><head><title>Test ID</title></head>
+<body><main><h1>Test ID</h1><form method="post" action="/interaction/${uid}">
+<label for="sub">Account</label> <input id="sub" name="sub" autocomplete="off">
+<button type="submit">Continue</button></form></main></body></html>`;
+
+async function posted(req) {
+  let body = "";
+  for await (const chunk of req) body += chunk;
+  return new URLSearchParams(body);
+}
+
 async function interaction(req, res) {
   const details = await provider.interactionDetails(req, res);
   if (details.prompt.name === "login") {
-    const sub = details.params.login_hint;
+    const sub = req.method === "POST" ? (await posted(req)).get("sub") : details.params.login_hint;
+    if (sub === undefined) {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(LOGIN_FORM(details.uid));
+      return;
+    }
     if (!accounts[sub]) {
       res.writeHead(400, { "content-type": "text/plain" });
       res.end(`no test account ${sub}`);
