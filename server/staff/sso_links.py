@@ -5,12 +5,14 @@ by `sub` after), listed and unlinked by an admin."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from authlib.common.security import generate_token
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
@@ -22,6 +24,17 @@ from server.store import audit
 from server.store.models import SsoAttempt, SsoIdentity, StaffSession, User
 
 ATTEMPT_MINUTES = 10  # time to sign in at the provider and come back
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in under way, as its callback needs it."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    next_path: str
+    expires_at: datetime
 
 
 async def start_attempt(db: AsyncSession, next_path: str) -> tuple[str, SsoAttempt]:
@@ -36,17 +49,21 @@ async def start_attempt(db: AsyncSession, next_path: str) -> tuple[str, SsoAttem
     return binding, row
 
 
-async def take_attempt(db: AsyncSession, binding: str | None) -> SsoAttempt:
-    """The browser's sign-in under way, removed as it is read: a callback works once."""
+async def take_attempt(db: AsyncSession, binding: str | None) -> Attempt:
+    """The browser's sign-in under way, deleted in the same statement that reads it, so two
+    callbacks racing with one cookie cannot both have it."""
     if not binding:
         raise SsoError(Reason.STATE, "no sign-in under way in this browser")
-    row = await db.scalar(select(SsoAttempt).where(SsoAttempt.binding_hash == token_hash(binding)))
+    row = (await db.execute(
+        delete(SsoAttempt).where(SsoAttempt.binding_hash == token_hash(binding))
+        .returning(SsoAttempt.state, SsoAttempt.nonce, SsoAttempt.code_verifier,
+                   SsoAttempt.next_path, SsoAttempt.expires_at))).one_or_none()
     if row is None:
         raise SsoError(Reason.STATE, "no such sign-in (already used or expired)")
-    await db.delete(row)
-    if row.expires_at <= now():
+    attempt = Attempt(*row)
+    if attempt.expires_at <= now():
         raise SsoError(Reason.STATE, "sign-in expired")
-    return row
+    return attempt
 
 
 async def _link(db: AsyncSession, request: web.Request, issuer: str,
@@ -68,7 +85,10 @@ async def _link(db: AsyncSession, request: web.Request, issuer: str,
     identity = SsoIdentity(user_id=user.id, issuer=issuer, subject=str(claims["sub"])[:255],
                            email=email, linked_at=now())
     db.add(identity)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:  # the same first sign-in twice at once: the other one linked it
+        raise SsoError(Reason.STATE, "linked by a simultaneous sign-in") from None
     audit.record(db, request, "staff.sso_link", "user", user.id, actor=user, issuer=issuer)
     return identity
 
