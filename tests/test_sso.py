@@ -263,6 +263,8 @@ async def test_the_provider_saying_no_is_a_readable_page(client, db, world):
     await start(client)
     response = await client.get("/login/sso/callback?error=access_denied&state=x")
     await refused(client, db, response, 502, "Test ID did not sign you in", "provider_error")
+    async with db() as s:
+        assert await s.scalar(select(SsoAttempt)) is None  # the attempt is spent
     welsh = await client.get("/login/sso/callback?error=access_denied&lang=cy")
     assert "Ni wnaeth Test ID eich mewngofnodi" in await welsh.text()
 

@@ -81,13 +81,16 @@ async def sso_start(request: web.Request) -> web.StreamResponse:
 async def _signed_in(request: web.Request, client: OidcClient) -> tuple[str, str]:
     """Check everything the provider sent back; the session token and where to go next."""
     query = request.query
-    if "error" in query:
+    settings = request.app[keys.SETTINGS]
+    binding = request.cookies.get(attempt_cookie_name(settings))
+    if "error" in query:  # e.g. access_denied: the attempt is spent all the same
+        with suppress(SsoError):
+            async with request.app[keys.DB].begin() as db:
+                await sso_links.take_attempt(db, binding)
         raise SsoError(Reason.PROVIDER_ERROR, f"{query['error']}: "
                        f"{query.get('error_description', '')}")
-    settings = request.app[keys.SETTINGS]
     async with request.app[keys.DB].begin() as db:
-        attempt = await sso_links.take_attempt(
-            db, request.cookies.get(attempt_cookie_name(settings)))
+        attempt = await sso_links.take_attempt(db, binding)
     if query.get("state") != attempt.state or not query.get("code"):
         raise SsoError(Reason.STATE, "state does not match this browser's sign-in")
     provider = await client.provider()
