@@ -238,6 +238,7 @@ async def oidc_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.sso_issuer:
         yield
         return
-    async with aiohttp.ClientSession() as http:
+    # No cookie jar: each call to the provider stands alone, nothing carries between people.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         app[OIDC] = OidcClient(settings, http)
         yield
