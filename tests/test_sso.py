@@ -100,7 +100,7 @@ async def test_the_request_carries_pkce_state_nonce_and_max_age(client, db, worl
 async def test_provider_mfa_signs_in_without_rapports_factor_and_links_by_sub(client, db, world):
     response = await sso(client, "alice-sub")
     assert response.status == 303
-    assert response.headers["Location"].startswith("/login/news")
+    assert response.headers["Location"] == "/login/news?next=/account"  # then where it began
     assert (await client.get("/account", allow_redirects=False)).status == 200
     async with db() as s:
         link = await s.scalar(select(SsoIdentity))
@@ -243,6 +243,25 @@ async def test_people_rapport_cannot_sign_in_are_told_why(client, db, world, sub
         await make_user(s, world.org, None, "gone", set(), active=False)
     await refused(client, db, await sso(client, sub), status, words, reason)
     assert await events(db, "staff.sso_link") == []
+
+
+async def test_a_linked_account_deactivated_later_is_refused(client, db, world):
+    assert (await sso(client, "alice-sub")).status == 303
+    async with db.begin() as s:
+        await s.execute(update(User).where(User.id == world.users["alice"].id)
+                        .values(active=False))
+    client.session.cookie_jar.clear()
+    await refused(client, db, await sso(client, "alice-sub"), 403, "deactivated", "disabled")
+
+
+async def test_without_single_sign_on_its_routes_are_not_found(settings, aiohttp_client, world):
+    client = await aiohttp_client(create_app(replace(settings, sso_issuer="")))
+    page = await (await client.get("/login")).text()
+    assert "/login/sso" not in page
+    csrf = await page_csrf(client, "/login")
+    response = await client.post("/login/sso", data={"csrf_token": csrf})
+    assert response.status == 404 and "not set up" in await response.text()
+    assert (await client.get("/login/sso/callback?code=x&state=y")).status == 404
 
 
 async def test_an_account_linked_to_another_identity_is_not_taken_over(client, db, world):
