@@ -39,7 +39,14 @@ from server.records import pages as records_pages
 from server.records.keys import RECORD_SUMMARIES
 from server.render import WEB, make_jinja
 from server.settings import Settings
-from server.staff import access, account_security, auth, factor_pages, passkey_pages
+from server.staff import (
+    access,
+    account_security,
+    auth,
+    factor_pages,
+    passkey_pages,
+    sso_pages,
+)
 from server.staff import pages as staff_pages
 from server.staff.access import Audience, allow
 from server.store.db import database_ctx
@@ -140,9 +147,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_static("/static/", WEB / "static", name="static")
-    for pages in (staff_pages, factor_pages, passkey_pages, account_security, casework_pages,
-                  diary_pages, policy_pages, joining_pages, privacy, messages_pages,
-                  contact_pages, move_pages):
+    for pages in (staff_pages, factor_pages, passkey_pages, sso_pages, account_security,
+                  casework_pages, diary_pages, policy_pages, joining_pages, privacy,
+                  messages_pages, contact_pages, move_pages):
         pages.setup(app)
     api.setup(app)
     signalling.setup(app)

@@ -139,6 +139,16 @@ class Settings:
     # /metrics: with a token, only for `Authorization: Bearer <token>`; without, only for
     # callers on this machine.
     metrics_token: str = ""
+    # Staff single sign-on over OpenID Connect (docs/security.md, "Single sign-on"): the
+    # provider's issuer URL ("" = off), this client's id and secret, the provider's name on
+    # the button, the `amr` values that count as the provider having done multi-factor (then
+    # Rapport's own factor step is skipped), and whether passwords still sign in.
+    sso_issuer: str = ""
+    sso_client_id: str = ""
+    sso_client_secret: str = ""
+    sso_label: str = ""
+    sso_mfa_amr: tuple[str, ...] = ("mfa", "otp", "hwk", "swk", "sc")
+    password_login: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -197,6 +207,7 @@ class Settings:
             ),
         ]
         checks.extend(self._message_checks())
+        checks.extend(sso_checks(self))
         try:
             decode_recording_keys(self.recording_keys, self.recording_key_id)
         except ValueError as exc:
@@ -258,7 +269,7 @@ _ANY_ADDRESS = {"0.0.0.0", "::"}  # noqa: S104 - compared with, never bound to
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 # Never repeated in an error message: it would land in logs.
-_SECRETS = {"notify_api_key", "smtp_password", "turn_secret"}
+_SECRETS = {"notify_api_key", "smtp_password", "turn_secret", "sso_client_secret"}
 _EMAIL_CHANNELS = {"log", "smtp", "notify"}
 _SMS_CHANNELS = {"log", "notify"}
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
@@ -266,6 +277,32 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _NOTIFY_KEY = re.compile(r".+-" + _UUID.pattern + "-" + _UUID.pattern)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+# RFC 8176's registry of authentication method references: a value outside it is a typo.
+AMR_VALUES = {"face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pop",
+              "pwd", "rba", "retina", "sc", "sms", "swk", "tel", "user", "vbm", "wia"}
+_LOOPBACK = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+
+
+def sso_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """The single sign-on settings: all or nothing, an https issuer (loopback for tests)."""
+    issuer, on = settings.sso_issuer, bool(settings.sso_issuer)
+    secure = issuer.startswith("https://") or issuer.startswith(_LOOPBACK)
+    return [
+        ("sso_issuer", not on or (secure and "?" not in issuer and "#" not in issuer),
+         "must be the provider's https:// issuer URL, without query or fragment"),
+        ("sso_client_id", not on or bool(settings.sso_client_id.strip()),
+         "must be set when sso_issuer is set (the client id the provider gave Rapport)"),
+        ("sso_client_secret", not on or bool(settings.sso_client_secret),
+         "must be set when sso_issuer is set (the client secret the provider gave Rapport)"),
+        ("sso_label", not on or 0 < len(settings.sso_label.strip()) <= 60,
+         "must be the provider's name for the button (1 to 60 characters) when sso_issuer is set"),
+        ("sso_mfa_amr", set(settings.sso_mfa_amr) <= AMR_VALUES,
+         f"must list values of RFC 8176 only: {sorted(AMR_VALUES)}"),
+        ("password_login", on or settings.password_login,
+         "can be false only when sso_issuer is set (else nobody could sign in)"),
+    ]
 
 
 def _convert(name: str, kind: Any, raw: Any, source: str) -> Any:

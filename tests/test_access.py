@@ -67,6 +67,9 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/login/passkey/register", SIGNING_IN),
     ("POST", "/login/passkey/options", SIGNING_IN),
     ("POST", "/login/passkey", SIGNING_IN),  # sends a half-signed-in session to its factor
+    # --- single sign-on (404 when not configured; tests/test_sso.py for the provider)
+    ("POST", "/login/sso", PUBLIC),
+    ("GET HEAD", "/login/sso/callback", PUBLIC),
     # --- caseload pages
     ("GET HEAD", "/caseload", PRACTICE),
     ("GET HEAD", "/diary", PRACTICE),
@@ -87,6 +90,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("POST", "/admin/users/{id}/deactivate", ADMIN),
     ("POST", "/admin/users/{id}/reactivate", ADMIN),
     ("POST", "/admin/users/{id}/factors/reset", ADMIN),
+    ("POST", "/admin/users/{id}/sso/unlink", ADMIN),
     ("GET HEAD", "/admin/policy", POLICY_READERS),
     ("GET HEAD", "/admin/policy/edit", ADMIN),
     ("POST", "/admin/policy", ADMIN),

@@ -127,6 +127,8 @@ NOT_ABOUT_CLIENTS: dict[str, str] = {
     "recovery_code": "hashes of staff recovery codes",
     "passkey": "staff passkeys (public keys)",
     "webauthn_challenge": "a staff passkey ceremony's challenge, kept for minutes",
+    "sso_identity": "staff single sign-on identities (issuer, subject, email)",
+    "sso_attempt": "a staff single sign-on under way (state, nonce), kept for minutes",
     "webhook": "the address and secret of the organisation's case system",
 }
 

@@ -13,6 +13,7 @@ from server.store.models import AuditEvent, StaffSession
 
 FULL_SIGN_IN = ("factor.verify", "factor.enrol")
 FAILURES = ("login.failure", "factor.failure")
+SIGN_INS = ("login.success", "staff.sso_login")  # a password, or single sign-on
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ async def since_last_sign_in(db: AsyncSession, user_id: int, session: StaffSessi
     failures = await db.scalar(select(func.count()).select_from(AuditEvent).where(
         *mine, *window, AuditEvent.action.in_(FAILURES))) or 0
     sign_ins = (await db.scalars(select(AuditEvent.address).where(
-        *mine, *window, AuditEvent.action == "login.success",
+        *mine, *window, AuditEvent.action.in_(SIGN_INS),
         AuditEvent.at < session.created_at).order_by(AuditEvent.id))).all()
     if since is None:  # the first sign-in ever: nothing before it to compare with
         return News(None, failures, 0, None)

@@ -15,7 +15,7 @@ from server.forms import form_data, zone
 from server.i18n import gettext as _
 from server.parsing import path_id, validate
 from server.render import render
-from server.staff import accounts, throttle
+from server.staff import accounts, sso_links, throttle
 from server.staff.access import Audience, allow, sensitive
 from server.staff.account_security import security_context
 from server.staff.auth import (
@@ -31,6 +31,7 @@ from server.staff.freshness import needs_factor
 from server.staff.keys import IDENTITY
 from server.staff.passwords import verify_password
 from server.staff.schemas import TokenIn, UserIn
+from server.staff.sso_pages import provider_logout_url, signed_in_with_sso
 from server.store import audit
 from server.store.keys import USER
 from server.store.models import (
@@ -50,8 +51,11 @@ def _safe_next(target: str | None) -> str:
 @ROUTES.get("/login", name="login")
 @allow(Audience.PUBLIC)
 async def login_page(request: web.Request) -> web.Response:
+    # Just signed out of a single sign-on session: offer to sign out at the provider too.
+    logout = await provider_logout_url(request) if request.query.get("signed_out") == "sso" \
+        else None
     return render(request, "login.html", next=_safe_next(request.query.get("next")), email="",
-                  error=None)
+                  error=None, provider_logout=logout)
 
 
 @ROUTES.post("/login", name="login-submit")
@@ -63,6 +67,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = form.get("password", "")[:1024]
     target = _safe_next(form.get("next"))
     settings = request.app[keys.SETTINGS]
+    if not settings.password_login:
+        return render(request, "login.html", status=403, next=target, email="",
+                      error=_("Password sign-in is switched off here: sign in with {label}.")
+                      .format(label=settings.sso_label))
     async with request.app[keys.DB].begin() as db:
         device = await throttle.trusted_device(
             db, request.cookies.get(device_cookie_name(settings)), email)
@@ -121,7 +129,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
         audit.record(db, request, "logout.everywhere" if everywhere else "logout", "user",
                      identity.user.id)
     settings = request.app[keys.SETTINGS]
-    response = web.HTTPSeeOther("/login")
+    # After single sign-on, the sign-in page offers to sign out at the provider as well.
+    response = web.HTTPSeeOther("/login?signed_out=sso" if signed_in_with_sso(request)
+                                else "/login")
     # A __Host- cookie is only replaced by one with the same attributes (Secure included).
     response.del_cookie(session_cookie_name(settings), path="/", secure=settings.secure_cookies,
                         httponly=True, samesite="Lax")
@@ -144,9 +154,10 @@ async def home(request: web.Request) -> web.StreamResponse:
 async def users_page(request: web.Request) -> web.Response:
     async with request.app[keys.DB].begin() as db:
         users = await accounts.list_users(db, signed_in(request))
+        linked = await sso_links.identities_in(db, signed_in(request).organisation_id)
         audit.record(db, request, "users.view", "organisation", signed_in(request).organisation_id,
                      users=len(users))
-    return render(request, "users.html", users=users)
+    return render(request, "users.html", users=users, linked=linked)
 
 
 async def _user_form(request: web.Request, values: dict[str, Any], error: Invalid | None,

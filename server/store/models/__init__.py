@@ -33,6 +33,7 @@ from server.store.models.factors import Passkey, RecoveryCode, TotpFactor, Webau
 from server.store.models.outbox import FINAL, OutboxMessage, OutboxStatus, Webhook
 from server.store.models.recording import ConsentEventRow, Recording, RecordingState
 from server.store.models.records import ContactRecord, ContactVersion
+from server.store.models.sso import SsoAttempt, SsoIdentity
 from server.store.models.staff import (
     ApiToken,
     LoginThrottle,
@@ -89,6 +90,8 @@ __all__ = [
     "Role",
     "RoshLevel",
     "SafeguardingFlag",
+    "SsoAttempt",
+    "SsoIdentity",
     "StaffSession",
     "Team",
     "UTCDateTime",

@@ -82,6 +82,8 @@ class StaffSession(Base):
     factor_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Wrong second-factor codes in this session; too many end it (the password is throttled).
     factor_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The single sign-on identity this session signed in with (None: a password).
+    sso_identity_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiToken(Base):
