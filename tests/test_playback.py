@@ -1,6 +1,7 @@
 """Playing a recording in the page: the page and the media URL over HTTP — range requests
 give back exactly the plaintext, the same people as the download, one audit entry per
-viewing (in the client's access log), and recordings that may no longer be played refused."""
+viewing (in the client's access log), and recordings that may no longer be played refused
+(the download too)."""
 
 from __future__ import annotations
 
@@ -181,10 +182,13 @@ async def test_recordings_that_may_no_longer_be_played(client, app, db, world, l
         media = await staff.get(url, headers={"Range": "bytes=0-"})
         assert media.status == status, values
         assert media.headers["Content-Type"].startswith("application/problem+json")
+        download = await staff.get(f"/api/v1/recordings/{rid}/download?file={RECORDING_FILE}")
+        assert download.status == status, values  # the download follows the same rule
     # Withdrawn, but everyone had agreed that what came before a withdrawal is kept.
     await _change(db, rid, deleted_at=None, stopped_reason="withdrawn",
                   wording_version=KEEP_VERSION, state=RecordingState.STOPPED)
     assert (await staff.get(url, headers={"Range": "bytes=0-"})).status == 206
+    assert await _plays(db)  # played, and audited
 
 
 async def test_the_page_in_welsh_and_arabic(client, app, db, world, login):

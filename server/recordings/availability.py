@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from consent.wording import KEEP_VERSION
 from server.errors import N_, AppError, Conflict, Gone
@@ -77,3 +78,11 @@ def refusal_error(found: Refusal, when: str) -> AppError:
     kind: type[AppError] = Conflict if found.why is Unplayable.RUNNING else Gone
     return kind(_SAYS[found.why], when=when) if "{when}" in _SAYS[found.why] \
         else kind(_SAYS[found.why])
+
+
+def ensure_playable(row: Recording, at: datetime, zone: ZoneInfo) -> None:
+    """Raise the refusal (410 or 409, dates shown in `zone`) unless it may be played."""
+    found = refusal(row, at)
+    if found is not None:
+        raise refusal_error(found, found.when.astimezone(zone).strftime("%d %b %Y %H:%M")
+                            if found.when else "")

@@ -31,7 +31,7 @@ from media.writer import media_type
 from server import keys
 from server.clock import now
 from server.errors import N_, AppError, BadRequest, NotFound
-from server.recordings.availability import refusal, refusal_error
+from server.recordings.availability import ensure_playable
 from server.recordings.byte_ranges import ByteRange, Unsatisfiable, byte_range
 from server.recordings.keyring import key_ring
 from server.recordings.lifecycle import folder_of
@@ -69,11 +69,7 @@ async def _playable_file(db: AsyncSession, request: web.Request, user: User
                          ) -> tuple[Recording, Appointment, str, Path]:
     """The recording (if it is the caller's to see and may be played) and the file asked for."""
     row, appointment = await visible(db, user, recording_id(request))
-    found = refusal(row, now())
-    if found is not None:
-        when = found.when.astimezone(_zone(request)).strftime("%d %b %Y %H:%M") \
-            if found.when else ""
-        raise refusal_error(found, when)
+    ensure_playable(row, now(), _zone(request))
     name = request.query.get("file", "")
     files = {p.name: p for p in files_of(folder_of(request.app), row)}
     if name not in files:

@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from media.sealed import SealedError, open_sealed
 from media.writer import SUFFIXES, media_type
 from server import keys
+from server.clock import now
 from server.errors import N_, AppError, NotFound
+from server.recordings.availability import ensure_playable
 from server.recordings.keyring import key_ring
 from server.recordings.lifecycle import folder_of
 from server.staff.access import allow
@@ -150,12 +152,14 @@ def setup(app: web.Application) -> None:
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def recording_download(request: web.Request) -> web.StreamResponse:
-    """One file of a recording, decrypted as it is sent (WebM: VP8 video, Opus audio)."""
+    """One file of a recording, decrypted as it is sent (WebM: VP8 video, Opus audio); only
+    while it may be played (`availability`: not deleted, expired, withheld or running)."""
     user = request[USER]
     assert user is not None
     name = request.query.get("file", "")
     async with request.app[keys.DB].begin() as db:
         row, appointment = await visible(db, user, recording_id(request))
+        ensure_playable(row, now(), ZoneInfo(request.app[keys.SETTINGS].timezone))
         files = {p.name: p for p in files_of(folder_of(request.app), row)}
         if name not in files:
             raise NotFound(N_("This recording has no file called {name}."), name=name[:80])
