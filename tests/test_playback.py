@@ -202,3 +202,29 @@ async def test_the_page_in_welsh_and_arabic(client, app, db, world, login):
         assert f'dir="{direction}"' in text
     listing = await staff.get(f"/recordings/{rid}?lang=en")
     assert f"/recordings/{rid}/play?file={RECORDING_FILE}" in await listing.text()
+
+
+async def test_several_files_side_by_side(client, app, db, world, login):
+    rid, plain = await _recording(db, app, world)
+    async with db() as s:
+        row = await s.get(Recording, rid)
+        assert row is not None and row.file_path
+    folder = Path(app[keys.SETTINGS].recordings_dir) / row.file_path
+    other = "seg001-p999999.webm.sealed"  # a second person's camera in the same part
+    (folder / other).write_bytes((folder / RECORDING_FILE).read_bytes())
+    staff = await login(world.users["alice"])
+    listing = await (await staff.get(f"/recordings/{rid}")).text()
+    together = f"/recordings/{rid}/play?file={RECORDING_FILE}&amp;file={other}"
+    assert together in listing and "Play everyone side by side (part 1)" in listing
+    page = await staff.get(together.replace("&amp;", "&"))
+    text = await page.text()
+    sources = [s.replace("&amp;", "&") for s in re.findall(r'<video[^>]* src="([^"]+)"', text)]
+    assert page.status == 200 and len(sources) == 2 and "Play all" in text
+    viewings = {re.search(r"viewing=([\w-]+)", s)[1] for s in sources}  # type: ignore[index]
+    assert len(viewings) == 1  # one viewing for the page, audited once per file
+    for source in sources:
+        response = await staff.get(source, headers={"Range": "bytes=0-"})
+        assert response.status == 206 and await response.read() == plain
+    assert sorted(p.detail["file"] for p in await _plays(db)) == sorted([RECORDING_FILE, other])
+    many = "&".join(f"file={RECORDING_FILE}{'x' * i}" for i in range(5))
+    assert (await staff.get(f"/recordings/{rid}/play?{many}")).status == 400

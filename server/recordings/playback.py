@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -53,6 +54,17 @@ log = logging.getLogger("rapport.recordings")
 
 VIEWING = re.compile(r"[A-Za-z0-9_-]{16,43}")
 _OWNER = re.compile(r"seg(\d{1,4})-p(\d{1,10})\.")
+SIDE_BY_SIDE = 4  # files one page plays at once (each person's camera, one segment)
+
+
+@dataclass(frozen=True)
+class Player:
+    """One <video> of the playback page: a file, whose it is, its media URL."""
+
+    file: str
+    person: Participant | None
+    media: str
+    complete: bool  # False: the file ends early (cut short by a crash)
 
 
 class RangeNotSatisfiable(AppError):
@@ -65,16 +77,18 @@ def _zone(request: web.Request) -> ZoneInfo:
     return ZoneInfo(request.app[keys.SETTINGS].timezone)
 
 
-async def _playable_file(db: AsyncSession, request: web.Request, user: User
-                         ) -> tuple[Recording, Appointment, str, Path]:
-    """The recording (if it is the caller's to see and may be played) and the file asked for."""
+async def _playable(db: AsyncSession, request: web.Request, user: User
+                    ) -> tuple[Recording, Appointment, dict[str, Path]]:
+    """The recording if it is the caller's to see and may be played, and its files."""
     row, appointment = await visible(db, user, recording_id(request))
     ensure_playable(row, now(), _zone(request))
-    name = request.query.get("file", "")
-    files = {p.name: p for p in files_of(folder_of(request.app), row)}
+    return row, appointment, {p.name: p for p in files_of(folder_of(request.app), row)}
+
+
+def _file(files: dict[str, Path], name: str) -> Path:
     if name not in files:
         raise NotFound(N_("This recording has no file called {name}."), name=name[:80])
-    return row, appointment, name, files[name]
+    return files[name]
 
 
 async def _whose(db: AsyncSession, row: Recording, name: str) -> Participant | None:
@@ -92,30 +106,35 @@ def _check(path: Path, ring: dict[str, bytes]) -> bool:
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def playback_page(request: web.Request) -> web.Response:
-    """One person's file of a recording, played in the page (opening it is audited)."""
+    """Files of a recording played in the page (`?file=` once per file: one person's, or
+    several side by side); opening it is audited."""
     from server.render import render
 
     user = request[USER]
     assert user is not None
+    names = list(dict.fromkeys(request.query.getall("file", [])))
+    if len(names) > SIDE_BY_SIDE:
+        raise BadRequest(N_("At most {most} files play side by side."), most=SIDE_BY_SIDE)
     async with request.app[keys.DB].begin() as db:
-        row, appointment, name, path = await _playable_file(db, request, user)
+        row, appointment, files = await _playable(db, request, user)
+        paths = [_file(files, name) for name in names or [""]]
         audit.record(db, request, "recording.view", "recording", row.id,
-                     client_id=appointment.client_id, file=name)
-        person = await _whose(db, row, name)
+                     client_id=appointment.client_id, file=" ".join(names))
+        people = [await _whose(db, row, name) for name in names]
         contact_id = await db.scalar(select(ContactRecord.contact_id).where(
             ContactRecord.appointment_id == appointment.id))
+    ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
     try:
-        complete = await asyncio.to_thread(_check, path, dict(key_ring(
-            request.app[keys.SETTINGS]).keys))
+        complete = [await asyncio.to_thread(_check, path, ring) for path in paths]
     except SealedError as exc:
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
-    viewing = secrets.token_urlsafe(12)
-    media = request.app.router["api-recording-media"].url_for(id=str(row.id)) \
-        .with_query(file=name, viewing=viewing)
-    return render(request, "recording_play.html", recording=row, file=name, person=person,
-                  media=str(media), complete=complete, contact_id=contact_id,
-                  zone=_zone(request))
+    viewing = secrets.token_urlsafe(12)  # one viewing for every file of the page
+    media = request.app.router["api-recording-media"].url_for(id=str(row.id))
+    players = [Player(name, person, str(media.with_query(file=name, viewing=viewing)), whole)
+               for name, person, whole in zip(names, people, complete, strict=True)]
+    return render(request, "recording_play.html", recording=row, players=players,
+                  contact_id=contact_id, zone=_zone(request))
 
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
@@ -130,7 +149,9 @@ async def recording_media(request: web.Request) -> web.StreamResponse:
                             "it (?viewing=…)."))
     viewings = request.app[VIEWINGS]
     async with request.app[keys.DB].begin() as db:
-        row, appointment, name, path = await _playable_file(db, request, user)
+        row, appointment, files = await _playable(db, request, user)
+        name = request.query.get("file", "")
+        path = _file(files, name)
         seen = (user.id, row.id, name, viewing)
         fh, index = await asyncio.to_thread(_open, path)
         try:

@@ -143,7 +143,18 @@ async def recording_page(request: web.Request) -> web.Response:
             ContactRecord.appointment_id == appointment.id))
     files = [(p.name, p.stat().st_size) for p in files_of(folder_of(request.app), row)]
     return render(request, "recording.html", recording=row, files=files,
+                  together=side_by_side([name for name, _size in files]),
                   contact_id=record_contact, zone=ZoneInfo(request.app[keys.SETTINGS].timezone))
+
+
+def side_by_side(names: list[str]) -> list[tuple[int, list[str]]]:
+    """Each segment with several files (one per person), its number and files, to play
+    together (file names start `seg001-`)."""
+    segments: dict[str, list[str]] = {}
+    for name in names:
+        segments.setdefault(name.split("-", 1)[0], []).append(name)
+    return [(int(seg[3:]) if seg[3:].isdigit() else 0, group)
+            for seg, group in segments.items() if len(group) > 1]
 
 
 def setup(app: web.Application) -> None:

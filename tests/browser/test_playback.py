@@ -1,17 +1,20 @@
 """A recording plays in the page in real Chromium: the video element advances, seeks, is
-reached with the keyboard, passes axe at 360 px (in English and Arabic), and the audit log
-shows one play for the whole viewing however many range requests the player made."""
+reached with the keyboard, passes axe at 360 px (in English, and side by side in Arabic),
+and the audit log shows one play for the whole viewing however many range requests the
+player made."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from server import keys
 from server.clock import now
-from server.store.models import Appointment, AppointmentKind, AuditEvent
+from server.store.models import Appointment, AppointmentKind, AuditEvent, Recording
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 from tests.browser.test_call_access import no_violations
 from tests.conftest import World
@@ -36,7 +39,7 @@ async def _recording(live: LiveServer, world: World, seconds: float = SECONDS) -
 
 
 async def _video(page: Any) -> dict[str, Any]:
-    return await page.evaluate("""() => { const v = document.getElementById('player');
+    return await page.evaluate("""() => { const v = document.getElementById('player-1');
         return {time: v.currentTime, ready: v.readyState, paused: v.paused,
                 error: v.error && v.error.code, seeking: v.seeking}; }""")
 
@@ -69,23 +72,23 @@ async def test_a_recording_plays_seeks_and_is_audited_once(
     await no_violations(page, "playback page")
 
     # It plays: a real user gesture (the keyboard) starts it; time advances with data ready.
-    await page.locator("#player").focus()
+    await page.locator("#player-1").focus()
     await page.keyboard.press("Space")
     playing = await _until(page, lambda v: v["time"] > 1.0 and v["ready"] >= 2,
                            "playing past one second")
     assert not playing["paused"]
-    assert await page.locator("#player-status").inner_text() == "Playing"
+    assert await page.locator(".playback-status").inner_text() == "Playing"
 
     # It seeks: back to the start with the keyboard, then to a point near the end.
-    await page.evaluate("document.getElementById('player').pause()")
+    await page.evaluate("document.getElementById('player-1').pause()")
     await page.get_by_role("button", name="Back 10 seconds").focus()
     await page.keyboard.press("Enter")
     await _until(page, lambda v: v["time"] < 0.5 and not v["seeking"], "back to the start")
-    await page.evaluate(f"document.getElementById('player').currentTime = {SECONDS - 2}")
+    await page.evaluate(f"document.getElementById('player-1').currentTime = {SECONDS - 2}")
     seeked = await _until(page, lambda v: not v["seeking"] and v["ready"] >= 2
                           and abs(v["time"] - (SECONDS - 2)) < 0.5, "seeked near the end")
     assert seeked["paused"]
-    await page.evaluate("document.getElementById('player').play()")
+    await page.evaluate("document.getElementById('player-1').play()")
     await _until(page, lambda v: v["time"] > SECONDS - 1.5, "playing on after the seek")
 
     # The player asked for ranges (a first "bytes=0-" and later parts), all one viewing.
@@ -98,14 +101,25 @@ async def test_a_recording_plays_seeks_and_is_audited_once(
     assert plays[0].actor_id == world.users["alice"].id and plays[0].target_id == str(rid)
 
 
-async def test_the_playback_page_in_arabic_passes_axe(
+async def test_side_by_side_in_arabic_passes_axe_and_plays_together(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
-    rid = await _recording(live_server, world, seconds=2.0)
+    rid = await _recording(live_server, world, seconds=4.0)
+    async with live_server.db() as s:
+        row = await s.get(Recording, rid)
+        assert row is not None and row.file_path
+    folder = Path(live_server.app[keys.SETTINGS].recordings_dir) / row.file_path
+    other = "seg001-p999999.webm.sealed"  # a second person's camera in the same part
+    (folder / other).write_bytes((folder / RECORDING_FILE).read_bytes())
     context = await new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
     page = await context.new_page()
     await sign_in(page, world.users["sue"])  # the practitioner's supervisor may play it too
-    await page.goto(f"/recordings/{rid}/play?file={RECORDING_FILE}&lang=ar")
+    await page.goto(f"/recordings/{rid}?lang=ar")
+    await page.get_by_role("link", name="تشغيل الجميع جنبًا إلى جنب (الجزء 1)").click()
     assert await page.get_by_role("heading", name="تشغيل تسجيل").is_visible()
     assert await page.evaluate("document.documentElement.dir") == "rtl"
+    assert await page.locator("video").count() == 2
     await _until(page, lambda v: v["ready"] >= 1, "metadata loaded")
-    await no_violations(page, "playback page in Arabic")
+    await no_violations(page, "side by side, in Arabic")
+    await page.get_by_role("button", name="تشغيل الكل").click()  # "Play all"
+    both = "() => [...document.querySelectorAll('video')].every(v => v.currentTime > 1)"
+    await page.wait_for_function(both, timeout=20_000)
