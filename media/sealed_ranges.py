@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from media.sealed import TAG, SealedError, open_chunk, read_header
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One chunk: its number, where its sealed bytes are, and where its plaintext begins."""
 

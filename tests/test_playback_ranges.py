@@ -16,6 +16,7 @@ from server.clock import now
 from server.errors import Conflict, Gone
 from server.recordings.availability import Unplayable, refusal, refusal_error
 from server.recordings.byte_ranges import ByteRange, Unsatisfiable, byte_range
+from server.recordings.indexes import Indexes
 from server.recordings.viewings import Viewings
 from server.store.models import Recording, RecordingState
 
@@ -241,3 +242,27 @@ def test_when_a_recording_may_be_played(kw, why):
     if found:
         error = refusal_error(found, "2 Dec 2026 10:00")
         assert isinstance(error, Conflict if why is Unplayable.RUNNING else Gone)
+
+
+# --- indexes kept between range requests -----------------------------------------------------
+
+async def test_an_index_is_kept_until_the_file_changes(tmp_path):
+    path = tmp_path / "seg001-p1.webm.sealed"
+    _plain, data = sealed()
+    path.write_bytes(data.getvalue())
+    kept = Indexes(most=1)
+    with path.open("rb") as fh:
+        first = await kept.of(path, fh)
+    with path.open("rb") as fh:
+        assert await kept.of(path, fh) is first  # not read again
+    _plain, other = sealed([10, 20])
+    path.write_bytes(other.getvalue())  # another size: read anew
+    with path.open("rb") as fh:
+        again = await kept.of(path, fh)
+    assert again is not first and again.size == 30
+    second = tmp_path / "seg001-p2.webm.sealed"
+    second.write_bytes(data.getvalue())
+    with second.open("rb") as fh:
+        await kept.of(second, fh)  # over `most`: the oldest is forgotten
+    with path.open("rb") as fh:
+        assert await kept.of(path, fh) is not again

@@ -27,13 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.sealed import SealedError
-from media.sealed_ranges import SealedIndex, is_complete, read_index, read_range
+from media.sealed_ranges import SealedIndex, is_complete, read_range
 from media.writer import media_type
 from server import keys
 from server.clock import now
 from server.errors import N_, AppError, BadRequest, NotFound
 from server.recordings.availability import ensure_playable
 from server.recordings.byte_ranges import ByteRange, Unsatisfiable, byte_range
+from server.recordings.indexes import INDEXES, Indexes
 from server.recordings.keyring import key_ring
 from server.recordings.lifecycle import folder_of
 from server.recordings.viewings import VIEWINGS, Viewings
@@ -99,11 +100,6 @@ async def _whose(db: AsyncSession, row: Recording, name: str) -> Participant | N
         else None
 
 
-def _check(path: Path, ring: dict[str, bytes]) -> bool:
-    with path.open("rb") as fh:
-        return is_complete(fh, read_index(fh), ring)
-
-
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def playback_page(request: web.Request) -> web.Response:
     """Files of a recording played in the page (`?file=` once per file: one person's, or
@@ -124,11 +120,7 @@ async def playback_page(request: web.Request) -> web.Response:
         contact_id = await db.scalar(select(ContactRecord.contact_id).where(
             ContactRecord.appointment_id == appointment.id))
     ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
-    try:
-        complete = [await asyncio.to_thread(_check, path, ring) for path in paths]
-    except SealedError as exc:
-        raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
-                                  problem=str(exc)) from None
+    complete = [await _complete(request, path, ring) for path in paths]
     viewing = secrets.token_urlsafe(12)  # one viewing for every file of the page
     media = request.app.router["api-recording-media"].url_for(id=str(row.id))
     players = [Player(name, person, str(media.with_query(file=name, viewing=viewing)), whole)
@@ -148,35 +140,49 @@ async def recording_media(request: web.Request) -> web.StreamResponse:
         raise BadRequest(N_("The media address needs the viewing id its playback page gave "
                             "it (?viewing=…)."))
     viewings = request.app[VIEWINGS]
-    async with request.app[keys.DB].begin() as db:
-        row, appointment, files = await _playable(db, request, user)
-        name = request.query.get("file", "")
-        path = _file(files, name)
-        seen = (user.id, row.id, name, viewing)
-        fh, index = await asyncio.to_thread(_open, path)
-        try:
+    fh: BinaryIO | None = None
+    try:
+        async with request.app[keys.DB].begin() as db:
+            row, appointment, files = await _playable(db, request, user)
+            name = request.query.get("file", "")
+            path = _file(files, name)
+            seen = (user.id, row.id, name, viewing)
+            fh, index = await _indexed(request, path)
             wanted = _wanted(request, index)
             if not viewings.known(seen):
                 audit.record(db, request, "recording.play", "recording", row.id,
                              client_id=appointment.client_id, file=name, viewing=viewing)
-        except BaseException:
-            fh.close()
-            raise
-    viewings.audited(seen)  # only once the entry is committed
-    try:
+        viewings.audited(seen)  # only once the entry is committed
         return await _send(request, fh, index, name, wanted)
     finally:
-        fh.close()
+        if fh is not None:
+            fh.close()
 
 
-def _open(path: Path) -> tuple[BinaryIO, SealedIndex]:
-    fh = path.open("rb")
+async def _indexed(request: web.Request, path: Path) -> tuple[BinaryIO, SealedIndex]:
+    """The file opened, and its chunk index (kept for the next range request)."""
+    fh = await asyncio.to_thread(path.open, "rb")
     try:
-        return fh, read_index(fh)
+        return fh, await request.app[INDEXES].of(path, fh)
     except SealedError as exc:
         fh.close()
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
+    except BaseException:
+        fh.close()
+        raise
+
+
+async def _complete(request: web.Request, path: Path, ring: dict[str, bytes]) -> bool:
+    """Whether the file ends with its final chunk (its last chunk decrypted to know)."""
+    fh, index = await _indexed(request, path)
+    try:
+        return await asyncio.to_thread(is_complete, fh, index, ring)
+    except SealedError as exc:
+        raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
+                                  problem=str(exc)) from None
+    finally:
+        fh.close()
 
 
 def _wanted(request: web.Request, index: SealedIndex) -> ByteRange | None:
@@ -222,6 +228,8 @@ async def _send(request: web.Request, fh: BinaryIO, index: SealedIndex, name: st
 
 
 def setup(app: web.Application) -> None:
-    """The playback page, and who has been audited for which viewing (this process)."""
+    """The playback page, who has been audited for which viewing, and the chunk indexes of
+    recently played files (this process)."""
     app[VIEWINGS] = Viewings()
+    app[INDEXES] = Indexes()
     app.router.add_get("/recordings/{id}/play", playback_page, name="recording-play")
