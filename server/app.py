@@ -12,7 +12,7 @@ from sqlalchemy import false, text, update
 
 from policies import load_default_policy
 from server import api, i18n, keys
-from server.casework import contact_pages, diary_pages, policy_pages
+from server.casework import contact_pages, diary_pages, move_pages, policy_pages
 from server.casework import pages as casework_pages
 from server.casework.keys import POLICIES
 from server.casework.policy_versions import PolicyStore
@@ -143,7 +143,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", WEB / "static", name="static")
     for pages in (staff_pages, factor_pages, passkey_pages, account_security, casework_pages,
                   diary_pages, policy_pages, joining_pages, privacy, messages_pages,
-                  contact_pages):
+                  contact_pages, move_pages):
         pages.setup(app)
     api.setup(app)
     signalling.setup(app)

@@ -77,6 +77,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/clients/{id}/appointments/new", PRACTITIONER),
     ("POST", "/clients/{id}/appointments", PRACTITIONER),
     ("POST", "/appointments/{id}/cancel", PRACTITIONER),
+    ("GET HEAD", "/appointments/{id}/move", PRACTITIONER),
+    ("POST", "/appointments/{id}/move", PRACTITIONER),
     ("GET HEAD", "/team", SUPERVISOR),
     # --- administration pages
     ("GET HEAD", "/admin/users", ADMIN),

@@ -295,3 +295,25 @@ async def test_contact_details_are_normalised_and_shown(client, world, login):
     refused = await staff.post_form(f"/clients/{client_id}/contact-details",
                                     {"phone": "020 7946 0000"})
     assert refused.status == 422 and "landline" in await refused.text()
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("en", "Check your camera and microphone before the appointment"),
+    ("cy", "Gwiriwch eich camera a'ch meicroffon cyn yr apwyntiad"),
+    ("ar", "تحقق من الكاميرا والميكروفون قبل الموعد"),
+])
+async def test_every_message_points_to_the_device_test_in_the_clients_language(
+        app, db, world, login, lang, words):
+    client = await seen_in_person(db, world, phone="+447700900456", preferred_language=lang)
+    staff = await login(world.users["alice"])
+    appointment = await book(staff, client)
+    await app[WORKER].run_once()  # the booking
+    await all_due(db)
+    await app[WORKER].run_once()  # the reminders, made due now
+    sent = [m for m in app[WORKER].transports["sms"].sent if m.to == "+447700900456"]
+    kinds = [m.kind for m in await messages(db, appointment)]
+    assert kinds.count("reminder") == 2 and len(sent) == 3, kinds
+    for message in sent:
+        assert f"{words}: http://127.0.0.1:8080/device-test" in message.text, message.text
+    page = await staff.client.get("/device-test")  # public: no link, no sign-in needed
+    assert page.status == 200

@@ -265,7 +265,8 @@ async def test_access_log_shows_who_saw_the_client_and_is_itself_logged(db, logi
     assert [(i["action"], i["actor_name"]) for i in items] == [("client.view", "Alice")]
     page = await dpo.get(found.headers["Location"])
     text = await page.text()
-    assert page.status == 200 and "client.view" in text and "Alice" in text
+    assert page.status == 200 and "record was viewed" in text and "Alice" in text
+    assert "client.view" not in text  # the code stays in the API answer, not on the page
     async with db() as s:
         logged = (await s.scalars(select(AuditEvent).where(
             AuditEvent.action == "access_log.view"))).all()
@@ -335,7 +336,10 @@ async def test_client_sees_the_privacy_notice_before_the_checklist(client, db, s
         await session.close()
     notice = page.index("How we use your information")
     assert notice < page.index('id="checklist"')
-    assert "not recorded" in page and "Data Protection Act 2018" in page
+    # The short version is on the journey's first step; the full notice one tap away.
+    assert "The call is not recorded." in page and 'href="/privacy-notice"' in page
+    full = await (await client.get("/privacy-notice")).text()
+    assert "Data Protection Act 2018" in full
 
 
 async def test_privacy_notice_page_is_public_and_translated(client):

@@ -1,11 +1,12 @@
 """Real OS processes sharing a database and Redis: a SIGKILL, a SIGTERM, and who notices.
 
 Two `rapport serve` processes (P1, P2) run beside the test's own app (which seeds the data,
-and watches like a third process). Alice's call has its ends on P1 and P2; Bob's call sits
-wholly on P2. P2 is killed with SIGKILL: its lease expires, P1 tells Alice her client is
-disconnected, the client reconnects to P1 and is still admitted (no re-admission); Bob's
-session, which nobody rejoins, is closed as interrupted. Then P1 gets SIGTERM and drains:
-its pages are told to reconnect (close code 4503).
+and watches like a third process). Alice's three-way call has Alice and the interpreter on
+P1 and the client on P2; Bob's call sits wholly on P2. P2 is killed with SIGKILL: its lease
+expires, P1 tells Alice and the interpreter the client is disconnected (within a few lease
+periods), Alice and the interpreter carry on, the client reconnects to P1 and is still
+admitted (no re-admission); Bob's session, which nobody rejoins, is closed as interrupted.
+Then P1 gets SIGTERM and drains: its pages are told to reconnect (close code 4503).
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ def _env(settings, base: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
             "RAPPORT_RECORDINGS_DIR": settings.recordings_dir}
 
 
-async def _admit(doctor, person) -> int:  # type: ignore[no-untyped-def]
+INTERPRETER_CHECKS = {"interpreter.private": True, "interpreter.confidential": True}
+
+
+async def _admit(doctor, person, role: str = "client") -> int:  # type: ignore[no-untyped-def]
     while True:
         roster = await doctor.expect("roster", within=60.0)
-        waiting = [p for p in roster["participants"] if p["role"] == "client"]
+        waiting = [p for p in roster["participants"]
+                   if p["role"] == role and p["state"] == "waiting"]
         if waiting and waiting[0]["checklist"]["complete"]:
             break
     await doctor.send(type="admit", participant=waiting[0]["id"])
@@ -80,7 +85,8 @@ async def _poll(check, within: float = 120.0):  # type: ignore[no-untyped-def]
 @pytest.mark.timeout(600)
 async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         client, db, settings, world, tmp_path):
-    alice_call = await remote_call(db, settings, world.users["alice"], world.clients["a1"])
+    alice_call = await remote_call(db, settings, world.users["alice"], world.clients["a1"],
+                                   interpreter=True)
     bob_call = await remote_call(db, settings, world.users["bob"], world.clients["b1"])
     p1_port, p2_port = split.free_port(), split.free_port()
     p1 = Process(p1_port, _env(settings, p1_port), tmp_path / "p1.log")
@@ -100,6 +106,10 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         await sign_in(alice_p1, world.users["alice"])  # type: ignore[arg-type]
         await sign_in(bob_p2, world.users["bob"])  # type: ignore[arg-type]
         alice = await practitioner_peer(alice_p1, alice_call.appointment.id)  # type: ignore[arg-type]
+        assert alice_call.interpreter_token is not None
+        interp = await client_peer(Site(p1_port, browser()), alice_call.interpreter_token,  # type: ignore[arg-type]
+                                   checklist=INTERPRETER_CHECKS, name="Ola Nowak")
+        interp_id = await _admit(alice, interp, "interpreter")
         a1 = await client_peer(Site(p2_port, browser()), alice_call.client_token)  # type: ignore[arg-type]
         a1_id = await _admit(alice, a1)
         bob = await practitioner_peer(bob_p2, bob_call.appointment.id)  # type: ignore[arg-type]
@@ -110,7 +120,15 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         assert (await a1.expect("offer", within=60.0))["sdp"] == "v=0 across processes"
 
         p2.kill()  # SIGKILL: no drain, no goodbye; only its lease expiring tells
-        await _until_connected(alice, a1_id, connected=False)
+        killed = asyncio.get_running_loop().time()
+        await asyncio.gather(_until_connected(alice, a1_id, connected=False),
+                             _until_connected(interp, a1_id, connected=False))
+        noticed = asyncio.get_running_loop().time() - killed
+        # The lease (3 s) is what tells: a few periods, however loaded the machine.
+        assert noticed < 6 * LEASE, f"the others noticed only after {noticed:.1f} s"
+        # The two on the surviving process carry on while the client is away.
+        await alice.send(type="offer", to=interp_id, sdp="v=0 interpreter leg")
+        assert (await interp.expect("offer", within=60.0))["sdp"] == "v=0 interpreter leg"
         # The client's page reconnects, to the surviving process, and is still admitted.
         back = await joined_peer(Site(p1_port, a1.session), a1.session, resume=True)  # type: ignore[arg-type]
         welcome = await back.expect("welcome", within=60.0)
@@ -118,6 +136,8 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
         await _until_connected(alice, a1_id, connected=True)
         await back.send(type="answer", to=alice_id, sdp="v=0 answer after the crash")
         assert (await alice.expect("answer", within=60.0))["sdp"] == "v=0 answer after the crash"
+        await interp.send(type="offer", to=a1_id, sdp="v=0 to the client again")
+        assert (await back.expect("offer", within=60.0))["sdp"] == "v=0 to the client again"
 
         async def bob_closed() -> CallSession | None:
             async with db() as s:
@@ -145,6 +165,7 @@ async def test_sigkill_is_noticed_rejoined_calls_carry_on_and_sigterm_drains(
 
         p1.kill(signal.SIGTERM)  # a deploy: P1 drains
         assert await alice.closed(within=60.0) == Close.DRAINING
+        assert await interp.closed(within=60.0) == Close.DRAINING
         assert await back.closed(within=60.0) == Close.DRAINING
         assert await p1.wait() == 0
     finally:

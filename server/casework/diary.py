@@ -1,8 +1,10 @@
 """The diary: today's and the week's appointments as the caller may see them, in order.
 
 Each entry says, for a remote appointment, whether the policy in force allows it now (the
-same decision the link and admission use, from `decisions.decide_remote`) and whether a
-link was made and sent. Who is waiting now is asked of the live rooms by the page.
+same decision the link and admission use, from `decisions.decide_remote`), whether the
+client has a live link, and what became of every message about it (booking, reminders,
+link, change: sent, delivered, failed, bounced, by channel) as the outbox stored it. Who is
+waiting now is asked of the live rooms by the page.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.casework import decisions
 from server.casework.caseload import visible_clients
 from server.casework.policy_versions import PolicyStore
+from server.outbox.status import Delivery, delivery_by_appointment, reachable
 from server.store.models import (
     Appointment,
     AppointmentKind,
-    AuditEvent,
     Client,
     Invitation,
     InvitationRole,
@@ -37,22 +39,19 @@ WATCH_AHEAD = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
-class LinkState:
-    """The client's live link for an appointment: none, made (not sent), or sent by a
-    channel. Delivery status is the notifications' concern."""
-
-    state: str  # none | made | sent
-    channel: str | None = None
-
-
-@dataclass(frozen=True)
 class Entry:
     appointment: Appointment
     client: Client
     practitioner: User
     decision: dict[str, Any] | None  # decisions.explain() for a remote, upcoming appointment
-    link: LinkState
+    link: bool  # the client has a live link to join
+    delivery: Delivery | None  # the messages about it (booking, reminders, link, change)
     openable: bool  # the caller's own remote session, allowed now and not long over
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the client can be sent anything at all (a mobile number or email)."""
+        return reachable(self.client)
 
     @property
     def remote(self) -> bool:
@@ -86,28 +85,18 @@ async def appointments(db: AsyncSession, actor: User, start: datetime,
     return [(a, c, u) for a, c, u in rows.all()]
 
 
-async def links(db: AsyncSession, appointment_ids: Sequence[int]) -> dict[int, LinkState]:
-    """Each appointment's newest live client link and whether it was sent (as audited)."""
+async def live_links(db: AsyncSession, appointment_ids: Sequence[int],
+                     at: datetime) -> set[int]:
+    """The appointments whose client has a link that still works (not withdrawn, not locked,
+    not expired). Whether it reached them is the outbox's to say (`delivery_by_appointment`)."""
     if not appointment_ids:
-        return {}
-    rows = (await db.scalars(
-        select(Invitation).where(Invitation.appointment_id.in_(appointment_ids),
-                                 Invitation.role == InvitationRole.CLIENT,
-                                 Invitation.revoked_at.is_(None))
-        .order_by(Invitation.id))).all()
-    newest = {row.appointment_id: row for row in rows}
-    if not newest:
-        return {}
-    events = await db.scalars(select(AuditEvent).where(
-        AuditEvent.action == "invitation.create",
-        AuditEvent.target_id.in_([str(i.id) for i in newest.values()])))
-    sent_by = {e.target_id: e.detail.get("sent_by") for e in events}
-    out: dict[int, LinkState] = {}
-    for appointment_id, row in newest.items():
-        channel = sent_by.get(str(row.id))
-        out[appointment_id] = (LinkState("sent", str(channel)) if channel
-                               else LinkState("made"))
-    return out
+        return set()
+    found = await db.scalars(
+        select(Invitation.appointment_id).where(
+            Invitation.appointment_id.in_(appointment_ids),
+            Invitation.role == InvitationRole.CLIENT, Invitation.revoked_at.is_(None),
+            Invitation.locked_at.is_(None), Invitation.valid_until > at))
+    return set(found.all())
 
 
 async def diary(db: AsyncSession, policies: PolicyStore, actor: User, at: datetime,
@@ -115,7 +104,8 @@ async def diary(db: AsyncSession, policies: PolicyStore, actor: User, at: dateti
     """The actor's diary from the start of today for a week."""
     start, _, end = window(at, zone)
     rows = await appointments(db, actor, start, end)
-    link_of = await links(db, [a.id for a, _, _ in rows])
+    ids = [a.id for a, _, _ in rows]
+    linked, sent = await live_links(db, ids, at), await delivery_by_appointment(db, ids)
     out: list[Entry] = []
     for appointment, client, practitioner in rows:
         ends = appointment.starts_at + timedelta(minutes=appointment.duration_minutes)
@@ -127,7 +117,7 @@ async def diary(db: AsyncSession, policies: PolicyStore, actor: User, at: dateti
         openable = (decision is not None and decision["outcome"] == "allowed"
                     and appointment.practitioner_id == actor.id)
         out.append(Entry(appointment, client, practitioner, decision,
-                         link_of.get(appointment.id, LinkState("none")), openable))
+                         appointment.id in linked, sent.get(appointment.id), openable))
     return out
 
 

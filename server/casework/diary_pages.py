@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from server import keys
-from server.casework import decisions, diary
+from server.casework import caseload, decisions, diary
 from server.casework.keys import POLICIES
 from server.clock import now
 from server.forms import zone
@@ -50,8 +50,13 @@ async def diary_page(request: web.Request) -> web.Response:
     user, at = signed_in(request), now()
     async with request.app[keys.DB].begin() as db:
         entries = await diary.diary(db, request.app[POLICIES], user, at, zone(request))
+        # Contact records still waiting for the practitioner's outcome and notes.
+        open_records = await caseload.open_records(db, user)
+        shown = {e.client.id for e in entries} | {c.id for _r, c in open_records}
         audit.record(db, request, "diary.view", "diary", user.id, appointments=len(entries),
-                     clients=len({e.client.id for e in entries}))
+                     clients=len(shown))
+        # Names and times were shown: each client's access log says so.
+        audit.record_each(db, request, "diary.listed", "client", shown)
     watched = diary.watched([e.appointment for e in entries], at)
     waiting = await request.app[keys.LIVE_ROOMS].waiting(watched)
     start, _tomorrow, _end = diary.window(at, zone(request))
@@ -59,10 +64,14 @@ async def diary_page(request: web.Request) -> web.Response:
     for entry in entries:
         local = entry.appointment.starts_at.astimezone(zone(request))
         days.setdefault(local.strftime("%A %d %B"), []).append(entry)
-    return render(request, "diary.html", days=days, zone=zone(request),
+    asked = request.query.get("moved", "")
+    moved = next((e.appointment for e in entries
+                  if asked.isdigit() and e.appointment.id == int(asked)), None)
+    return render(request, "diary.html", days=days, zone=zone(request), now=at, moved=moved,
                   today=start.strftime("%A %d %B"), waiting=_words(waiting, at, request),
                   watched=watched, poll_seconds=POLL_SECONDS, to_say=decisions.to_say,
-                  team=Role.SUPERVISOR in user.roles)
+                  team=Role.SUPERVISOR in user.roles, open_records=open_records,
+                  deliveries={e.appointment.id: e.delivery for e in entries if e.delivery})
 
 
 @ROUTES.get("/diary/waiting", name="diary-waiting")

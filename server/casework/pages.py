@@ -59,8 +59,11 @@ async def client_page(request: web.Request) -> web.Response:
         deliveries = await delivery_by_appointment(db, [a.id for a in appointments])
     made = request.query.get("appointment", "")
     saved = next((a for a in appointments if made.isdigit() and a.id == int(made)), None)
+    moved = request.query.get("moved", "")
+    moved_one = next((a for a in appointments if moved.isdigit() and a.id == int(moved)), None)
     return render(request, "client.html", client=client, contacts=contacts, policy=policy,
                   pending_approval=pending, saved=saved, to_say=decisions.to_say,
+                  moved=moved_one,
                   deliveries=deliveries,
                   appointments=appointments, zone=zone(request), now=now(),
                   timedelta=timedelta,

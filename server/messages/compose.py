@@ -90,6 +90,7 @@ class ClientMessages:
         was = row.payload.get("was")
         base = wording.Facts(
             when=self._when(appointment.starts_at, lang), phone=s.help_phone,
+            device_test=f"{s.base_url.rstrip('/')}/device-test",
             opens=self._when(opens, lang, "HH:mm"),
             was=self._when(datetime.fromisoformat(str(was)), lang) if was else "")
         if row.kind == "cancelled":

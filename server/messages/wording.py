@@ -22,6 +22,7 @@ class Facts:
     have_link: bool = False  # a link was sent before and still works
     not_allowed: bool = False  # the policy does not allow the video session as things stand
     phone: str = ""  # the number to phone if nothing works
+    device_test: str = ""  # the public page where anyone can try their camera and microphone
 
 
 def subject(kind: str) -> str:
@@ -33,9 +34,13 @@ def subject(kind: str) -> str:
     }[kind]
 
 
-def _prepare() -> str:
-    return _("Before it starts, find a private place where nobody can overhear you, and "
-             "charge your phone or plug it in.")
+def _prepare(f: Facts) -> str:
+    ready = _("Before it starts, find a private place where nobody can overhear you, and "
+              "charge your phone or plug it in.")
+    if not f.device_test:
+        return ready
+    return ready + " " + _("Check your camera and microphone before the appointment: "
+                           "{link}").format(link=f.device_test)
 
 
 def _join(f: Facts) -> str:
@@ -64,7 +69,7 @@ def body(kind: str, f: Facts) -> str:
         "reminder": _("Reminder: your probation appointment by video is on {when}."),
         "moved": _("Your probation appointment by video has moved from {was} to {when}."),
     }[kind].format(when=f.when, was=f.was)
-    return "\n\n".join([opening, _prepare(), _join(f), _help(f)])
+    return "\n\n".join([opening, _prepare(f), _join(f), _help(f)])
 
 
 def calendar_title() -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import keys
 from server.errors import N_, Invalid, NotFound
 from server.parsing import path_id
-from server.privacy import retention, subject_access
+from server.privacy import retention, subject_access, words
 from server.render import render
 from server.settings import RETENTION_SETTINGS
 from server.staff.access import Audience, allow, sensitive
@@ -117,6 +117,7 @@ async def access_log_page(request: web.Request) -> web.Response:
         client, entries = await access_log(db, request, path_id(request), before)
     zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
     return render(request, "access_log.html", client=client, entries=entries, zone=zone,
+                  words=words,
                   older=entries[-1][0].seq if len(entries) == PAGE else None)
 
 
@@ -137,8 +138,9 @@ async def _export(request: web.Request, kind: str) -> web.StreamResponse:
         if kind == "json":
             await subject_access.write_json(db, client.id, response.write)
         else:
+            zone = ZoneInfo(request.app[keys.SETTINGS].timezone)
             await subject_access.write_html(db, client.id, client.crn, response.write,
-                                            reference)
+                                            reference, zone)
     await response.write_eof()
     return response
 
@@ -177,6 +179,7 @@ async def retention_page(request: web.Request) -> web.Response:
         audit.record(db, request, "retention.preview", "retention", None,
                      counts={s.kind: s.count for s in swept})
     return render(request, "retention.html", swept=swept, done=request.query.get("done"),
+                  words=words, zone=ZoneInfo(settings.timezone),
                   days={name: getattr(settings, name) for name in RETENTION_SETTINGS})
 
 

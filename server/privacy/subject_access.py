@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import escape
 from sqlalchemy import ColumnElement, Table, select, union
@@ -25,6 +26,7 @@ from server.clock import now
 from server.errors import N_
 from server.i18n import current_language
 from server.i18n import gettext as _
+from server.privacy import words
 from server.store.models import Base, User
 
 Where = Callable[[Table, int], ColumnElement[bool]]
@@ -138,9 +140,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-async def rows(db: AsyncSession, name: str, client_id: int
+async def rows(db: AsyncSession, name: str, client_id: int, *, raw: bool = False
                ) -> AsyncIterator[tuple[dict[str, Any], str | None]]:
-    """The client's rows of one table, streamed, each with its review reason (or None)."""
+    """The client's rows of one table, streamed, each with its review reason (or None);
+    values as JSON would have them (`plain`) unless `raw`."""
     table = Base.metadata.tables[name]
     source = COVERAGE[name]
     columns = [c for c in table.columns if c.name not in SECRET_COLUMNS]
@@ -148,7 +151,7 @@ async def rows(db: AsyncSession, name: str, client_id: int
     result = await db.stream(select(*columns).where(source.where(table, client_id))
                              .order_by(order).execution_options(yield_per=BATCH))
     async for row in result.mappings():
-        values = {key: plain(value) for key, value in row.items()}
+        values = dict(row) if raw else {key: plain(value) for key, value in row.items()}
         yield values, source.review(values)
 
 
@@ -196,42 +199,46 @@ def _joined(items: list[str], after_earlier: bool) -> bytes:
 
 
 async def write_html(db: AsyncSession, client_id: int, crn: str, write: Write,
-                     reference: str | None) -> dict[str, int]:
-    """The export as a print-friendly HTML document, written table by table."""
+                     reference: str | None, zone: ZoneInfo) -> dict[str, int]:
+    """The export as a print-friendly HTML document in plain words, written table by table."""
     title = escape(_("Information held about {crn}").format(crn=crn))
-    produced = _("Produced on {when}.").format(when=now().strftime("%d %B %Y %H:%M UTC"))
+    produced = _("Produced on {when}. Times are in the time zone {zone}, 24-hour clock.").format(
+        when=words.when(now(), zone), zone=zone.key)
     if reference:
         produced += " " + _("Request reference: {ref}").format(ref=reference)
     notice = _("Items marked “{marker}” must be checked by the data protection officer "
                "before this document is given to the person.").format(marker=_(FOR_REVIEW))
+    technical = _("Internal numbers, keys and checksums are left out here; they are in the "
+                  "machine-readable file.")
     await write(
         f'<!doctype html><html lang="{current_language()}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title><link rel="stylesheet" href="/static/subject_access.css">'
         f'</head><body><main><h1>{title}</h1><p>{escape(produced)}</p>'
-        f'<p class="notice">{escape(notice)}</p>'.encode())
+        f'<p class="notice">{escape(notice)}</p><p>{escape(technical)}</p>'.encode())
+    staff = dict(await staff_named(db, client_id))
     counts: dict[str, int] = {}
     for name, source in COVERAGE.items():
-        counts[name] = await _html_table(db, name, source, client_id, write)
-    named = await staff_named(db, client_id)
-    staff = "".join(f"<dt>{i}</dt><dd>{escape(n)}</dd>" for i, n in named)
-    await write(f'<section><h2>{escape(_("Staff named in this document (by id)"))}</h2>'
-                f"<dl>{staff}</dl></section></main></body></html>\n".encode())
+        counts[name] = await _html_table(db, name, source, client_id, write, zone, staff)
+    await write(b"</main></body></html>\n")
     return counts
 
 
 async def _html_table(db: AsyncSession, name: str, source: Source, client_id: int,
-                      write: Write) -> int:
+                      write: Write, zone: ZoneInfo, staff: Mapping[int, str]) -> int:
     """One table as a list of records (field: value), readable on a phone and on paper."""
-    label = escape(_(source.label) if source.label else name)
+    label = escape(_(source.label) if source.label else words.field(name))
     await write(f"<section><h2>{label}</h2>".encode())
+    table = Base.metadata.tables[name]
+    people = {c.name for c in table.columns
+              if any(fk.column.table.name == "staff_user" for fk in c.foreign_keys)}
     count = 0
-    async for values, review in rows(db, name, client_id):
+    async for values, review in rows(db, name, client_id, raw=True):
         count += 1
         flag = (f'<p class="flag"><strong>{escape(_(FOR_REVIEW))}</strong>: '
                 f"{escape(_(review))}</p>") if review else ""
-        fields = "".join(f"<dt>{escape(key.replace('_', ' '))}</dt><dd>{escape(_cell(value))}</dd>"
-                         for key, value in values.items())
+        fields = "".join(f"<dt>{escape(key)}</dt><dd>{escape(text)}</dd>"
+                         for key, text in _cells(name, values, zone, staff, people))
         kind = "record review" if review else "record"
         await write(f'<div class="{kind}">{flag}<dl>{fields}</dl></div>'.encode())
     if not count:
@@ -240,9 +247,31 @@ async def _html_table(db: AsyncSession, name: str, source: Source, client_id: in
     return count
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+def _cells(name: str, values: Mapping[str, Any], zone: ZoneInfo, staff: Mapping[int, str],
+           people: set[str]) -> list[tuple[str, str]]:
+    """A row as (label, words): codes in words, staff by name, technical columns left out."""
+    out = []
+    for key, raw in values.items():
+        if key in words.TECHNICAL or key == "client_id" or \
+                key in HIDDEN_IN_DOCUMENT.get(name, ()):
+            continue
+        if key == "action":
+            text = words.action(str(raw))
+        elif key in people and isinstance(raw, int):
+            text = staff.get(raw) or _("Member of staff {n}").format(n=raw)
+        elif name == "checklist_response" and key == "answers" and isinstance(raw, dict):
+            questions = values.get("questions") or {}
+            text = "; ".join(f"{questions.get(k) or words.field(k)} {words.value(v, zone)}"
+                             for k, v in raw.items())
+        else:
+            text = words.value(raw, zone, key)
+        out.append((words.field(key), text))
+    return out
+
+
+# Columns another column already says in words (an audit entry's action says its target;
+# the document is about the client, so their own number is left out everywhere).
+HIDDEN_IN_DOCUMENT: dict[str, tuple[str, ...]] = {
+    "audit_event": ("target_type", "target_id"),
+    "checklist_response": ("questions",),
+}

@@ -527,7 +527,6 @@ class Link {
     });
     pc.addEventListener("icecandidate", ({ candidate }) => {
       if (pc !== this.pc) return;
-      if (candidate && window.rapportTest?.dropCandidates?.has(this.id)) return; // legs test hook
       send({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null, generation: this.generation });
     });
     pc.addEventListener("track", ({ track: incoming, streams }) => {

@@ -19,9 +19,6 @@ const AGAIN_EVERY_MS = 15000;   // then again, twice as long each time (a loaded
 const $ = (id) => document.getElementById(id);
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
 
-// For tests: a page can be told to keep its candidates to a peer to itself (a broken leg).
-window.rapportTest = window.rapportTest || { dropCandidates: new Set() };
-
 function stateOf(link, now) {
   const ice = link.pc.iceConnectionState;
   if (ice === "connected" || ice === "completed") {
