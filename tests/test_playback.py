@@ -129,6 +129,8 @@ async def test_one_audit_entry_per_viewing_in_the_access_log(client, app, db, wo
     assert log.status == 200
     actions = [e["action"] for e in (await log.json())["items"]]
     assert actions.count("recording.play") == 3 and "recording.view" in actions
+    page = await dpo.get(f"/privacy/clients/{world.clients['a1'].id}")
+    assert (await page.text()).count("A recording was played") == 3  # in words, on the page
 
 
 async def test_only_the_holder_and_their_supervisor(client, app, db, world, login):
