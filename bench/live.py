@@ -23,8 +23,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 @asynccontextmanager
-async def served() -> AsyncIterator[tuple[web.Application, str, Any]]:
-    """The app, its base address and a launched Chromium; all closed on leaving."""
+async def served(**settings: Any) -> AsyncIterator[tuple[web.Application, str, Any]]:
+    """The app, its base address and a launched Chromium; all closed on leaving. `settings`:
+    more `Settings` fields (a recording key, say); recordings go to the temporary folder."""
     from playwright.async_api import async_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="rapport-bench-"))
@@ -33,7 +34,8 @@ async def served() -> AsyncIterator[tuple[web.Application, str, Any]]:
     await migrate.upgrade(engine)
     await engine.dispose()
     app = create_app(Settings(database_url=url, migrate_on_start=False, log_json=False,
-                              base_url="http://127.0.0.1:8080"))
+                              base_url="http://127.0.0.1:8080",
+                              recordings_dir=str(folder / "recordings"), **settings))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

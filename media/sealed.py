@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"RAPSEAL1"
 CHUNK = 64 * 1024
 KEY_BYTES = 32
-_TAG = 16
+TAG = 16  # bytes of the GCM tag after each chunk
 
 
 class SealedError(Exception):
@@ -119,7 +119,8 @@ class SealedWriter:
         self._out.flush()
 
 
-def _read_header(data: BinaryIO) -> tuple[str, bytes, bytes, int]:
+def read_header(data: BinaryIO) -> tuple[str, bytes, bytes, int]:
+    """Key id, nonce prefix, the header's bytes (the associated data) and the chunk size."""
     start = data.read(9)
     if len(start) < 9 or start[:8] != MAGIC:
         raise SealedError("not a sealed Rapport recording (bad header)")
@@ -133,13 +134,13 @@ def _read_header(data: BinaryIO) -> tuple[str, bytes, bytes, int]:
 
 def key_id_of(data: BinaryIO) -> str:
     """The key id a sealed stream names in its header."""
-    return _read_header(data)[0]
+    return read_header(data)[0]
 
 
 def open_sealed(data: BinaryIO, keys: Mapping[str, bytes], *,
                 allow_truncated: bool = False) -> Iterator[bytes]:
     """The plaintext, chunk by chunk; `SealedError` naming the chunk that fails."""
-    key_id, prefix, header, chunk = _read_header(data)
+    key_id, prefix, header, chunk = read_header(data)
     if key_id not in keys:
         raise SealedError(f"sealed with key {key_id!r}, which is not configured")
     aead = AESGCM(keys[key_id])
@@ -152,12 +153,12 @@ def open_sealed(data: BinaryIO, keys: Mapping[str, bytes], *,
             raise TruncatedError(f"the recording ends after chunk {index - 1} without its "
                                  f"final chunk (cut short)")
         size = struct.unpack(">I", size_raw.rjust(4, b"\0"))[0]
-        sealed = data.read(size) if 0 < size <= chunk + _TAG else b""
-        if len(size_raw) < 4 or len(sealed) != size or size < _TAG:
+        sealed = data.read(size) if 0 < size <= chunk + TAG else b""
+        if len(size_raw) < 4 or len(sealed) != size or size < TAG:
             if allow_truncated:
                 return
             raise SealedError(f"chunk {index} is damaged (length {size} does not fit)")
-        plain, last = _open_chunk(aead, prefix, index, sealed, header)
+        plain, last = open_chunk(aead, prefix, index, sealed, header)
         yield plain
         if last:
             if data.read(1):
@@ -166,8 +167,9 @@ def open_sealed(data: BinaryIO, keys: Mapping[str, bytes], *,
         index += 1
 
 
-def _open_chunk(aead: AESGCM, prefix: bytes, index: int, sealed: bytes, header: bytes
+def open_chunk(aead: AESGCM, prefix: bytes, index: int, sealed: bytes, header: bytes
                 ) -> tuple[bytes, bool]:
+    """Chunk `index` decrypted, and whether it is flagged as the last one."""
     for last in (False, True):
         try:
             return aead.decrypt(_nonce(prefix, index, last), sealed, header), last

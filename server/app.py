@@ -34,6 +34,7 @@ from server.outbox.worker import outbox_ctx
 from server.privacy import pages as privacy
 from server.privacy import retention
 from server.recordings import lifecycle as recordings
+from server.recordings import playback as recording_playback
 from server.recordings import views as recording_views
 from server.records import pages as records_pages
 from server.records.keys import RECORD_SUMMARIES
@@ -157,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
     # Each contact record says whether and when recording ran, with every consent event.
     app[RECORD_SUMMARIES]["recording"] = recordings.recording_summary
     recording_views.setup(app)
+    recording_playback.setup(app)  # the playback page and its viewings
     app.cleanup_ctx.append(recordings.sweeper_ctx)  # after the database's: it uses it
     precall.setup(app)  # the pre-call check's echo peer and results
     failure.setup(app)  # "if nothing works": the call page's failure reports

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -164,8 +165,9 @@ RECORDING_FILE = "seg001-p1.webm.sealed"
 
 
 async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
-                           retention_days: int = 30) -> int:
-    """A stopped recording of `appointment` with one sealed Matroska file; its id."""
+                           retention_days: int = 30, noise: bool = False) -> int:
+    """A stopped recording of `appointment` with one sealed WebM file; its id. `noise`:
+    random pictures, which the encoder cannot squeeze (a file of realistic size)."""
     settings = app[keys.SETTINGS]
     at = now()
     session = CallSession(appointment_id=appointment.id, started_at=at,
@@ -198,7 +200,7 @@ async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
     for i in range(int(30 * seconds)):  # 30 fps video and 20 ms of sound, interleaved
         frame = av.VideoFrame(160, 120, "yuv420p")
         for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
+            plane.update(os.urandom(plane.buffer_size) if noise else bytes(plane.buffer_size))
         frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
         writer.write("video", frame, anchor)
         for j in range(i * 5 // 3, (i + 1) * 5 // 3):

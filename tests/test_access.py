@@ -177,6 +177,8 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     ("GET HEAD", "/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}", PRACTICE),
     ("GET", "/api/v1/recordings/{id}/download", PRACTICE),
+    ("GET HEAD", "/recordings/{id}/play", PRACTICE),
+    ("GET", "/api/v1/recordings/{id}/media", PRACTICE),
     # --- messages (issue 15): contact details, moving, the outbox, reminders, the webhook
     ("GET HEAD", "/clients/{id}/contact-details", PRACTITIONER),
     ("POST", "/clients/{id}/contact-details", PRACTITIONER),
@@ -259,8 +261,11 @@ def fill(canonical: str, ids: dict[str, int]) -> str:
         return canonical.replace("{token}", secrets.token_urlsafe(24))
     if "{id}" not in canonical:
         return canonical
-    if canonical.endswith("/recordings/{id}/download"):
+    if canonical.endswith(("/recordings/{id}/download", "/recordings/{id}/play")):
         return canonical.replace("{id}", str(ids["recording"])) + f"?file={RECORDING_FILE}"
+    if canonical.endswith("/recordings/{id}/media"):
+        return canonical.replace("{id}", str(ids["recording"])) \
+            + f"?file={RECORDING_FILE}&viewing={'v' * 16}"
     for marker, kind in [("/contact-records/", "record"), ("/contacts/", "contact"),
                          ("/clients/", "client"), ("/appointments/", "appointment"),
                          ("/users/", "user"), ("/tokens/", "token"),

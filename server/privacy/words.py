@@ -106,6 +106,7 @@ ACTIONS: dict[str, str] = {
     "precall.result": N_("A check of camera, microphone and connection was made"),
     "recording.delete": N_("A recording was deleted"),
     "recording.download": N_("A recording was downloaded"),
+    "recording.play": N_("A recording was played"),
     "recording.view": N_("A recording was viewed"),
     "retention.delete": N_("Old information was deleted under the retention schedule"),
     "retention.preview": N_("The retention schedule was looked at"),
@@ -206,6 +207,7 @@ TECHNICAL = frozenset({
     "idempotency_key", "connection_id", "epoch", "key_id", "wording_sha256", "file_path",
     "provider_id", "kbps_in_sum", "kbps_out_sum", "rtt_ms_sum", "rtt_samples", "upto_hash",
     "_appointment_id",
+    "viewing",  # a recording's viewing id: random, told apart by time on the pages
 })
 
 # Stored values that are codes (enumerations, kinds, reasons).

@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from media.sealed import SealedError, open_sealed
 from media.writer import SUFFIXES, media_type
 from server import keys
+from server.clock import now
 from server.errors import N_, AppError, NotFound
+from server.recordings.availability import ensure_playable
 from server.recordings.keyring import key_ring
 from server.recordings.lifecycle import folder_of
 from server.staff.access import allow
@@ -75,10 +77,10 @@ class RecordingOut(BaseModel):
 
 
 
-async def _visible(db: AsyncSession, user: User, recording_id: int
-                   ) -> tuple[Recording, Appointment]:
+async def visible(db: AsyncSession, user: User, wanted: int
+                  ) -> tuple[Recording, Appointment]:
     """The recording if the user held its session or supervises whoever did; else 404."""
-    row = await db.get(Recording, recording_id)
+    row = await db.get(Recording, wanted)
     appointment = await db.get(Appointment, row.appointment_id) if row is not None else None
     if row is not None and appointment is not None:
         if Role.PRACTITIONER in user.roles and appointment.practitioner_id == user.id:
@@ -88,10 +90,11 @@ async def _visible(db: AsyncSession, user: User, recording_id: int
                 and holder.team_id == user.team_id \
                 and holder.organisation_id == user.organisation_id:
             return row, appointment
-    raise NotFound(N_("No recording with id {id} is yours to see."), id=recording_id)
+    raise NotFound(N_("No recording with id {id} is yours to see."), id=wanted)
 
 
-def _files(folder: Path, row: Recording) -> list[Path]:
+def files_of(folder: Path, row: Recording) -> list[Path]:
+    """The recording's sealed files on disk, by name (none once it is deleted)."""
     if row.deleted_at is not None or not row.file_path:
         return []
     where = folder / row.file_path
@@ -99,7 +102,8 @@ def _files(folder: Path, row: Recording) -> list[Path]:
         if where.is_dir() else []
 
 
-def _id(request: web.Request) -> int:
+def recording_id(request: web.Request) -> int:
+    """The `{id}` of the path; a malformed one is "not found" like an id that is not yours."""
     raw = request.match_info.get("id", "")
     if not raw.isdigit() or not 0 < int(raw) < 2**31:
         raise NotFound(N_("No recording with id {id} is yours to see."), id=raw[:20])
@@ -112,14 +116,14 @@ async def recording_meta(request: web.Request) -> web.Response:
     user = request[USER]
     assert user is not None
     async with request.app[keys.DB].begin() as db:
-        row, appointment = await _visible(db, user, _id(request))
+        row, appointment = await visible(db, user, recording_id(request))
         audit.record(db, request, "recording.view", "recording", row.id,
                      client_id=appointment.client_id)
     out = RecordingOut.model_validate(row)
     out.files = [RecordingFileOut(
         name=p.name, bytes=p.stat().st_size,
         download=f"/api/v1/recordings/{row.id}/download?file={p.name}")
-        for p in _files(folder_of(request.app), row)]
+        for p in files_of(folder_of(request.app), row)]
     return web.json_response(out.model_dump(mode="json"))
 
 
@@ -132,14 +136,25 @@ async def recording_page(request: web.Request) -> web.Response:
     user = request[USER]
     assert user is not None
     async with request.app[keys.DB].begin() as db:
-        row, appointment = await _visible(db, user, _id(request))
+        row, appointment = await visible(db, user, recording_id(request))
         audit.record(db, request, "recording.view", "recording", row.id,
                      client_id=appointment.client_id)
         record_contact = await db.scalar(select(ContactRecord.contact_id).where(
             ContactRecord.appointment_id == appointment.id))
-    files = [(p.name, p.stat().st_size) for p in _files(folder_of(request.app), row)]
+    files = [(p.name, p.stat().st_size) for p in files_of(folder_of(request.app), row)]
     return render(request, "recording.html", recording=row, files=files,
+                  together=side_by_side([name for name, _size in files]),
                   contact_id=record_contact, zone=ZoneInfo(request.app[keys.SETTINGS].timezone))
+
+
+def side_by_side(names: list[str]) -> list[tuple[int, list[str]]]:
+    """Each segment with several files (one per person), its number and files, to play
+    together (file names start `seg001-`)."""
+    segments: dict[str, list[str]] = {}
+    for name in names:
+        segments.setdefault(name.split("-", 1)[0], []).append(name)
+    return [(int(seg[3:]) if seg[3:].isdigit() else 0, group)
+            for seg, group in segments.items() if len(group) > 1]
 
 
 def setup(app: web.Application) -> None:
@@ -148,13 +163,15 @@ def setup(app: web.Application) -> None:
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
 async def recording_download(request: web.Request) -> web.StreamResponse:
-    """One file of a recording, decrypted as it is sent (WebM: VP8 video, Opus audio)."""
+    """One file of a recording, decrypted as it is sent (WebM: VP8 video, Opus audio); only
+    while it may be played (`availability`: not deleted, expired, withheld or running)."""
     user = request[USER]
     assert user is not None
     name = request.query.get("file", "")
     async with request.app[keys.DB].begin() as db:
-        row, appointment = await _visible(db, user, _id(request))
-        files = {p.name: p for p in _files(folder_of(request.app), row)}
+        row, appointment = await visible(db, user, recording_id(request))
+        ensure_playable(row, now(), ZoneInfo(request.app[keys.SETTINGS].timezone))
+        files = {p.name: p for p in files_of(folder_of(request.app), row)}
         if name not in files:
             raise NotFound(N_("This recording has no file called {name}."), name=name[:80])
         audit.record(db, request, "recording.download", "recording", row.id,
