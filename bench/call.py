@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
-from bench.live import served
+from bench.live import served, staff_sign_in
 from bench.report import write_section
 from server import demo, keys
 from server.store.models import Appointment
@@ -63,11 +63,7 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
     client_ctx = await browser.new_context(**options)
     try:
         prac = await prac_ctx.new_page()
-        await prac.goto("/login")
-        await prac.get_by_label("Email address").fill(email)
-        await prac.get_by_label("Password").fill(password)
-        await prac.get_by_role("button", name="Sign in").click()
-        await prac.wait_for_url("**/caseload")
+        await staff_sign_in(app, prac, email, password)
         await prac.goto(f"/appointments/{appointment_id}/call")
         await answer_checklist(prac, safe_answers("practitioner_premises"))
         await until(prac, "() => rapportCall.state().phase === 'in'")

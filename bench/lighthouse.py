@@ -33,23 +33,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from bench.live import CHROMIUM, served
+from bench.live import CHROMIUM, fresh_call, served, staff_sign_in
 from bench.report import write_section
 from server import demo, keys
 from server.clock import now
-from server.joining import invitations, participants
+from server.joining import participants
 from server.staff.tokens import token_hash
 from server.store.models import (
     Appointment,
     ChecklistResponse,
     Invitation,
-    InvitationRole,
     PrecallCheck,
-    TotpFactor,
-    User,
 )
 
 HEADING = "Lighthouse"
@@ -148,37 +144,19 @@ def audit(cli: Path, url: str, port: int, out: Path) -> dict[str, Any]:
     }
 
 
-async def _fresh_appointment(db: Any, template: Appointment) -> Appointment:
-    """Another appointment like the demo's (same client, practitioner and time): each journey
-    state needs people of its own, and the demo keeps one appointment only."""
-    columns = {c.key: getattr(template, c.key) for c in Appointment.__mapper__.column_attrs
-               if c.key != "id"}
-    copy = Appointment(**columns)
-    db.add(copy)
-    await db.flush()
-    return copy
-
-
 async def people(app: Any, result: demo.DemoResult) -> dict[str, tuple[str, str | None]]:
     """Each page to measure: (path, cookie), with the person put in the right state (the
     demo loaded once: loading it again keeps one appointment for today and drops these)."""
-    settings = app[keys.SETTINGS]
     pages: dict[str, tuple[str, str | None]] = {}
     cookie = participants.PARTICIPANT_COOKIE
-    async with app[keys.DB].begin() as db:
-        token = urlsplit(result.client_link).path.rsplit("/", 1)[-1]
-        invitation = await db.scalar(select(Invitation).where(
-            Invitation.token_hash == token_hash(token)))
-        assert invitation is not None
-        template = await db.get(Appointment, invitation.appointment_id)
-        practitioner = await db.scalar(select(User).where(
-            User.email == result.logins["practitioner"][0]))
-        assert template is not None and practitioner is not None
     for state in ("link", "privacy", "check", "wait"):  # each its own appointment and links
+        call = await fresh_call(app, result)
+        token = urlsplit(call.client_link).path.rsplit("/", 1)[-1]
         async with app[keys.DB].begin() as db:
-            appointment = await _fresh_appointment(db, template)
-            invitation, token = await invitations.mint(
-                db, appointment, InvitationRole.CLIENT, practitioner, settings)
+            appointment = await db.get(Appointment, call.appointment_id)
+            invitation = await db.scalar(select(Invitation).where(
+                Invitation.token_hash == token_hash(token)))
+            assert appointment is not None and invitation is not None
             if state == "link":  # not used up: the date of birth is asked
                 pages["client: link page (date of birth)"] = (f"/join/{token}", None)
                 continue
@@ -193,8 +171,9 @@ async def people(app: Any, result: demo.DemoResult) -> dict[str, tuple[str, str 
                                     verdict="good", camera=True, microphone=True,
                                     created_at=now()))
             if state == "privacy":
-                row, _ = await invitations.mint(db, appointment, InvitationRole.INTERPRETER,
-                                                practitioner, settings)
+                row = await db.scalar(select(Invitation).where(Invitation.token_hash == token_hash(
+                    urlsplit(call.interpreter_link).path.rsplit("/", 1)[-1])))
+                assert row is not None
                 _other, other_secret = await participants.claim(db, row, appointment, "Ines")
                 pages["interpreter: call page, questions step"] = (
                     "/join", f"{cookie}={other_secret}")
@@ -205,34 +184,13 @@ async def people(app: Any, result: demo.DemoResult) -> dict[str, tuple[str, str 
     return pages
 
 
-async def _enrolled(app: Any, email: str) -> str:
-    """The demo asks each person to enrol an app at first sign-in: enrol one for them."""
-    secret = pyotp.random_base32()
-    async with app[keys.DB].begin() as db:
-        user = await db.scalar(select(User).where(User.email == email))
-        assert user is not None
-        await db.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
-        db.add(TotpFactor(user_id=user.id, secret=secret, created_at=now(), confirmed_at=now()))
-        user.second_factor = True
-    return secret
-
-
 async def practitioner(app: Any, base: str, browser: Any, email: str, password: str
                        ) -> tuple[str, str]:
     async with app[keys.DB]() as db:
         appointment_id = await db.scalar(select(func.max(Appointment.id)))
-    secret = await _enrolled(app, email)
     context = await browser.new_context(base_url=base)
     page = await context.new_page()
-    await page.goto("/login")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/login/factor**")
-    await page.get_by_label("Code from your authenticator app, or a recovery code").fill(
-        pyotp.TOTP(secret).now())
-    await page.get_by_role("button", name="Continue").click()
-    await page.wait_for_url("**/diary")
+    await staff_sign_in(app, page, email, password)
     jar = "; ".join(f"{c['name']}={c['value']}" for c in await context.cookies())
     await context.close()
     return f"/appointments/{appointment_id}/call", jar

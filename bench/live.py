@@ -6,15 +6,24 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pyotp
 from aiohttp import web
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server import demo, keys
 from server.app import create_app
+from server.clock import now
+from server.joining import invitations
 from server.settings import Settings
+from server.staff.tokens import token_hash
 from server.store import migrate
+from server.store.models import Appointment, Invitation, InvitationRole, TotpFactor, User
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,3 +60,65 @@ async def served(**settings: Any) -> AsyncIterator[tuple[web.Application, str, A
                 await browser.close()
     finally:
         await runner.cleanup()
+
+
+CODE_LABEL = "Code from your authenticator app, or a recovery code"
+
+
+async def enrol_app(app: web.Application, email: str) -> str:
+    """Give a demo person an authenticator app, as if enrolled (the demo asks each person to
+    enrol one at first sign-in); returns its secret. Any earlier app is replaced."""
+    secret = pyotp.random_base32()
+    async with app[keys.DB].begin() as db:
+        user = await db.scalar(select(User).where(User.email == email))
+        assert user is not None, email
+        await db.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
+        db.add(TotpFactor(user_id=user.id, secret=secret, created_at=now(), confirmed_at=now()))
+        user.second_factor = True
+    return secret
+
+
+async def staff_sign_in(app: web.Application, page: Any, email: str, password: str) -> None:
+    """Sign a demo person in through the real pages: password, then the app's code."""
+    secret = await enrol_app(app, email)
+    await page.goto("/login")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/login/factor**")
+    await page.get_by_label(CODE_LABEL).fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url(lambda url: "/login" not in url)
+
+
+@dataclass
+class FreshCall:
+    appointment_id: int
+    client_link: str
+    interpreter_link: str
+
+
+async def fresh_call(app: web.Application, result: demo.DemoResult) -> FreshCall:
+    """An appointment of its own, like the demo's (same client, practitioner and time), with
+    new client and interpreter links: the demo keeps one appointment for today, whose people
+    have already answered once an earlier run used it."""
+    settings = app[keys.SETTINGS]
+    async with app[keys.DB].begin() as db:
+        invitation = await db.scalar(select(Invitation).where(Invitation.token_hash == token_hash(
+            urlsplit(result.client_link).path.rsplit("/", 1)[-1])))
+        assert invitation is not None
+        template = await db.get(Appointment, invitation.appointment_id)
+        practitioner = await db.scalar(select(User).where(
+            User.email == result.logins["practitioner"][0]))
+        assert template is not None and practitioner is not None
+        columns = {c.key: getattr(template, c.key) for c in Appointment.__mapper__.column_attrs
+                   if c.key != "id"}
+        copy = Appointment(**columns)
+        db.add(copy)
+        await db.flush()
+        _, client = await invitations.mint(db, copy, InvitationRole.CLIENT, practitioner,
+                                           settings)
+        _, interpreter = await invitations.mint(db, copy, InvitationRole.INTERPRETER,
+                                                practitioner, settings)
+        return FreshCall(copy.id, invitations.link(settings, client),
+                         invitations.link(settings, interpreter))

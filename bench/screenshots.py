@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from bench.live import served
+from bench.live import served, staff_sign_in
 from server import demo, keys
 from server.store.models import Appointment
 
@@ -73,11 +73,7 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
         context.set_default_timeout(WITHIN_MS)
     try:
         prac = await prac_context.new_page()
-        await prac.goto("/login")
-        await prac.get_by_label("Email address").fill(email)
-        await prac.get_by_label("Password").fill(password)
-        await prac.get_by_role("button", name="Sign in").click()
-        await prac.wait_for_url("**/caseload")
+        await staff_sign_in(app, prac, email, password)
         await prac.goto(f"/appointments/{appointment_id}/call")
         await prac.locator("#checklist-items fieldset.item").first.wait_for()
         for radio in await prac.locator("#checklist-items input[value=yes]").all():

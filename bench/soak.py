@@ -2,18 +2,18 @@
 seeded random generator, each call checked on all six directed legs (issue #13).
 
 Run: `python -m bench.soak [--calls N] [--seed S] [--no-write]` (Debian's Chromium at
-/usr/bin/chromium). Each call is the demo's appointment (`server.demo.load` mints fresh links):
-the practitioner opens the call page, the client and the interpreter open their links, and
-the practitioner lets them in in the drawn order: client first, interpreter first, both at
-once, or the interpreter arriving late. Half of the calls run with one busy process per core
-around the admissions (the m-line race showed only on a loaded machine). Then, as drawn, one
-person reloads the page, toggles audio only on and off, or loses the WebSocket. A call
-passes when, on every page, each of its two peer connections is connected with inbound audio
-bytes rising, and inbound video bytes rising and the remote video playing unless that side
-sends no video (audio only, by hand or by the automatic fallback, fallback.js). A failing
-call prints its seed: `python -m bench.soak --replay <seed> --no-write` replays it.
-Writes the "Soak: three-way calls" section of docs/performance.md.
-"""
+/usr/bin/chromium). Each call is an appointment like the demo's, with links of its own
+(`bench.live.fresh_call`): the practitioner opens the call page, the client and the
+interpreter open their links, and the practitioner lets them in in the drawn order: client
+first, interpreter first, both at once, or the interpreter arriving late. Half of the calls
+run with one busy process per core around the admissions (the m-line race showed only on a
+loaded machine). Then, as drawn, one person reloads the page, toggles audio only on and off,
+or loses the WebSocket. A call passes when, on every page, each of its two peer connections
+is connected with inbound audio bytes rising, and inbound video bytes rising and the remote
+video playing unless that side sends no video (audio only, by hand or by the automatic
+fallback, fallback.js). A failing call prints its seed: `python -m bench.soak --replay
+<seed> --no-write` replays it. Writes the "Soak: three-way calls" section of
+docs/performance.md."""
 
 from __future__ import annotations
 
@@ -31,9 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import select
 
-from bench.live import served
+from bench.live import fresh_call, served, staff_sign_in
 from bench.report import write_section
 from server import demo, keys
 from server.store.models import Appointment, Client
@@ -172,9 +171,9 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
     outcome = Outcome(seed, order, extra, rng.random() < 0.5 if loaded is None else loaded)
     async with app[keys.DB].begin() as db:
         result = await demo.load(db, app[keys.SETTINGS])
+    call = await fresh_call(app, result)
+    appointment_id = call.appointment_id
     async with app[keys.DB]() as db:
-        appointment_id = await db.scalar(select(Appointment.id).order_by(Appointment.id.desc()))
-        assert appointment_id is not None
         appointment = await db.get(Appointment, appointment_id)
         assert appointment is not None
         client_row = await db.get(Client, appointment.client_id)
@@ -188,20 +187,16 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
         pctx.set_default_timeout(30_000)
         contexts.append(pctx)
         prac = await pctx.new_page()
-        await prac.goto("/login")
-        await prac.get_by_label("Email address").fill(email)
-        await prac.get_by_label("Password").fill(password)
-        await prac.get_by_role("button", name="Sign in").click()
-        await prac.wait_for_url("**/caseload")
+        await staff_sign_in(app, prac, email, password)
         await prac.goto(f"/appointments/{appointment_id}/call")
         await answer_checklist(prac, safe_answers("practitioner_premises"))
         await _phase(prac, "in")
         born = result.client_date_of_birth
-        client = await _joined(browser, base, result.client_link, "client", born)
+        client = await _joined(browser, base, call.client_link, "client", born)
         contexts.append(client.context)
         interp = None
         if order != "interpreter_late":
-            interp = await _joined(browser, base, result.interpreter_link, "interpreter", born)
+            interp = await _joined(browser, base, call.interpreter_link, "interpreter", born)
             contexts.append(interp.context)
         with Busy(outcome.loaded):
             if order == "client_first":
@@ -218,7 +213,7 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
                 await _admit(prac, client_name)
                 await _phase(client, "in")
                 await asyncio.sleep(pause)
-                interp = await _joined(browser, base, result.interpreter_link, "interpreter",
+                interp = await _joined(browser, base, call.interpreter_link, "interpreter",
                                        born)
                 contexts.append(interp.context)
                 await _admit(prac, INTERPRETER)

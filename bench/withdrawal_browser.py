@@ -27,24 +27,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyotp
 from aiohttp import web
 from sqlalchemy import select
 
-from bench.live import served
+from bench.live import served, staff_sign_in
 from bench.recorder import GOALS, quantile
 from bench.report import write_section
 from bench.soak import Busy
 from media.sealed import new_key_entry
 from server import demo, keys
-from server.clock import now
-from server.store.models import Appointment, Client, TotpFactor, User
+from server.store.models import Appointment, Client
 from signalling.keys import DESK
 from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Recorder: withdrawal under load, three Chromium pages"
 INTERPRETER = "Ines Interpreter"
-CODE_LABEL = "Code from your authenticator app, or a recovery code"
 WAIT = 60.0
 
 # Each page keeps when it sent `withdraw` and when each `recording` `stopped` arrived.
@@ -115,18 +112,6 @@ async def _join(browser: Any, base: str, link: str, role: str, born: Any) -> Any
     return page
 
 
-async def _authenticator(app: web.Application, email: str) -> str:
-    """Give the demo practitioner an authenticator app (as if enrolled); its secret."""
-    secret = pyotp.random_base32()
-    async with app[keys.DB].begin() as db:
-        user = await db.scalar(select(User).where(User.email == email))
-        assert user is not None
-        user.second_factor = True
-        db.add(TotpFactor(user_id=user.id, secret=secret, created_at=now(),
-                          confirmed_at=now()))
-    return secret
-
-
 async def _call(app: web.Application, browser: Any, base: str) -> list[Any]:
     """Practitioner, client and interpreter in the demo's call; their pages."""
     async with app[keys.DB].begin() as db:
@@ -137,16 +122,8 @@ async def _call(app: web.Application, browser: Any, base: str) -> list[Any]:
         person = await db.get(Client, appointment.client_id)
         assert person is not None
     email, password = result.logins["practitioner"]
-    secret = await _authenticator(app, email)
     prac = await _context(browser, base)
-    await prac.goto("/login")
-    await prac.get_by_label("Email address").fill(email)
-    await prac.get_by_label("Password").fill(password)
-    await prac.get_by_role("button", name="Sign in").click()
-    await prac.wait_for_url("**/login/factor**")
-    await prac.get_by_label(CODE_LABEL).fill(pyotp.TOTP(secret).now())
-    await prac.get_by_role("button", name="Continue").click()
-    await prac.wait_for_url(lambda url: "/login" not in url)
+    await staff_sign_in(app, prac, email, password)
     await prac.goto(f"/appointments/{appointment.id}/call")
     await answer_checklist(prac, safe_answers("practitioner_premises"))
     await _phase(prac, "in")
