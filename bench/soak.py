@@ -126,9 +126,15 @@ async def all_flowing(pages: dict[str, Any], within: float = FLOWING_WITHIN) -> 
 
 
 async def _phase(page: Any, wanted: str, within: float = 60.0) -> None:
-    await page.wait_for_function(
-        "w => window.rapportCall && rapportCall.state().phase === w", arg=wanted,
-        timeout=within * 1000)
+    try:
+        await page.wait_for_function(
+            "w => window.rapportCall && rapportCall.state().phase === w", arg=wanted,
+            timeout=within * 1000)
+    except Exception as exc:
+        seen = await page.evaluate(
+            "() => window.rapportCall && JSON.stringify([rapportCall.state(), "
+            "document.getElementById('call-status')?.textContent])")
+        raise AssertionError(f"not {wanted} within {within}s: {seen}") from exc
 
 
 async def _joined(browser: Any, base: str, link: str, role: str, born: Any) -> Any:
@@ -252,7 +258,13 @@ async def _extra(app: web.Application, appointment_id: int, pages: dict[str, Any
     elif extra == "drop_socket":
         me = await page.evaluate("() => rapportCall.state().me.id")
         await _drop_socket(app, appointment_id, me)
-        await page.wait_for_function("() => rapportCall.state().socket === 1", timeout=60_000)
+        try:
+            await page.wait_for_function("() => rapportCall.state().socket === 1",
+                                         timeout=60_000)
+        except Exception as exc:
+            seen = await page.evaluate("() => JSON.stringify(rapportCall.state())")
+            raise AssertionError(f"the page did not reconnect after its socket dropped: "
+                                 f"{seen}") from exc
 
 
 def report(outcomes: list[Outcome], seed: int) -> str:
