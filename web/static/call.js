@@ -362,7 +362,7 @@ function finish(kind) {
   call.links.clear();
   rec.close();
   for (const t of call.local.getTracks()) t.stop();
-  for (const id of ["checklist", "checklist-failed", "waiting", "stage", "lobby", "invite"]) show(id, false);
+  for (const id of ["checklist", "checklist-failed", "waiting", "stage", "side"]) show(id, false);
   const socket = call.socket;
   if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
   $("finished-title").textContent = T[`${kind}_title`] || T.gone_title;
