@@ -24,6 +24,7 @@ import { playPreview } from "./preview.js";
 import { legs as legHealth } from "./legs.js";
 
 const $ = (id) => document.getElementById(id);
+const signal = (m) => window.dispatchEvent(new CustomEvent("rapport:signal", { detail: m }));
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
 
 const call = {
@@ -210,7 +211,6 @@ async function handle(m) {
       }
       return negotiate(m);
     case "media": {
-
       const person = call.roster.find((p) => p.id === m.from);
       if (person) person.media = { audio: m.audio, video: m.video };
       renderTiles();
@@ -233,8 +233,8 @@ async function handle(m) {
     case "repair":
       return health.handle(m);
     case "error": return failed(m);
-    default:
-      return;
+    default: // the waiting-room note and the chat (#14: waiting_alert.js, chat.js)
+      return signal(m);
   }
 }
 
@@ -321,6 +321,7 @@ function checked(m) {
 
 function failed(m) {
   call.errors = [...call.errors.slice(-9), { code: m.code, ref: m.ref || null, message: m.message }];
+  if (["chat", "running-late", "chat-history"].includes(m.ref)) return signal(m);
   if (rec.failed(m)) return;
   if (m.code === "admission_refused" && PRACTITIONER) {
     $("lobby-reasons").replaceChildren(...(m.reasons || []).map((r) =>
