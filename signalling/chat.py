@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,21 +39,27 @@ CHAT_BURST, CHAT_RATE = 5, 1.0  # a few at once, then one a second
 HISTORY_LIMIT = 200
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-_buckets: dict[int, Bucket] = {}  # participant id -> their chat allowance (this process)
+# Each connection's chat allowance (a page that reconnects starts afresh, as with every limit).
+_buckets: weakref.WeakKeyDictionary[Any, Bucket] = weakref.WeakKeyDictionary()
 
 
 def _late_key(appointment_id: int) -> str:
     return f"running-late:{appointment_id}"
 
 
-async def handle(app: web.Application, member: Member, peers: set[int], message: Any,
-                 send: Send) -> None:
+async def handle(connection: Any, member: Member, message: Any) -> None:
+    """A message of KINDS from `connection` (signalling/connection.py: its request, peers and
+    send)."""
+    app: web.Application = connection.request.app
     if isinstance(message, RunningLate):
-        await running_late(app, member, message.minutes, send)
+        await running_late(app, member, message.minutes, connection.send)
     elif isinstance(message, ChatSend):
-        await chat(app, member, peers, message.text)
+        bucket = _buckets.get(connection)
+        if bucket is None:
+            bucket = _buckets[connection] = Bucket(CHAT_BURST, CHAT_RATE)
+        await chat(app, member, connection.peers, message.text, bucket)
     elif isinstance(message, ChatAsk):
-        await send(await history(app, member.appointment_id))
+        await connection.send(await history(app, member.appointment_id))
 
 
 async def running_late(app: web.Application, member: Member, minutes: int, send: Send) -> None:
@@ -93,16 +100,12 @@ def _out(row: ChatMessage) -> dict[str, Any]:
             "role": row.author_role, "text": row.body, "at": iso(row.sent_at)}
 
 
-async def chat(app: web.Application, member: Member, peers: set[int], text: str) -> None:
+async def chat(app: web.Application, member: Member, peers: set[int], text: str,
+               bucket: Bucket) -> None:
     body = clean(text)
     if not body:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "the chat message is empty", ref="chat",
                             errors=[{"field": "text", "problem": "empty"}])
-    bucket = _buckets.get(member.participant_id)
-    if bucket is None:
-        if len(_buckets) > 10_000:
-            _buckets.clear()
-        bucket = _buckets[member.participant_id] = Bucket(CHAT_BURST, CHAT_RATE)
     if not bucket.take():
         raise ProtocolError(ErrorCode.RATE_LIMITED, "chat: at most one message a second",
                             ref="chat")

@@ -376,7 +376,7 @@ class Connection:
         elif kind in RECORDING_KINDS:
             await self._recording(member, message)
         elif kind in chat.KINDS:  # the waiting-room note and the text chat (#14)
-            await chat.handle(self.request.app, member, self.peers, message, self.send)
+            await chat.handle(self, member, message)
         elif kind in ("legs", "repair"):
             await self._legs(member, message)
         elif kind == "leave":

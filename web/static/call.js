@@ -217,7 +217,7 @@ async function handle(m) {
       return;
     }
     case "link-locked":
-      status(fill(T.link_locked, { name: m.participant }));
+      status(fill(T.link_locked, { name: m.name || T.role_client })); // #14: never "null's"
       return;
     case "denied":
     case "removed":
@@ -367,7 +367,7 @@ function finish(kind) {
   const socket = call.socket;
   if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
   $("finished-title").textContent = T[`${kind}_title`] || T.gone_title;
-  $("finished-text").textContent = T[`${kind}_text`] || T.gone_text;
+  $("finished-text").textContent = T[`${kind}_text_${ROLE}`] || T[`${kind}_text`] || T.gone_text;
   status(T[`${kind}_title`] || T.gone_title);
   show("finished", true);
   $("finished").focus();
@@ -820,55 +820,7 @@ for (const radio of document.querySelectorAll("input[name=location]")) {
   radio.addEventListener("change", () => { if (call.welcome) renderChecklist(); });
 }
 
-// --- the practitioner's invite panel ------------------------------------------------------
-
-async function invite(event) {
-  event.preventDefault();
-  const form = event.target;
-  const body = { role: form.elements.role.value };
-  const channel = form.elements.channel.value;
-  if (channel) body.send = { channel, to: form.elements.to.value.trim() };
-  show("invite-error", false);
-  let response;
-  try {
-    response = await fetch(`/api/v1/appointments/${APPOINTMENT}/invitations`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    response = null;
-  }
-  const data = response ? await response.json().catch(() => ({})) : {};
-  if (!response || !response.ok) {
-    // A policy refusal's detail already says each reason; its errors repeat them by field.
-    const policy = (data.errors || []).some((e) => e.field === "policy");
-    const details = [data.detail, ...(policy ? [] : (data.errors || []).map((e) => e.message || e.problem))].filter(Boolean);
-    const box = $("invite-error");
-    box.textContent = [T.invite_failed, ...details].join(" ");
-    show("invite-error", true);
-    box.focus();
-    return;
-  }
-  $("invite-link").value = data.link;
-  show("invite-result", true);
-  status(data.sent ? T.sent : T.created);
-}
-
-async function copyLink() {
-  const input = $("invite-link");
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.select();
-    document.execCommand("copy");
-  }
-  status(T.copied);
-}
-
-$("invite-form")?.addEventListener("submit", invite);
-$("invite-copy")?.addEventListener("click", copyLink);
+// The practitioner's invite panel: invite.js.
 
 // --- for tests and support: a read-only view of the call ------------------------------------
 
