@@ -41,8 +41,10 @@ BOXES = """() => {
   const remote = document.querySelector("#tiles .tile:not(.me)");
   const pip = me && remote
     ? me.getBoundingClientRect().width * 2 < remote.getBoundingClientRect().width : true;
+  const tiles = [...document.querySelectorAll("#tiles .tile")]
+    .map(t => t.className + ":" + t.dataset.id + ":" + t.querySelector(".name").textContent);
   return {boxes: out, remotes: out.filter(b => b.what === "remote video").length, pip,
-          viewport: [innerWidth, innerHeight]};
+          viewport: [innerWidth, innerHeight], tiles};
 }"""
 
 
@@ -67,6 +69,7 @@ async def check_sizes(pages: dict[str, Any], remotes: int, lang: str) -> None:
             await accessible(page, f"{lang} {remotes + 1}-way, {who} at {size}")
 
 
+@pytest.mark.timeout(360)  # three pages, two sizes, two languages, axe on each: long when loaded
 async def test_video_first_two_and_three_way_in_english_and_arabic(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
     alice, person = world.users["alice"], world.clients["a1"]

@@ -72,8 +72,16 @@ function error(text) {
   box.hidden = !text;
 }
 
+// The practitioner's running-late note, for the people waiting (kept by call_extras.js).
+function late(m) {
+  if (!m || root.dataset.role === "practitioner") return;
+  $("late-note").textContent = `${fill(T.late, { minutes: m.minutes })} (${timeOf(m.at)})`;
+}
+late(window.rapportLate);
+
 window.addEventListener("rapport:signal", ({ detail: m }) => {
-  if (m.type === "chat") add(m, true);
+  if (m.type === "running-late") late(m);
+  else if (m.type === "chat") add(m, true);
   else if (m.type === "chat-history") for (const one of m.messages) add(one, false);
   else if (m.type === "error" && m.ref === "chat") {
     const empty = (m.errors || []).some((e) => e.problem === "empty");

@@ -1,8 +1,8 @@
-// The waiting room (#14). For the practitioner: when someone arrives the tab title says so
+// The practitioner's waiting room (#14): when someone arrives the tab title says so
 // ("(1) waiting"), a short sound plays (arrival.wav, served by Rapport; can be switched off,
 // remembered in this browser) and, if they allowed it, a desktop notification; and the
-// one-tap "running late, about 5 / 10 / 15 minutes" to the people waiting. For the people
-// waiting: that note, in their own language. Sentences come from the page's #talk-text.
+// one-tap "running late, about 5 / 10 / 15 minutes" to the people waiting (their pages show
+// it in their own language: call_extras.js). Sentences come from the page's #talk-text.
 
 const $ = (id) => document.getElementById(id);
 const T = JSON.parse($("talk-text").textContent);
@@ -15,10 +15,6 @@ const view = { waiting: 0, sounds: 0, notifications: 0, late: null };
 function send(message) {
   const ws = window.rapportCall?.socket();
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
-}
-
-function timeOf(iso) {
-  return new Date(iso).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: root.dataset.zone || undefined });
 }
 
 // --- the practitioner: who is waiting, said in the title, by a sound, by a notification ---
@@ -73,7 +69,7 @@ function notifyState() {
   state.textContent = Notification.permission === "granted" ? T.notify_on : T.notify_blocked;
 }
 
-if (root.dataset.role === "practitioner") {
+{
   const sound = $("arrival-sound");
   sound.checked = localStorage.getItem(SOUND_KEY) !== "off";
   sound.addEventListener("change", () => localStorage.setItem(SOUND_KEY, sound.checked ? "on" : "off"));
@@ -88,16 +84,12 @@ if (root.dataset.role === "practitioner") {
   }
 }
 
-// --- the note, both ways ---------------------------------------------------------------------
+// --- the practitioner's note: what became of it (the waiting pages show it: call_extras.js) ---
 
 window.addEventListener("rapport:signal", ({ detail: m }) => {
-  if (m.type !== "running-late") return;
+  if (m.type !== "running-late" || root.dataset.role !== "practitioner") return;
   view.late = { minutes: m.minutes, at: m.at };
-  if (root.dataset.role === "practitioner") {
-    $("call-status").textContent = m.waiting ? fill(T.late_sent, { minutes: m.minutes }) : T.late_none;
-  } else {
-    $("late-note").textContent = `${fill(T.late, { minutes: m.minutes })} (${timeOf(m.at)})`;
-  }
+  $("call-status").textContent = m.waiting ? fill(T.late_sent, { minutes: m.minutes }) : T.late_none;
 });
 
 window.rapportAlert = { view: () => ({ ...view, title: document.title }) };
