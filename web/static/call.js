@@ -835,6 +835,9 @@ window.rapportCall = {
     video: l.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video").map((t) => t.currentDirection) })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
+  // Device choice (devices.js): the own stream and every sender of it, to swap a track in.
+  local: () => call.local,
+  senders: () => [...[...call.links.values()].flatMap((l) => l.pc.getSenders()), ...rec.senders()],
   recording: () => rec.view(),
   fallback: () => fb.view(),
   failure: () => failureView(),

@@ -13,7 +13,7 @@ function load() {
   if (loaded || !due()) return;
   loaded = true;
   watch.disconnect();
-  const modules = ["./layout.js", "./chat.js", "./stats.js", ...(prac ? ["./waiting_alert.js", "./invite.js"] : [])];
+  const modules = ["./layout.js", "./chat.js", "./stats.js", "./devices.js", ...(prac ? ["./waiting_alert.js", "./invite.js"] : [])];
   if (!prac) document.head.append(Object.assign(document.createElement("link"), { rel: "stylesheet", href: "/static/layout.css" }));
   for (const m of modules) import(m).catch((err) => console.error("module", m, err));
 }
