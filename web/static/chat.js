@@ -11,6 +11,25 @@ const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in va
 const MAX = 1000;
 const seen = new Set();
 let unread = 0;
+
+// The panel, built here from #talk-text (the page stays light until it is needed).
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+const log = el("div", { id: "chat-log", className: "chat-log" });
+log.setAttribute("role", "log");
+log.setAttribute("aria-labelledby", "chat-title");
+const textarea = el("textarea", { id: "chat-text", rows: 2, maxLength: 1000 });
+const form = el("form", { id: "chat-form", className: "stack", noValidate: true },
+  el("label", { htmlFor: "chat-text", textContent: T.chat_label }), textarea,
+  el("p", { id: "chat-error", className: "error-summary", hidden: true }),
+  el("div", { className: "actions" }, el("button", { type: "submit", textContent: T.chat_send })));
+const section = el("section", { id: "chat", className: "panel chat", hidden: true },
+  el("h2", { id: "chat-title", textContent: T.chat }), el("p", { className: "hint", textContent: T.chat_hint }), log, form);
+section.setAttribute("aria-labelledby", "chat-title");
+$("side").append(section);
 let phase = null;
 
 function send(message) {
