@@ -49,3 +49,46 @@ async def test_camera_switched_mid_call_keeps_media_flowing(
     # Chosen in the list: remembered on this device.
     await camera.select_option(device)
     assert await prac.evaluate("() => localStorage.getItem('rapport.device.videoinput')") == device
+
+
+# The shape of the practitioner's picture as a page receives it (its tile's video).
+SHAPE = """id => { const v = document.querySelector(`#tiles li[data-id="${id}"] video`);
+    return v && v.videoHeight ? v.videoWidth / v.videoHeight : 0; }"""
+
+
+async def test_the_practitioners_screen_is_seen_by_the_other_two(
+        live_server: LiveServer, world: World, new_context: NewContext) -> None:
+    """Chromium's fake capture (with --use-fake-ui-for-media-stream) is a 16:9 screen; the
+    fake camera is 4:3: the others' view of the practitioner changes shape, and back."""
+    alice, person = world.users["alice"], world.clients["a1"]
+    call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person,
+                             interpreter=True)
+    assert call.interpreter_token is not None
+    prac = await practitioner_page(new_context, alice, call.appointment.id)
+    client = await joined(new_context, call.client_token)
+    interpreter = await joined(new_context, call.interpreter_token, "interpreter",
+                               name="Ines Interpreter")
+    await admit(prac, person.full_name)
+    await admit(prac, "Ines Interpreter")
+    for page in (client, interpreter):
+        await phase(page, "in")
+        await media_flows(page, peers=2)
+    me = (await prac.evaluate("() => rapportCall.state().me.id"))
+    for page in (client, interpreter):
+        await page.wait_for_function(f"id => ({SHAPE})(id) > 1.2 && ({SHAPE})(id) < 1.45",
+                                     arg=me, timeout=WITHIN * 1000)
+
+    await prac.get_by_role("button", name="Share screen").click()
+    await prac.get_by_role("button", name="Stop sharing screen").wait_for()
+    assert await prac.evaluate("() => rapportDevices.sharing()")
+    for page in (client, interpreter):
+        await page.wait_for_function(f"id => ({SHAPE})(id) > 1.7", arg=me,
+                                     timeout=WITHIN * 1000)
+        await media_flows(page, peers=2)
+    await accessible(prac, "practitioner sharing the screen")
+
+    await prac.get_by_role("button", name="Stop sharing screen").click()
+    await prac.get_by_role("button", name="Share screen").wait_for()
+    for page in (client, interpreter):
+        await page.wait_for_function(f"id => ({SHAPE})(id) > 1.2 && ({SHAPE})(id) < 1.45",
+                                     arg=me, timeout=WITHIN * 1000)

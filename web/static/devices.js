@@ -1,4 +1,4 @@
-// Device choice (#14): camera, microphone and speaker, chosen in the side panel and switched
+// Device choice and screen sharing (#14): camera, microphone and speaker, chosen in the side panel and switched
 // in the call without renegotiating (RTCRtpSender.replaceTrack on every sender of the old
 // track: each peer connection and the recorder's); remembered on this device (localStorage).
 // A device that disappears mid-call (an unplugged headset) is replaced by another of its kind,
@@ -57,6 +57,7 @@ async function swap(kind, deviceId) {
   fresh.enabled = old ? old.enabled : true;
   const local = api().local();
   for (const sender of api().senders()) if (old && sender.track === old) await sender.replaceTrack(fresh);
+  if (old === camera) camera = fresh; // while sharing, the camera comes back as the new one
   if (old) { local.removeTrack(old); old.stop(); }
   local.addTrack(fresh);
   fresh.addEventListener("ended", () => lost(kind));
@@ -109,4 +110,45 @@ setInterval(async () => {
   }
 }, 700);
 
-window.rapportDevices = { view: () => ({ ...view, video: current("videoinput")?.id || null, audio: current("audioinput")?.id || null }), choose, swap };
+// Screen sharing (the practitioner's): the screen's picture takes the camera's place on every
+// sender (the others see it where the practitioner's camera was); "Stop sharing", or the
+// browser's own stop, puts the camera back. Needs the camera's sender (not in audio only).
+const share = $("share");
+let sharing = null;
+let camera = null;
+
+function renderShare() {
+  share.textContent = sharing ? T.share_stop : T.share;
+  share.setAttribute("aria-pressed", String(Boolean(sharing)));
+}
+
+async function startShare() {
+  camera = current("videoinput");
+  if (!camera || !navigator.mediaDevices?.getDisplayMedia) return;
+  let screen;
+  try {
+    screen = (await navigator.mediaDevices.getDisplayMedia({ video: true })).getVideoTracks()[0];
+  } catch (err) {
+    console.warn("screen share", err.name); // the person chose not to share
+    return;
+  }
+  for (const sender of api().senders()) if (sender.track === camera) await sender.replaceTrack(screen);
+  sharing = screen;
+  screen.addEventListener("ended", stopShare);
+  renderShare();
+}
+
+async function stopShare() {
+  if (!sharing) return;
+  for (const sender of api().senders()) if (sender.track === sharing) await sender.replaceTrack(current("videoinput") || camera);
+  sharing.stop();
+  sharing = null;
+  renderShare();
+}
+
+if (share) {
+  share.hidden = !navigator.mediaDevices?.getDisplayMedia;
+  share.addEventListener("click", () => (sharing ? stopShare() : startShare()));
+}
+
+window.rapportDevices = { view: () => ({ ...view, video: current("videoinput")?.id || null, audio: current("audioinput")?.id || null }), choose, swap, sharing: () => Boolean(sharing) };
