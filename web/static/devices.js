@@ -101,6 +101,9 @@ let started = false;
 setInterval(async () => {
   const inCall = api()?.state().phase === "in";
   panel.hidden = !inCall || !navigator.mediaDevices?.enumerateDevices;
+  // The chosen speaker for tiles that came since (someone new let in).
+  const sink = localStorage.getItem(KEY("audiooutput"));
+  if (sink) for (const video of document.querySelectorAll("#tiles video")) if (video.setSinkId && video.sinkId !== sink) video.setSinkId(sink).catch(() => {});
   if (!inCall || started) return;
   started = true;
   await list();
