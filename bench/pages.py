@@ -127,6 +127,9 @@ Measured {datetime.now(UTC):%Y-%m-%d} on CPython {platform.python_version()},
 {platform.machine()}, Chromium from Debian, SQLite, loopback plus the emulated line. The
 machine (2 cores) was shared with other work at the time, so the times are noisy upper bounds;
 the byte counts are exact. There are no web fonts (system fonts only) and no images.
+The call page is measured at the journey's first step; its in-call code (layout, chat, call
+quality: `web/static/call_extras.js`, issue #14) and `layout.css` load when the client
+reaches the waiting room, so they are not counted here (about 9 KB more, before the call).
 """
     write_section(HEADING, body)
 

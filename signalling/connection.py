@@ -24,7 +24,7 @@ from server.i18n import current_language
 from server.joining.members import Member, member_for_staff
 from server.staff.keys import IDENTITY
 from server.store.models import ParticipantRole, ParticipantState, StaffSession
-from signalling import desks, protocol, quality
+from signalling import chat, desks, protocol, quality
 from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
 from signalling.limits import LEG_BURST, LEG_RATE, Bucket
 from signalling.protocol import Close, ErrorCode, ProtocolError
@@ -285,6 +285,7 @@ class Connection:
         })
         if state is ParticipantState.WAITING:
             await self.send({"type": "waiting", "since": iso(since)})
+            await chat.on_waiting(self.request.app, member, self.send)  # running late (#14)
         await self.rooms.roster(member.appointment_id)
         return hello
 
@@ -374,6 +375,8 @@ class Connection:
             self.stats_at = await quality.store(self.rooms.db, member, message, self.stats_at)
         elif kind in RECORDING_KINDS:
             await self._recording(member, message)
+        elif kind in chat.KINDS:  # the waiting-room note and the text chat (#14)
+            await chat.handle(self, member, message)
         elif kind in ("legs", "repair"):
             await self._legs(member, message)
         elif kind == "leave":

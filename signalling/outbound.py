@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signalling.chat_protocol import ChatHistory, ChatOut, RunningLateOut
 from signalling.protocol import ErrorCode
 
 
@@ -225,6 +226,6 @@ class RepairOut(_Out):
 Outbound = Annotated[
     Welcome | Roster | ChecklistResult | ErrorOut | Relayed | RelayedCandidate | MediaOut
     | Waiting | Notice | LinkLocked | ConsentPrompt | RecordingStatus | RecorderAnswer
-    | LegsOut | RepairOut,
+    | LegsOut | RepairOut | RunningLateOut | ChatOut | ChatHistory,
     Field(discriminator="type"),
 ]

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from signalling.chat_protocol import ChatAsk, ChatSend, RunningLate
+
 VERSION = 1
 # A text message larger than this is answered `message_too_large` and dropped.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -237,12 +239,14 @@ class RecorderOffer(_Message):
 
 Inbound = Annotated[
     Hello | Checklist | Admit | Deny | Remove | End | Offer | Answer | Candidate | Media | Leave
-    | Ping | Stats | Record | Consent | Withdraw | RecorderOffer | Legs | Repair,
+    | Ping | Stats | Record | Consent | Withdraw | RecorderOffer | Legs | Repair | RunningLate
+    | ChatSend | ChatAsk,
     Field(discriminator="type"),
 ]
 INBOUND_TYPES = frozenset({"hello", "checklist", "admit", "deny", "remove", "end", "offer",
                            "answer", "candidate", "media", "leave", "ping", "stats", "record",
-                           "consent", "withdraw", "recorder-offer", "legs", "repair"})
+                           "consent", "withdraw", "recorder-offer", "legs", "repair",
+                           "running-late", "chat", "chat-history"})
 _adapter: TypeAdapter[Inbound] = TypeAdapter(Inbound)
 
 

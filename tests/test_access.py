@@ -163,6 +163,7 @@ EXPECTED_TABLE: list[tuple[str, str, Rule]] = [
     # --- contact records (pages and API)
     ("GET HEAD", "/contacts/{id}", PRACTICE),
     ("POST", "/contacts/{id}", PRACTITIONER),
+    ("GET HEAD", "/appointments/{id}/record", PRACTICE),
     ("GET HEAD", "/exports", PRACTICE),
     ("GET HEAD", "/exports/contact-records", PRACTICE),
     ("GET HEAD", "/dashboard", SUPERVISOR),

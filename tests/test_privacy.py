@@ -21,6 +21,7 @@ from server.store.models import (
     Base,
     CallQuality,
     CallSession,
+    ChatMessage,
     ChecklistResponse,
     Client,
     ConsentEventRow,
@@ -131,6 +132,10 @@ async def _seed(db, settings, world, short: str, practitioner: str) -> dict[str,
         # The client's pre-call check (issue 7).
         s.add(PrecallCheck(appointment_id=call.appointment.id, participant_id=people[0].id,
                            verdict="good", camera=True, microphone=True, created_at=now()))
+        # A chat message in the session (issue 14).
+        s.add(ChatMessage(appointment_id=call.appointment.id, participant_id=people[0].id,
+                          author_name=client.full_name, author_role="client",
+                          body="<b>12 High St</b>", sent_at=now()))
         # A reminder waiting in the outbox (issue 15).
         await queue.enqueue(s, organisation_id=client.organisation_id, kind="reminder",
                             client_id=client.id, appointment_id=call.appointment.id,

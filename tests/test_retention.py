@@ -163,6 +163,7 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
     from server.store.models import (
         CallQuality,
         CallSession,
+        ChatMessage,
         ConsentEventRow,
         ContactKind,
         ContactOutcome,
@@ -207,9 +208,14 @@ async def test_contacts_and_people_go_with_what_hangs_on_them(db, settings, worl
             wording_version="v1", wording_sha256="0" * 64, language="en", at=now()))
         s.add(PrecallCheck(appointment_id=person.appointment_id, participant_id=person.id,
                            verdict="weak", camera=True, microphone=True, created_at=now()))
+        # The session's chat is part of the contact (#14): it goes with the record.
+        s.add(ChatMessage(appointment_id=person.appointment_id, participant_id=person.id,
+                          author_name="Client", author_role="client", body="hello",
+                          sent_at=now()))
+    assert await _count(db, ChatMessage) == 1
     await retention.sweep(db, settings, now=now() + 7 * YEAR)
     for model in (Contact, ContactRecord, ContactVersion, CallQuality, Participant, Recording,
-                  ConsentEventRow, PrecallCheck):
+                  ConsentEventRow, PrecallCheck, ChatMessage):
         assert await _count(db, model) == 0, model
 
 

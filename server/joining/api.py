@@ -41,7 +41,9 @@ async def invitation_create(request: web.Request) -> web.Response:
         appointment = await caseload.own_remote_appointment(db, user, path_id(request))
         client = await db.get(Client, appointment.client_id)
         assert client is not None
-        if data.role is InvitationRole.INTERPRETER and not client.interpreter_needed:
+        # An interpreter's link can always be remade (#14), even if the record changed since.
+        if data.role is InvitationRole.INTERPRETER and not client.interpreter_needed \
+                and not await invitations.had_interpreter(db, appointment.id):
             raise Invalid(N_("This client's record does not say they need an interpreter. "
                              "Update the record first."),
                           errors=[{"field": "role", "message": "no interpreter needed"}])

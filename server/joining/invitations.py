@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.clock import now
@@ -36,3 +36,12 @@ async def mint(db: AsyncSession, appointment: Appointment, role: InvitationRole,
 
 def link(settings: Settings, token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/join/{token}"
+
+
+async def had_interpreter(db: AsyncSession, appointment_id: int) -> bool:
+    """Was an interpreter's link ever made for this appointment (spent, replaced or live)?
+    Then the call page offers to make it again (#14)."""
+    found = await db.scalar(select(Invitation.id).where(
+        Invitation.appointment_id == appointment_id,
+        Invitation.role == InvitationRole.INTERPRETER).limit(1))
+    return found is not None

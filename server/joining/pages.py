@@ -14,7 +14,7 @@ from server.clock import now
 from server.errors import N_, Invalid
 from server.forms import form_data, zone
 from server.i18n import ngettext
-from server.joining import journey, participants
+from server.joining import invitations, journey, participants
 from server.parsing import path_id
 from server.render import render
 from server.staff.access import Audience, allow
@@ -42,11 +42,12 @@ async def call_page(request: web.Request) -> web.Response:
         client = await caseload.get_client(db, user, appointment.client_id)
         audit.record(db, request, "call.open", "appointment", appointment.id,
                      client_id=client.id)
+        had_interpreter = await invitations.had_interpreter(db, appointment.id)
     return render(request, "call.html", role="practitioner", appointment={
         "id": appointment.id, "client_id": client.id, "client_name": client.full_name,
         "starts_at_local": appointment.starts_at.astimezone(zone(request))
         .strftime("%a %d %b %Y, %H:%M"),
-        "interpreter_needed": client.interpreter_needed})
+        "interpreter_needed": client.interpreter_needed, "had_interpreter": had_interpreter})
 
 
 def _join_invalid(request: web.Request, locked: bool = False) -> web.Response:

@@ -37,6 +37,7 @@ from server.store.models import (
     AuditEvent,
     AuditPrunePermit,
     CallQuality,
+    ChatMessage,
     ChecklistResponse,
     ConsentEventRow,
     Contact,
@@ -150,6 +151,9 @@ async def _contacts(db: AsyncSession, cutoff: datetime, dry_run: bool) -> list[I
         # A contact's earlier versions and its session record go with it.
         gone = select(Contact.id).where(Contact.happened_at < cutoff)
         await db.execute(delete(ContactVersion).where(ContactVersion.contact_id.in_(gone)))
+        # The session's text chat is part of the contact (#14): it goes with the record.
+        chats = select(ContactRecord.appointment_id).where(ContactRecord.contact_id.in_(gone))
+        await db.execute(delete(ChatMessage).where(ChatMessage.appointment_id.in_(chats)))
         await db.execute(delete(ContactRecord).where(ContactRecord.contact_id.in_(gone)))
         await db.execute(delete(Contact).where(Contact.happened_at < cutoff))
     return items

@@ -75,6 +75,11 @@ def _third_party(row: Mapping[str, Any]) -> str | None:
         N_("This is about another person present (staff or interpreter).")
 
 
+def _chat_author(row: Mapping[str, Any]) -> str | None:
+    return None if row.get("author_role") == "client" else \
+        N_("Written by another person in the session (staff or interpreter).")
+
+
 def _risk(row: Mapping[str, Any]) -> str | None:
     risky = row.get("mappa_level") or row.get("safeguarding_flags") or \
         row.get("rosh_level") in ("high", "very_high")
@@ -110,6 +115,8 @@ COVERAGE: dict[str, Source] = {
     "precall_check": Source(via("appointment_id", "appointment"),
                             label=N_("Checks of camera, microphone and connection")),
     "outbox_message": Source(by_client(), label=N_("Messages sent to you")),
+    "chat_message": Source(via("appointment_id", "appointment"), _chat_author,
+                           N_("Chat messages in your video sessions")),
 }
 
 NOT_ABOUT_CLIENTS: dict[str, str] = {

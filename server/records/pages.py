@@ -3,18 +3,20 @@ export page and download, and the supervisor's dashboard."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 
 from server import keys
 from server.casework import caseload
 from server.casework.keys import POLICIES
 from server.clock import now
-from server.errors import N_, Invalid
+from server.errors import N_, Invalid, NotFound
 from server.forms import zone
 from server.i18n import gettext as _
 from server.parsing import path_id, validate
@@ -26,9 +28,18 @@ from server.render import render
 from server.staff.access import allow
 from server.store import audit
 from server.store.keys import USER
-from server.store.models import Contact, ContactKind, ContactOutcome, ContactRecord, Role, User
+from server.store.models import (
+    ChatMessage,
+    Contact,
+    ContactKind,
+    ContactOutcome,
+    ContactRecord,
+    Role,
+    User,
+)
 
 PRACTICE = (Role.PRACTITIONER, Role.SUPERVISOR)
+RECORD_WAIT_TRIES, RECORD_WAIT_SECONDS = 20, 0.25  # the end screen's link: at most 5 s
 
 ROUTES = web.RouteTableDef()
 
@@ -86,6 +97,10 @@ async def _contact_page(request: web.Request, contact_id: int, *, values: dict[s
         client = await caseload.get_client(db, _user(request), contact.client_id)
         record: ContactRecord | None = await editing.record_for(db, contact.id)
         versions = await editing.history(db, contact.id)
+        # The session's text chat is part of the contact (#14), as it was written.
+        chat = list(await db.scalars(select(ChatMessage).where(
+            ChatMessage.appointment_id == record.appointment_id).order_by(ChatMessage.id))) \
+            if record is not None else []
         names = await editing.staff_names(db, [v.replaced_by_id for v in versions])
         audit.record(db, request, "contact.view", "contact", contact.id, client_id=client.id)
         policy = await request.app[POLICIES].for_client(db, client)
@@ -98,7 +113,7 @@ async def _contact_page(request: web.Request, contact_id: int, *, values: dict[s
                   record=record, versions=versions, names=names, values=shown, error=error,
                   kinds=kinds, outcomes=list(ContactOutcome), labels=labels(),
                   local=localiser(zone(request)), saved=request.query.get("saved"),
-                  questions=questions)
+                  questions=questions, chat=chat)
 
 
 @ROUTES.get("/contacts/{id}", name="contact")
@@ -122,6 +137,25 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
     except Invalid as error:
         return await _contact_page(request, contact_id, values=values, error=error, status=422)
     raise web.HTTPSeeOther(f"/contacts/{contact_id}?saved=1")
+
+
+@ROUTES.get("/appointments/{id}/record", name="appointment-record")
+@allow(*PRACTICE)
+async def appointment_record(request: web.Request) -> web.Response:
+    """From the call page's end screen (#14): the session's contact page, with its outcome
+    form (which saves to /contacts/{id}). The record is written as the session ends; a click
+    that comes first waits for it."""
+    appointment_id = path_id(request)
+    for _attempt in range(RECORD_WAIT_TRIES):
+        async with request.app[keys.DB]() as db:
+            contact_id = await db.scalar(select(ContactRecord.contact_id).where(
+                ContactRecord.appointment_id == appointment_id))
+        if contact_id is not None:
+            # The contact page's own rule applies: only a contact in the caller's caseload.
+            return await _contact_page(request, contact_id)
+        await asyncio.sleep(RECORD_WAIT_SECONDS)
+    raise NotFound(N_("There is no contact record for this appointment yet: it is written when "
+                      "the session ends. Reload this page in a moment."))
 
 
 # --- exports ---------------------------------------------------------------------------------

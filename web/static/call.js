@@ -24,6 +24,7 @@ import { playPreview } from "./preview.js";
 import { legs as legHealth } from "./legs.js";
 
 const $ = (id) => document.getElementById(id);
+const signal = (m) => window.dispatchEvent(new CustomEvent("rapport:signal", { detail: m }));
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, key) => (key in values ? values[key] : m));
 
 const call = {
@@ -210,14 +211,13 @@ async function handle(m) {
       }
       return negotiate(m);
     case "media": {
-
       const person = call.roster.find((p) => p.id === m.from);
       if (person) person.media = { audio: m.audio, video: m.video };
       renderTiles();
       return;
     }
     case "link-locked":
-      status(fill(T.link_locked, { name: m.participant }));
+      status(fill(T.link_locked, { name: m.name || T.role_client })); // #14: never "null's"
       return;
     case "denied":
     case "removed":
@@ -233,8 +233,8 @@ async function handle(m) {
     case "repair":
       return health.handle(m);
     case "error": return failed(m);
-    default:
-      return;
+    default: // the waiting-room note and the chat (#14: waiting_alert.js, chat.js)
+      return signal(m);
   }
 }
 
@@ -321,6 +321,7 @@ function checked(m) {
 
 function failed(m) {
   call.errors = [...call.errors.slice(-9), { code: m.code, ref: m.ref || null, message: m.message }];
+  if (["chat", "running-late", "chat-history"].includes(m.ref)) return signal(m);
   if (rec.failed(m)) return;
   if (m.code === "admission_refused" && PRACTITIONER) {
     $("lobby-reasons").replaceChildren(...(m.reasons || []).map((r) =>
@@ -362,11 +363,11 @@ function finish(kind) {
   call.links.clear();
   rec.close();
   for (const t of call.local.getTracks()) t.stop();
-  for (const id of ["checklist", "checklist-failed", "waiting", "stage", "lobby", "invite"]) show(id, false);
+  for (const id of ["checklist", "checklist-failed", "waiting", "stage", "side"]) show(id, false);
   const socket = call.socket;
   if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
   $("finished-title").textContent = T[`${kind}_title`] || T.gone_title;
-  $("finished-text").textContent = T[`${kind}_text`] || T.gone_text;
+  $("finished-text").textContent = T[`${kind}_text_${ROLE}`] || T[`${kind}_text`] || T.gone_text;
   status(T[`${kind}_title`] || T.gone_title);
   show("finished", true);
   $("finished").focus();
@@ -818,55 +819,7 @@ for (const radio of document.querySelectorAll("input[name=location]")) {
   radio.addEventListener("change", () => { if (call.welcome) renderChecklist(); });
 }
 
-// --- the practitioner's invite panel ------------------------------------------------------
-
-async function invite(event) {
-  event.preventDefault();
-  const form = event.target;
-  const body = { role: form.elements.role.value };
-  const channel = form.elements.channel.value;
-  if (channel) body.send = { channel, to: form.elements.to.value.trim() };
-  show("invite-error", false);
-  let response;
-  try {
-    response = await fetch(`/api/v1/appointments/${APPOINTMENT}/invitations`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    response = null;
-  }
-  const data = response ? await response.json().catch(() => ({})) : {};
-  if (!response || !response.ok) {
-    // A policy refusal's detail already says each reason; its errors repeat them by field.
-    const policy = (data.errors || []).some((e) => e.field === "policy");
-    const details = [data.detail, ...(policy ? [] : (data.errors || []).map((e) => e.message || e.problem))].filter(Boolean);
-    const box = $("invite-error");
-    box.textContent = [T.invite_failed, ...details].join(" ");
-    show("invite-error", true);
-    box.focus();
-    return;
-  }
-  $("invite-link").value = data.link;
-  show("invite-result", true);
-  status(data.sent ? T.sent : T.created);
-}
-
-async function copyLink() {
-  const input = $("invite-link");
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.select();
-    document.execCommand("copy");
-  }
-  status(T.copied);
-}
-
-$("invite-form")?.addEventListener("submit", invite);
-$("invite-copy")?.addEventListener("click", copyLink);
+// The practitioner's invite panel: invite.js.
 
 // --- for tests and support: a read-only view of the call ------------------------------------
 
@@ -881,6 +834,9 @@ window.rapportCall = {
     video: l.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video").map((t) => t.currentDirection) })),
   stats: () => Promise.all([...call.links.values()].map((l) => l.stats())),
   socket: () => call.socket,
+  // Device choice (devices.js): the own stream and every sender of it, to swap a track in.
+  local: () => call.local,
+  senders: () => [...[...call.links.values()].flatMap((l) => l.pc.getSenders()), ...rec.senders()],
   recording: () => rec.view(),
   fallback: () => fb.view(),
   failure: () => failureView(),

@@ -151,6 +151,7 @@ export function recording({ send, stream, welcome, audioOnly, practitioner }) {
     handle,
     failed,
     close: closeRecorder,
+    senders: () => (state.pc ? state.pc.getSenders() : []), // a device switch (devices.js)
     view: () => ({ request: state.request, state: state.state, reason: state.reason || null,
       waitingFor: [...state.waitingFor], prompt: state.prompt ? state.prompt.request : null,
       recorder: state.pc ? state.pc.connectionState : null, banner: $("recording-state").textContent,

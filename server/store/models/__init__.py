@@ -29,6 +29,7 @@ from server.store.models.casework import (
     PolicyDecision,
     PolicyVersion,
 )
+from server.store.models.chat import ChatMessage
 from server.store.models.factors import Passkey, RecoveryCode, TotpFactor, WebauthnChallenge
 from server.store.models.outbox import FINAL, OutboxMessage, OutboxStatus, Webhook
 from server.store.models.recording import ConsentEventRow, Recording, RecordingState
@@ -59,6 +60,7 @@ __all__ = [
     "ApprovalStatus",
     "AuditChainHead",
     "AuditEvent",
+    "ChatMessage",
     "AuditPrunePermit",
     "Base",
     "CallQuality",
