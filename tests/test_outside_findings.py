@@ -259,6 +259,14 @@ def test_common_password_list_holds_the_top_3000_and_keyboard_walks_are_refused(
     assert not password_problems(PASSWORD)
 
 
+def test_passwords_built_on_the_services_own_words_are_refused():
+    """ASVS 5.0 6.1.2 / 6.2.11: the documented context-specific words (SERVICE_WORDS)."""
+    for weak in ("Probation2026!", "Rapport-123456", "MySupervision1"):
+        assert any("name of the service" in p for p in password_problems(weak)), weak
+    # A word of the service inside a long passphrase is no reason to refuse it.
+    assert not password_problems("lantern probation orchard quietly")
+
+
 # --- 11. `audit verify` against a head kept elsewhere ---------------------------------------
 
 async def test_verify_with_an_anchor_catches_a_cut_and_rewritten_head(db, settings):

@@ -14,6 +14,13 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_LENGTH = 12  # ASVS 2.1.1
 MAX_LENGTH = 128  # ASVS 2.1.2 allows at least 64; longer only costs hashing time
+# Context-specific words (ASVS 5.0 6.1.2, 6.2.11): the product's and the service's own words,
+# which an attacker aiming at a probation service tries first. A password built on one of them
+# (the word and fewer than 8 other characters, "Probation2026!") is refused, and zxcvbn counts
+# each as a dictionary word wherever it appears.
+SERVICE_WORDS = ("rapport", "probation", "supervision", "practitioner", "offender",
+                 "interpreter", "password")
+_OTHER_CHARACTERS = 8
 
 
 @functools.cache
@@ -41,6 +48,9 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
         problems.append("Do not use your email address in your password.")
     if any(len(part) >= 4 and part.lower() in lowered for part in name.split()):
         problems.append("Do not use your name in your password.")
+    if any(word in lowered and len(lowered) - len(word) < _OTHER_CHARACTERS
+           for word in SERVICE_WORDS):
+        problems.append("Do not build your password on the name of the service or of your work.")
     if len(set(password)) < 4:
         problems.append("Use more different characters.")
     return problems
@@ -50,6 +60,7 @@ def _guessable(password: str, email: str, name: str) -> bool:
     """zxcvbn's estimate: keyboard walks ("qwertyuiopas"), dates, l33t words and the like
     that a list cannot hold. Score 3 is "safely unguessable" against an online attack."""
     inputs = [part for part in (email, *email.split("@"), *name.split()) if part]
+    inputs += SERVICE_WORDS
     return int(zxcvbn(password[:_ZXCVBN_CHARS], user_inputs=inputs)["score"]) < 3
 
 
