@@ -41,7 +41,7 @@ def _optional_text(value: Any, longest: int) -> bool:
 def relayed(data: dict[str, Any], kind: str, sender: int) -> tuple[int, dict[str, Any]] | None:
     """For a valid offer, answer or candidate: (addressee, the message to forward, with
     `from` and without `to`) exactly as the models would give it; else None (slow path)."""
-    to: int = data.get("to")  # checked by `_id` below
+    to: Any = data.get("to")  # an int once `_id` says so
     generation = data.get("generation")
     if not _id(to, 1) or not (generation is None or _id(generation, 0)):
         return None
