@@ -1,0 +1,156 @@
+"""The load generator of bench/vs_peerjs.py: pairs that bounce ICE candidates, the same
+for both servers.
+
+A pair is two WebSockets, A and B. A sends a ~200-byte candidate addressed to B; B sends it
+straight back to A; A notes the round trip. Paced: each pair's A sends `rate` a second on a
+fixed schedule (pairs spread evenly over each interval). Closed loop: each A sends its next
+candidate as soon as the previous one came back. Either way every send is two relayed
+messages. Rapport's side speaks the documented protocol only (docs/signalling.md: `candidate`
+with `to`, relayed with `from`); PeerJS's its own (`CANDIDATE` with `dst`, relayed with `src`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+WAIT = 60.0
+
+
+def _line(i: int, sent: float) -> str:
+    # ~200 bytes on the wire, like a browser's host candidate plus its envelope.
+    return (f"candidate:{i % 9000 + 1000} 1 udp 2122260223 192.0.2.{i % 250 + 1} "
+            f"{50000 + i % 10000} typ host generation 0 ufrag bench network-id 1 sent {sent:.9f}")
+
+
+@dataclass
+class Pair:
+    """Two sockets; `a_to`/`b_to` are each one's address for the other."""
+
+    a: aiohttp.ClientWebSocketResponse
+    b: aiohttp.ClientWebSocketResponse
+    a_to: Any
+    b_to: Any
+    peerjs: bool
+    rtts: list[float] = field(default_factory=list)
+    errors: list[Any] = field(default_factory=list)
+
+    def frame(self, to: Any, candidate: dict[str, Any]) -> str:
+        if self.peerjs:
+            return json.dumps({"type": "CANDIDATE", "dst": to,
+                               "payload": {"candidate": candidate, "type": "data"}})
+        return json.dumps({"type": "candidate", "to": to, "candidate": candidate})
+
+    def candidate_of(self, text: str) -> dict[str, Any] | None:
+        message = json.loads(text)
+        if self.peerjs:
+            if message.get("type") == "CANDIDATE":
+                found: dict[str, Any] = message["payload"]["candidate"]
+                return found
+        elif message.get("type") == "candidate":
+            found = message["candidate"]
+            return found
+        if message.get("type") in ("error", "ERROR"):
+            self.errors.append(message)
+        return None
+
+    def candidate(self, i: int) -> dict[str, Any]:
+        return {"candidate": _line(i, time.perf_counter()), "sdpMid": "0", "sdpMLineIndex": 0,
+                "usernameFragment": "bench"}
+
+    async def bounce(self, stop: asyncio.Event) -> None:
+        """B: send every candidate from A straight back."""
+        while not stop.is_set():
+            try:
+                msg = await self.b.receive(timeout=1.0)
+            except TimeoutError:
+                continue
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                return
+            found = self.candidate_of(msg.data)
+            if found is not None:
+                await self.b.send_str(self.frame(self.b_to, found))
+
+    async def _back(self) -> float:
+        while True:
+            msg = await self.a.receive(timeout=WAIT)
+            arrived = time.perf_counter()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise RuntimeError(f"A's socket: {msg.type} {msg.data}")
+            found = self.candidate_of(msg.data)
+            if found is not None:
+                return arrived - float(found["candidate"].rsplit(" ", 1)[1])
+
+    async def paced(self, rate: float, count: int, start: float) -> None:
+        async def sender() -> None:
+            for i in range(count):
+                pause = start + i / rate - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                await self.a.send_str(self.frame(self.a_to, self.candidate(i)))
+
+        async def receiver() -> None:
+            for _ in range(count):
+                self.rtts.append(await self._back())
+
+        await asyncio.gather(sender(), receiver())
+
+    async def closed_loop(self, until: float) -> None:
+        i = 0
+        while time.perf_counter() < until:
+            await self.a.send_str(self.frame(self.a_to, self.candidate(i)))
+            self.rtts.append(await self._back())
+            i += 1
+
+
+async def run_paced(pairs: list[Pair], rate: float, seconds: float) -> int:
+    """Every pair at `rate` sends a second for `seconds`; the sends made."""
+    count = max(1, int(rate * seconds))
+    stop = asyncio.Event()
+    echoes = [asyncio.create_task(p.bounce(stop)) for p in pairs]
+    start = time.perf_counter() + 0.3
+    try:
+        await asyncio.gather(*(p.paced(rate, count, start + n / len(pairs) / rate)
+                               for n, p in enumerate(pairs)))
+    finally:
+        stop.set()
+        await asyncio.gather(*echoes, return_exceptions=True)
+    return count * len(pairs)
+
+
+async def run_closed(pairs: list[Pair], seconds: float) -> int:
+    stop = asyncio.Event()
+    echoes = [asyncio.create_task(p.bounce(stop)) for p in pairs]
+    before = sum(len(p.rtts) for p in pairs)
+    try:
+        await asyncio.gather(*(p.closed_loop(time.perf_counter() + seconds) for p in pairs))
+    finally:
+        stop.set()
+        await asyncio.gather(*echoes, return_exceptions=True)
+    return sum(len(p.rtts) for p in pairs) - before
+
+
+async def peerjs_socket(http: aiohttp.ClientSession, base: str, name: str
+                        ) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(f"{base}/peerjs?key=peerjs&id={name}&token=t{name}",
+                               max_msg_size=0)
+    msg = await ws.receive(timeout=WAIT)
+    opened = json.loads(msg.data) if msg.type is aiohttp.WSMsgType.TEXT else {}
+    if opened.get("type") != "OPEN":
+        raise RuntimeError(f"PeerJS did not open {name}: {msg.type} {msg.data}")
+    return ws
+
+
+async def peerjs_pairs(http: aiohttp.ClientSession, base: str, count: int,
+                       prefix: str) -> list[Pair]:
+    async def one(n: int) -> Pair:
+        a, b = f"{prefix}a{n}", f"{prefix}b{n}"
+        wa, wb = await asyncio.gather(peerjs_socket(http, base, a), peerjs_socket(http, base, b))
+        return Pair(wa, wb, b, a, peerjs=True)
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
