@@ -39,6 +39,29 @@ class Pair:
     peerjs: bool
     rtts: list[float] = field(default_factory=list)
     errors: list[Any] = field(default_factory=list)
+    # Each socket is read all the time, as a browser's is (aiohttp answers the server's
+    # pings only while reading; an unread socket would be closed as silent): candidates
+    # with their arrival time go to a queue, everything else is dropped.
+    inbox: dict[str, asyncio.Queue[tuple[float, dict[str, Any]] | None]] = field(
+        default_factory=dict)
+    readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        for side, ws in (("a", self.a), ("b", self.b)):
+            self.inbox[side] = asyncio.Queue()
+            self.readers.append(asyncio.create_task(self._read(ws, self.inbox[side])))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse,
+                    inbox: asyncio.Queue[tuple[float, dict[str, Any]] | None]) -> None:
+        while True:
+            msg = await ws.receive()
+            arrived = time.perf_counter()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                inbox.put_nowait(None)
+                return
+            found = self.candidate_of(msg.data)
+            if found is not None:
+                inbox.put_nowait((arrived, found))
 
     def frame(self, to: Any, candidate: dict[str, Any]) -> str:
         if self.peerjs:
@@ -67,24 +90,19 @@ class Pair:
         """B: send every candidate from A straight back."""
         while not stop.is_set():
             try:
-                msg = await self.b.receive(timeout=1.0)
+                got = await asyncio.wait_for(self.inbox["b"].get(), 1.0)
             except TimeoutError:
                 continue
-            if msg.type is not aiohttp.WSMsgType.TEXT:
+            if got is None:
                 return
-            found = self.candidate_of(msg.data)
-            if found is not None:
-                await self.b.send_str(self.frame(self.b_to, found))
+            await self.b.send_str(self.frame(self.b_to, got[1]))
 
     async def _back(self) -> float:
-        while True:
-            msg = await self.a.receive(timeout=WAIT)
-            arrived = time.perf_counter()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                raise RuntimeError(f"A's socket: {msg.type} {msg.data}")
-            found = self.candidate_of(msg.data)
-            if found is not None:
-                return arrived - float(found["candidate"].rsplit(" ", 1)[1])
+        got = await asyncio.wait_for(self.inbox["a"].get(), WAIT)
+        if got is None:
+            raise RuntimeError(f"A's socket closed: {self.a.close_code}")
+        arrived, found = got
+        return arrived - float(found["candidate"].rsplit(" ", 1)[1])
 
     async def paced(self, rate: float, count: int, start: float) -> None:
         async def sender() -> None:
@@ -151,6 +169,8 @@ async def peerjs_pairs(http: aiohttp.ClientSession, base: str, count: int,
     async def one(n: int) -> Pair:
         a, b = f"{prefix}a{n}", f"{prefix}b{n}"
         wa, wb = await asyncio.gather(peerjs_socket(http, base, a), peerjs_socket(http, base, b))
-        return Pair(wa, wb, b, a, peerjs=True)
+        pair = Pair(wa, wb, b, a, peerjs=True)
+        pair.start()
+        return pair
 
     return list(await asyncio.gather(*(one(n) for n in range(count))))

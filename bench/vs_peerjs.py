@@ -130,10 +130,20 @@ async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
 
 async def rapport_pairs(base: str, staff: list[aiohttp.ClientSession],
                         rooms: list[tuple[int, str, int]]) -> tuple[list[Pair], list[Peer]]:
-    joined = list(await asyncio.gather(*(rapport_bench.join(base, staff[who], a, token)
-                                         for a, token, who in rooms)))
+    # At most 50 joining at once: a joining practitioner's socket is not read by the script
+    # while its client signs in (a browser answers pings whatever it does), so a join
+    # slower than the server's 45 s silence limit would be closed (4408).
+    gate = asyncio.Semaphore(50)
+
+    async def one(appointment: int, token: str, who: int) -> rapport_bench.Live:
+        async with gate:
+            return await rapport_bench.join(base, staff[who], appointment, token)
+
+    joined = list(await asyncio.gather(*(one(a, token, who) for a, token, who in rooms)))
     pairs = [Pair(live.doctor.ws, live.person.ws, live.client_id,
                   live.doctor.seen[0]["you"]["id"], peerjs=False) for live in joined]
+    for pair in pairs:
+        pair.start()
     return pairs, [p for live in joined for p in (live.doctor, live.person)]
 
 
@@ -195,7 +205,7 @@ async def main_async(quick: bool) -> str:
     pin(rapport_pid, SERVER_CORE)
     peerjs = await start_peerjs(peer_port, folder / "peerjs.log")
     base = settings.base_url
-    http = aiohttp.ClientSession()
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # 2 × pairs at once
     staff: list[aiohttp.ClientSession] = []
     pages: list[Peer] = []
     try:
