@@ -45,6 +45,8 @@ class Pair:
     inbox: dict[str, asyncio.Queue[tuple[float, dict[str, Any]] | None]] = field(
         default_factory=dict)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
+    relayed: int = 0  # messages sent through the server (A's and B's)
+    lost: str = ""  # why the pair stopped, if it did
 
     def start(self) -> None:
         for side, ws in (("a", self.a), ("b", self.b)):
@@ -54,9 +56,15 @@ class Pair:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse,
                     inbox: asyncio.Queue[tuple[float, dict[str, Any]] | None]) -> None:
         while True:
-            msg = await ws.receive()
+            try:
+                msg = await ws.receive()
+            except (ConnectionError, RuntimeError) as exc:
+                self.lost = self.lost or f"{type(exc).__name__}: {exc}"
+                inbox.put_nowait(None)
+                return
             arrived = time.perf_counter()
             if msg.type is not aiohttp.WSMsgType.TEXT:
+                self.lost = self.lost or f"closed {ws.close_code}"
                 inbox.put_nowait(None)
                 return
             found = self.candidate_of(msg.data)
@@ -96,6 +104,7 @@ class Pair:
             if got is None:
                 return
             await self.b.send_str(self.frame(self.b_to, got[1]))
+            self.relayed += 1
 
     async def _back(self) -> float:
         got = await asyncio.wait_for(self.inbox["a"].get(), WAIT)
@@ -111,6 +120,7 @@ class Pair:
                 if pause > 0:
                     await asyncio.sleep(pause)
                 await self.a.send_str(self.frame(self.a_to, self.candidate(i)))
+                self.relayed += 1
 
         async def receiver() -> None:
             for _ in range(count):
@@ -122,35 +132,39 @@ class Pair:
         i = 0
         while time.perf_counter() < until:
             await self.a.send_str(self.frame(self.a_to, self.candidate(i)))
+            self.relayed += 1
             self.rtts.append(await self._back())
             i += 1
 
 
-async def run_paced(pairs: list[Pair], rate: float, seconds: float) -> int:
-    """Every pair at `rate` sends a second for `seconds`; the sends made."""
-    count = max(1, int(rate * seconds))
+async def _run(pairs: list[Pair], work: list[Any]) -> int:
+    """Run the pairs' work with B bouncing; the messages relayed. A pair whose socket
+    closes stops (`lost` says why) and the others go on."""
     stop = asyncio.Event()
     echoes = [asyncio.create_task(p.bounce(stop)) for p in pairs]
-    start = time.perf_counter() + 0.3
+    before = sum(p.relayed for p in pairs)
     try:
-        await asyncio.gather(*(p.paced(rate, count, start + n / len(pairs) / rate)
-                               for n, p in enumerate(pairs)))
+        outcomes = await asyncio.gather(*work, return_exceptions=True)
     finally:
         stop.set()
         await asyncio.gather(*echoes, return_exceptions=True)
-    return count * len(pairs)
+    for pair, outcome in zip(pairs, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            pair.lost = pair.lost or f"{type(outcome).__name__}: {outcome}"
+    return sum(p.relayed for p in pairs) - before
+
+
+async def run_paced(pairs: list[Pair], rate: float, seconds: float) -> int:
+    """Every pair at `rate` sends a second for `seconds`; the messages relayed."""
+    count = max(1, int(rate * seconds))
+    start = time.perf_counter() + 0.3
+    return await _run(pairs, [p.paced(rate, count, start + n / len(pairs) / rate)
+                              for n, p in enumerate(pairs)])
 
 
 async def run_closed(pairs: list[Pair], seconds: float) -> int:
-    stop = asyncio.Event()
-    echoes = [asyncio.create_task(p.bounce(stop)) for p in pairs]
-    before = sum(len(p.rtts) for p in pairs)
-    try:
-        await asyncio.gather(*(p.closed_loop(time.perf_counter() + seconds) for p in pairs))
-    finally:
-        stop.set()
-        await asyncio.gather(*echoes, return_exceptions=True)
-    return sum(len(p.rtts) for p in pairs) - before
+    until = time.perf_counter() + seconds
+    return await _run(pairs, [p.closed_loop(until) for p in pairs])
 
 
 async def peerjs_socket(http: aiohttp.ClientSession, base: str, name: str

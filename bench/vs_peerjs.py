@@ -64,6 +64,7 @@ class Figures:
     cpu: dict[str, float] = field(default_factory=dict)  # seconds
     messages: dict[str, int] = field(default_factory=dict)  # relayed
     rtts: dict[str, list[float]] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)  # pairs whose socket closed, so far
 
 
 def ensure_peerjs() -> Path:
@@ -226,14 +227,15 @@ async def main_async(quick: bool) -> str:
             for n in range(rounds):
                 order = [("Rapport", rapport_pid, ours), ("PeerJS", peerjs.pid, theirs)]
                 for name, pid, pairs in order if n % 2 == 0 else order[::-1]:
-                    chosen = pairs[:load.pairs]
+                    chosen = [p for p in pairs if not p.lost][:load.pairs]
                     for pair in chosen:
                         pair.rtts.clear()
                     cpu = proc_cpu(pid)
                     sent = (await run_paced(chosen, load.rate, load.seconds) if load.rate
                             else await run_closed(chosen, load.seconds))
                     figures.cpu[name] = figures.cpu.get(name, 0.0) + proc_cpu(pid) - cpu
-                    figures.messages[name] = figures.messages.get(name, 0) + 2 * sent
+                    figures.messages[name] = figures.messages.get(name, 0) + sent
+                    figures.lost[name] = sum(1 for p in pairs if p.lost)
                     figures.rtts.setdefault(name, []).extend(r for p in chosen for r in p.rtts)
                     errors = [e for p in chosen for e in p.errors]
                     if errors:
@@ -252,6 +254,10 @@ async def main_async(quick: bool) -> str:
         problems = await server.stop()
         peerjs.send_signal(signal.SIGTERM)
         await peerjs.wait()
+    for name, pairs in (("Rapport", ours), ("PeerJS", theirs)):
+        reasons = sorted({p.lost for p in pairs if p.lost})
+        if reasons:
+            print(f"  {name}: pairs lost: {reasons[:5]}", file=sys.stderr)
     for line in problems[:10]:
         print(f"  rapport: {line}", file=sys.stderr)
     return body(results, most, ours_kib, theirs_kib, ours_open, theirs_open, joined_seconds,
@@ -280,6 +286,10 @@ def body(results: list[tuple[Load, Figures]], most: int, ours_kib: float, theirs
     rows.append(f"| opening {2 * most} connections at once | {ours_open:.2f} s "
                 f"({2 * most / ours_open:.0f}/s) | {theirs_open:.2f} s "
                 f"({2 * most / theirs_open:.0f}/s) | {ratio(ours_open, theirs_open)} |")
+    lost = results[-1][1].lost if results else {}
+    if any(lost.values()):
+        rows.append(f"| pairs whose socket closed during the run (left out after) | "
+                    f"{lost.get('Rapport', 0)} | {lost.get('PeerJS', 0)} | |")
     command = "python -m bench.vs_peerjs" + (" --quick" if quick else "")
     return (f"`{command}` (see its docstring) measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
             f"on {platform.python_implementation()} {platform.python_version()}, "
