@@ -52,7 +52,7 @@ from signalling.checklists import (
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot, waiting_now
 from signalling.sessions import FINAL, PRESENT, event, live_session
-from signalling.storms import CONNECT_SLOTS, Departures, Gate, Rosters
+from signalling.storms import CONNECT_SLOTS, DECIDE_SLOTS, Departures, Gate, Rosters
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -76,7 +76,7 @@ class Rooms:
         self.on_change: Callable[[int], Awaitable[None]] | None = None
         # Storms (signalling/storms.py): bounded connects, coalesced rosters, batched
         # disconnections.
-        self.gate = Gate(CONNECT_SLOTS)
+        self.gate, self.deciding = Gate(CONNECT_SLOTS), Gate(DECIDE_SLOTS)
         self.rosters = Rosters(self._roster_now, self._decide)
         self.departures = Departures(db, self.roster)
 
@@ -93,7 +93,7 @@ class Rooms:
 
     async def _decide(self, appointment_id: int) -> None:
         if self.on_change is not None:
-            async with self.gate:
+            async with self.deciding:
                 await self.on_change(appointment_id)
 
     async def _roster_now(self, appointment_id: int) -> None:

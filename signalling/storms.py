@@ -36,6 +36,7 @@ log = logging.getLogger("rapport.signalling.storms")
 
 CONNECT_SLOTS = 6  # connections' own transactions at once
 ROSTER_SLOTS = 4  # rosters being read at once (each reads with one session at a time)
+DECIDE_SLOTS = 2  # the recording desk's re-decisions after rosters (never ahead of welcomes)
 BATCH = 500  # disconnections per transaction
 
 
