@@ -49,7 +49,7 @@ async def test_a_mass_disconnect_of_2000_updates_every_remaining_roster(
     _no_pool_trouble(caplog)
 
 
-# About 70 s on SQLite and two minutes on PostgreSQL on this loaded 2-core machine: each
+# 70-90 s on SQLite and about 80 s on PostgreSQL on this loaded 2-core machine: each
 # reconnect is still its own transaction (docs/performance.md, "Signalling storms").
 @pytest.mark.timeout(600)
 async def test_a_storm_of_5000_reconnects_leaves_every_roster_right(
