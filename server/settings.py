@@ -136,6 +136,14 @@ class Settings:
     reconnect_grace_seconds: int = 60
     # SIGTERM: how long to wait for pages to be told to reconnect and for writes to finish.
     drain_seconds: int = 10
+    # One signalling WebSocket (docs/signalling.md, "Limits"): a token bucket of this many
+    # messages at once, refilled at this many a second (over it: `rate_limited`); a text
+    # message longer than this is answered `message_too_large`; a frame longer than this
+    # closes the connection (1009).
+    signal_burst: int = 200
+    signal_rate: int = 50
+    signal_max_message_bytes: int = 64 * 1024
+    signal_max_frame_bytes: int = 1024 * 1024
     # /metrics: with a token, only for `Authorization: Bearer <token>`; without, only for
     # callers on this machine.
     metrics_token: str = ""
@@ -187,6 +195,12 @@ class Settings:
             ("reconnect_grace_seconds", 0 <= self.reconnect_grace_seconds <= 3600,
              "must be between 0 and 3600"),
             ("drain_seconds", 0 <= self.drain_seconds <= 300, "must be between 0 and 300"),
+            ("signal_burst", 1 <= self.signal_burst <= 100_000, "must be 1 to 100000"),
+            ("signal_rate", 1 <= self.signal_rate <= 100_000, "must be 1 to 100000"),
+            ("signal_max_frame_bytes", 1024 <= self.signal_max_frame_bytes <= 16 * 1024 * 1024,
+             "must be 1024 to 16777216"),
+            ("signal_max_message_bytes", 1024 <= self.signal_max_message_bytes
+             <= self.signal_max_frame_bytes, "must be 1024 to signal_max_frame_bytes"),
             ("log_level", self.log_level.upper() in _LEVELS, f"must be one of {sorted(_LEVELS)}"),
             ("languages", len(self.languages) > 0, "must name at least one language"),
             *((name, getattr(self, name) >= 0, "must be 0 (keep for ever) or more days")

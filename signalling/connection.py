@@ -2,8 +2,9 @@
 
 A connection waits for `hello`, registers with the room bus, then reads messages one at a
 time: validate, check the sender's state and role, act through `Rooms`, answer errors to the
-sender only. Writes go through a queue and one writer task, so a slow browser never blocks
-anyone else.
+sender only. Offers, answers and candidates take a fast path (`signalling/wire.py`). Writes go
+straight to the socket, or through a queue and a writer task when the browser reads slowly
+(`signalling/writing.py`), so a slow browser never blocks anyone else.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from server.clock import now
 from server.errors import Forbidden, NotFound
 from server.i18n import current_language
 from server.joining.members import Member, member_for_staff
-from server.staff.keys import IDENTITY
-from server.store.models import ParticipantRole, ParticipantState, StaffSession
-from signalling import chat, desks, protocol, quality
+from server.store.models import ParticipantRole, ParticipantState
+from signalling import chat, desks, protocol, quality, wire
 from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
 from signalling.limits import LEG_BURST, LEG_RATE, Bucket
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.sessions import FINAL, iso
+from signalling.staff_check import staff_session_alive
+from signalling.writing import Writer
 
 log = logging.getLogger("rapport.signalling")
 
@@ -36,7 +38,6 @@ HELLO_TIMEOUT = 10.0
 PING_EVERY = 20.0
 SILENCE_LIMIT = 45.0
 DROP_LIMIT = 2000
-OUTBOX = 512
 STAFF_CHECK_BEATS = 6  # every two minutes
 
 PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record", "repair"}
@@ -50,6 +51,10 @@ FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GON
 class Connection:
     """One browser's WebSocket."""
 
+    __slots__ = ("bucket", "bus", "close_code", "done", "dropped", "id", "last_heard",
+                 "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "peers",
+                 "request", "roster_version", "rooms", "state", "stats_at", "ws")
+
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request = request
         self.ws = ws
@@ -61,8 +66,10 @@ class Connection:
         self.state: ParticipantState | None = None
         self.peers: set[int] = set()  # admitted others, from the last roster
         self.roster_version = 0
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX)
-        self.bucket = Bucket()
+        self.out = Writer(request, ws)
+        settings = request.app[keys.SETTINGS]
+        self.bucket = Bucket(settings.signal_burst, settings.signal_rate)
+        self.max_bytes: int = settings.signal_max_message_bytes
         self.dropped = 0
         self.last_rate_error = 0.0
         self.last_heard = time.monotonic()
@@ -73,6 +80,10 @@ class Connection:
 
     async def finished(self) -> None:
         await self.done.wait()
+
+    def close_after_writes(self, code: int) -> None:
+        self.close_code = code
+        self.out.finish(code)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -94,15 +105,13 @@ class Connection:
         for item in (message, follow):
             if item is None:
                 continue
-            try:
-                self.outbox.put_nowait(item)
-            except asyncio.QueueFull:  # a browser that does not read: let it reconnect
+            if not await self.out.put(item):  # a browser that does not read: let it reconnect
                 self.close_code = Close.HEARTBEAT
                 await self.ws.close(code=Close.HEARTBEAT, message=b"too slow")
                 return
         if kind in FINAL_NOTICES:
             self.close_code = FINAL_NOTICES[kind]
-            self.outbox.put_nowait(None)
+            self.out.finish(self.close_code)
 
     def _admitted_by(self, roster: dict[str, Any]) -> dict[str, Any] | None:
         """Take the peers, and this person's admission, from a roster (docs/signalling.md:
@@ -119,16 +128,6 @@ class Connection:
         self.state = ParticipantState.ADMITTED
         return {"type": "admitted"}
 
-    async def writer(self) -> None:
-        while True:
-            message = await self.outbox.get()
-            if message is None:
-                await self.ws.close(code=self.close_code or Close.GONE)
-                return
-            if self.ws.closed:
-                return
-            await self.ws.send_json(message)
-
     async def send(self, message: dict[str, Any]) -> None:
         await self.deliver(message)
 
@@ -141,49 +140,33 @@ class Connection:
                 self.close_code = Close.HEARTBEAT
                 await self.ws.close(code=Close.HEARTBEAT, message=b"heartbeat lost")
                 return
-            if beats % STAFF_CHECK_BEATS == 0 and not await self._staff_session_alive():
+            if beats % STAFF_CHECK_BEATS == 0 and not await staff_session_alive(self.request):
                 self.close_code = Close.UNAUTHENTICATED
                 await self.ws.close(code=Close.UNAUTHENTICATED, message=b"signed out")
                 return
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.ping()
 
-    async def _staff_session_alive(self) -> bool:
-        """A practitioner in a call counts as active (their session's idle timer is reset);
-        signing out, or the absolute lifetime ending, ends their connection."""
-        identity = self.request[IDENTITY]
-        if identity is None or identity.session is None:
-            return True
-        async with self.request.app[keys.DB].begin() as db:
-            row = await db.get(StaffSession, identity.session.id)
-            current = now()
-            if row is None or row.revoked_at is not None or row.expires_at <= current:
-                return False
-            row.last_seen_at = current
-        return True
-
     # --- reading --------------------------------------------------------------------------
 
     async def run(self, participant: Member | None) -> None:
-        writer = asyncio.create_task(self.writer())
         heart = asyncio.create_task(self.heartbeat())
         try:
             hello = await self._hello(participant)
             if hello is None:
                 return
-            async for raw in self._messages():
-                await self._handle(raw)
+            await self._read()
         finally:
             heart.cancel()
             # aiohttp cancels a handler whose peer went away: finish the bookkeeping in a
             # task of its own, so the disconnection is always recorded.
-            cleanup = asyncio.ensure_future(self._cleanup(writer))
+            cleanup = asyncio.ensure_future(self._cleanup())
             pending = self.request.app[CLEANUPS]
             pending.add(cleanup)
             cleanup.add_done_callback(pending.discard)
             await asyncio.shield(cleanup)
 
-    async def _cleanup(self, writer: asyncio.Task[None]) -> None:
+    async def _cleanup(self) -> None:
         if self.member is not None:
             await self.bus.detach(self.member.appointment_id, self.member.participant_id,
                                   self.id)
@@ -194,39 +177,47 @@ class Connection:
                 log.exception("could not record a disconnection")
         self.done.set()
         if not self.ws.closed:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
-                await asyncio.wait_for(writer, 2.0)
-        writer.cancel()
+            self.out.finish(self.close_code or Close.GONE)
+        await self.out.flush(2.0)
 
-    async def _messages(self) -> Any:
-        """Text messages, after pings/pongs, size and rate checks."""
+    async def _read(self) -> None:
+        """Text messages, after pings/pongs, size and rate checks (a loop, not an async
+        generator: one object fewer per connection and per message)."""
+        ws, bucket = self.ws, self.bucket
         while True:
-            msg = await self.ws.receive()
+            msg = await ws.receive()
             self.last_heard = time.monotonic()
-            if msg.type == WSMsgType.TEXT:
-                if not self.bucket.take():
-                    self.dropped += 1
-                    if self.dropped >= DROP_LIMIT:
-                        self.close_code = Close.FLOOD
-                        await self.ws.close(code=Close.FLOOD, message=b"flooding")
-                        return
-                    if self.last_heard - self.last_rate_error >= 1.0:
-                        self.last_rate_error = self.last_heard
-                        await self.send(protocol.error(
-                            ErrorCode.RATE_LIMITED, "too many messages; slow down"))
-                    continue
-                yield msg.data
-            elif msg.type == WSMsgType.BINARY:
-                await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
-                                               "binary frames are not part of the protocol"))
-            elif msg.type == WSMsgType.PING:
-                await self.ws.pong(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                continue
-            else:  # CLOSE, CLOSING, CLOSED, ERROR
+            if msg.type is WSMsgType.TEXT:
+                if bucket.take():
+                    await self._handle(msg.data)
+                elif not await self._over_rate():
+                    return
+            elif not await self._other(msg):
                 return
+
+    async def _over_rate(self) -> bool:
+        """A message over the rate limit is dropped; False once the connection is closed."""
+        self.dropped += 1
+        if self.dropped >= DROP_LIMIT:
+            self.close_code = Close.FLOOD
+            await self.ws.close(code=Close.FLOOD, message=b"flooding")
+            return False
+        if self.last_heard - self.last_rate_error >= 1.0:
+            self.last_rate_error = self.last_heard
+            await self.send(protocol.error(
+                ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+        return True
+
+    async def _other(self, msg: Any) -> bool:
+        """Anything but a text message; False when the socket is closing."""
+        if msg.type == WSMsgType.BINARY:
+            await self.send(protocol.error(ErrorCode.INVALID_MESSAGE,
+                                           "binary frames are not part of the protocol"))
+        elif msg.type == WSMsgType.PING:
+            await self.ws.pong(msg.data)
+        elif msg.type != WSMsgType.PONG:  # CLOSE, CLOSING, CLOSED, ERROR
+            return False
+        return True
 
     async def _hello(self, participant: Member | None) -> protocol.Hello | None:
         try:
@@ -238,7 +229,7 @@ class Connection:
             await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"no hello")
             return None
         try:
-            hello = protocol.parse(msg.data)
+            hello = protocol.parse(msg.data, self.max_bytes)
         except ProtocolError as exc:
             await self.ws.send_json(exc.to_message())
             await self.ws.close(code=Close.BAD_HANDSHAKE, message=b"bad hello")
@@ -316,8 +307,14 @@ class Connection:
     async def _handle(self, raw: str) -> None:
         assert self.member is not None
         try:
-            message = protocol.parse(raw)
-            await self._dispatch(message)
+            data = protocol.decode(raw, self.max_bytes)
+            kind = data["type"]
+            if kind in RELAYED and self.state is ParticipantState.ADMITTED:
+                fast = wire.relayed(data, kind, self.member.participant_id)
+                if fast is not None:  # valid: the same checks and message as `_dispatch`'s
+                    await self._relay(kind, *fast)
+                    return
+            await self._dispatch(protocol.validate(data, kind))
         except ProtocolError as exc:
             await self.send(exc.to_message())
         except Exception:  # never let one message take the room down
@@ -357,15 +354,9 @@ class Connection:
         elif kind == "end":
             await self.rooms.end(member)
         elif kind in RELAYED:
-            timer = self.metrics.relay.time()
-            if message.to not in self.peers:
-                raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
-                                    f"participant {message.to} is not admitted in this room",
-                                    ref=kind)
             out = message.model_dump(exclude={"to"}, exclude_none=kind != "candidate")
             out["from"] = member.participant_id
-            with timer:
-                await self.bus.send(member.appointment_id, message.to, out)
+            await self._relay(kind, message.to, out)
         elif kind == "media":
             await self.rooms.media(member, message.audio, message.video)
             await self.bus.send_many(member.appointment_id, self.peers, {
@@ -384,6 +375,14 @@ class Connection:
             self.state = ParticipantState.LEFT
             self.close_code = Close.LEFT
             await self.ws.close(code=Close.LEFT, message=b"left")
+
+    async def _relay(self, kind: str, to: int, out: dict[str, Any]) -> None:
+        if to not in self.peers:
+            raise ProtocolError(ErrorCode.UNKNOWN_PARTICIPANT,
+                                f"participant {to} is not admitted in this room", ref=kind)
+        assert self.member is not None
+        with self.metrics.relay.time():
+            await self.bus.send(self.member.appointment_id, to, out)
 
     async def _legs(self, member: Member, message: Any) -> None:
         if not self.legs.take():

@@ -11,9 +11,8 @@ reconnect at once, with a little jitter, to any process and resume where they we
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from signalling.protocol import Close
 
@@ -21,8 +20,8 @@ log = logging.getLogger("rapport.signalling.drain")
 
 
 class Drainable(Protocol):
-    close_code: int | None
-    outbox: asyncio.Queue[dict[str, Any] | None]
+    def close_after_writes(self, code: int) -> None:
+        """Close with `code` once what is queued is written."""
 
     async def finished(self) -> None:
         """Return once the connection has closed and its bookkeeping is done."""
@@ -40,9 +39,7 @@ class Live:
         self.draining = True
         told = tuple(self.connections)
         for connection in told:
-            connection.close_code = Close.DRAINING
-            with contextlib.suppress(asyncio.QueueFull):
-                connection.outbox.put_nowait(None)  # after the writes already queued
+            connection.close_after_writes(Close.DRAINING)
         if told:
             waits = [asyncio.ensure_future(c.finished()) for c in told]
             _done, late = await asyncio.wait(waits, timeout=seconds)

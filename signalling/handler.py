@@ -24,7 +24,6 @@ from server.joining.members import member_for_participant
 from server.recordings.keyring import key_ring
 from server.staff.access import Audience, allow
 from server.store.keys import USER
-from signalling import protocol
 from signalling.bus import InProcessBus, RoomBus
 from signalling.connection import Connection
 from signalling.drain import Live
@@ -57,8 +56,8 @@ async def signal(request: web.Request) -> web.StreamResponse:
     live = request.app[LIVE]
     if live.draining:  # the page retries, and the proxy sends it to another process
         raise web.HTTPServiceUnavailable(text="this process is stopping; try again")
-    ws = web.WebSocketResponse(autoping=False, max_msg_size=protocol.MAX_FRAME_BYTES,
-                               compress=False)
+    frame_limit = request.app[keys.SETTINGS].signal_max_frame_bytes  # over it: close 1009
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=frame_limit, compress=False)
     await ws.prepare(request)
     sockets = request.app[keys.SOCKETS]
     sockets.add(ws)

@@ -10,7 +10,10 @@ LEG_BURST, LEG_RATE = 5, 1.0  # leg reports and repairs: a few at once, then one
 
 
 class Bucket:
-    """A token bucket: `BURST` messages at once, then `RATE` a second."""
+    """A token bucket: `BURST` messages at once, then `RATE` a second (a connection's own
+    come from the settings `signal_burst` and `signal_rate`)."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self, burst: int = BURST, rate: float = RATE) -> None:
         self.capacity, self.rate = float(burst), rate

@@ -94,8 +94,14 @@ async def close_unrejoined(db: async_sessionmaker[AsyncSession], grace: timedelt
     async with db.begin() as s:
         connected = exists().where(Participant.appointment_id == CallSession.appointment_id,
                                    Participant.connection_id.is_not(None))
+        # Nothing locked while looking (issue #17): in a reconnect storm every room is empty
+        # for a moment, and locking their sessions held up every connect's event insert.
+        # Only sessions quiet for the whole grace are read; the claim below re-checks that
+        # nobody is connected, so a person reconnecting meanwhile keeps the session open.
+        recent = exists().where(ParticipantEvent.call_session_id == CallSession.id,
+                                ParticipantEvent.at > at - grace)
         for session in await s.scalars(select(CallSession).where(
-                CallSession.ended_at.is_(None), ~connected).with_for_update()):
+                CallSession.ended_at.is_(None), ~connected, ~recent)):
             heard = await _cut_off_since(s, session)
             newest = await s.scalar(select(ParticipantEvent.at).where(
                 ParticipantEvent.call_session_id == session.id)
@@ -104,7 +110,7 @@ async def close_unrejoined(db: async_sessionmaker[AsyncSession], grace: timedelt
                 continue
             # Several processes watch: only the one whose update finds the session open closes.
             claimed = await s.execute(update(CallSession).where(
-                CallSession.id == session.id, CallSession.ended_at.is_(None))
+                CallSession.id == session.id, CallSession.ended_at.is_(None), ~connected)
                 .values(ended_at=heard).execution_options(synchronize_session=False))
             assert isinstance(claimed, CursorResult)
             if not claimed.rowcount:

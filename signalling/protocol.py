@@ -12,6 +12,7 @@ import enum
 import json
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from signalling.chat_protocol import ChatAsk, ChatSend, RunningLate
@@ -269,13 +270,24 @@ class ProtocolError(Exception):
         return out
 
 
-def parse(text: str) -> Inbound:
+def parse(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> Inbound:
     """One message from its JSON text, or `ProtocolError` naming exactly what is wrong."""
-    if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+    data = decode(text, max_bytes)
+    return validate(data, data["type"])
+
+
+def decode(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """The JSON object of a message whose `type` is known, or `ProtocolError` (too large,
+    not JSON, not an object, unknown type); `validate` checks the rest."""
+    # Four bytes at most per character: most messages need no encoding to be measured.
+    if len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:
         raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                            f"messages may be at most {MAX_MESSAGE_BYTES} bytes")
+                            f"messages may be at most {max_bytes} bytes")
     try:
-        data = json.loads(text)
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:  # NaN, huge integers, deep nesting: the stdlib's say
+            data = json.loads(text)
     except ValueError:
         raise ProtocolError(ErrorCode.BAD_JSON, "the message is not valid JSON") from None
     except RecursionError:  # "[" * 5000: deeper than any message of this protocol
@@ -287,6 +299,11 @@ def parse(text: str) -> Inbound:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE,
                             f"unknown message type {kind!r}" if kind is not None
                             else "the message has no type")
+    return data
+
+
+def validate(data: dict[str, Any], kind: str) -> Inbound:
+    """The typed message from `decode`'s object, or `ProtocolError` INVALID_MESSAGE."""
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:

@@ -51,7 +51,8 @@ from signalling.checklists import (
 )
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshot, waiting_now
-from signalling.sessions import FINAL, PRESENT, STOPPING, clear_connection, event, live_session
+from signalling.sessions import FINAL, PRESENT, event, live_session
+from signalling.storms import CONNECT_SLOTS, DECIDE_SLOTS, Departures, Gate, Rosters
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -73,6 +74,11 @@ class Rooms:
         # Called with the appointment after every change in a room (the recording desk
         # re-decides whether recording may run: an admission pauses it, the end stops it).
         self.on_change: Callable[[int], Awaitable[None]] | None = None
+        # Storms (signalling/storms.py): bounded connects, coalesced rosters, batched
+        # disconnections.
+        self.gate, self.deciding = Gate(CONNECT_SLOTS), Gate(DECIDE_SLOTS)
+        self.rosters = Rosters(self._roster_now, self._decide)
+        self.departures = Departures(db, self.roster)
 
     async def _ended(self, appointment_id: int) -> None:
         for hook in self.session_ended:
@@ -82,19 +88,22 @@ class Rooms:
 
     async def roster(self, appointment_id: int, decide: bool = True) -> None:
         """Send everyone connected what they may see of the room (then, if `decide`, let the
-        recording desk re-decide)."""
+        recording desk re-decide); callers at once share one reading."""
+        await self.rosters(appointment_id, decide)
+
+    async def _decide(self, appointment_id: int) -> None:
+        if self.on_change is not None:
+            async with self.deciding:
+                await self.on_change(appointment_id)
+
+    async def _roster_now(self, appointment_id: int) -> None:
         seen = await snapshot(self.db, self.policies, appointment_id)
         for person in seen.people:
-            if person.connection_id is None:
-                continue
-            if person.role is ParticipantRole.PRACTITIONER:
+            view = (seen.full if person.role is ParticipantRole.PRACTITIONER else
+                    seen.admitted if person.state is ParticipantState.ADMITTED else None)
+            if person.connection_id is not None and view is not None:
                 await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": seen.version, "participants": seen.full})
-            elif person.state is ParticipantState.ADMITTED:
-                await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": seen.version, "participants": seen.admitted})
-        if decide and self.on_change is not None:
-            await self.on_change(appointment_id)
+                    "type": "roster", "version": seen.version, "participants": view})
 
     async def waiting(self, appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
         """Who is connected and waiting now in each of these rooms."""
@@ -103,7 +112,7 @@ class Rooms:
     async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
         """The checklist this person must answer under the policy in force, worded in the
         current language."""
-        async with self.db() as db:
+        async with self.gate, self.db() as db:
             policy = await self.policies.for_appointment(db, member.appointment_id)
         return offer_for(policy, member.role, answered)
 
@@ -116,7 +125,7 @@ class Rooms:
         (no roster older than it speaks for this connection). Raises `ProtocolError`
         SESSION_ENDED for a person whose part is over."""
         current = now()
-        async with self.db.begin() as db:
+        async with self.gate, self.db.begin() as db:
             person = await db.get(Participant, member.participant_id, with_for_update=True)
             assert person is not None
             if person.state in FINAL:
@@ -158,17 +167,9 @@ class Rooms:
 
     async def disconnect(self, member: Member, connection: str, drained: bool = False) -> None:
         """The WebSocket closed (`drained`: its process is stopping); state stays as it was
-        (reconnecting keeps admission)."""
-        current = now()
-        async with self.db.begin() as db:
-            if not await clear_connection(db, member.participant_id, connection):
-                return
-            person = await db.get(Participant, member.participant_id)
-            assert person is not None
-            session = await live_session(db, person.appointment_id)
-            event(db, person, "disconnected", current, session.id if session else None, None,
-                  **({"reason": STOPPING} if drained else {}))
-        await self.roster(member.appointment_id)
+        (reconnecting keeps admission). Recorded in batches with others at the same time."""
+        await self.departures.record(member.participant_id, member.appointment_id, connection,
+                                     drained)
 
     # --- the checklist --------------------------------------------------------------------
 

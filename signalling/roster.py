@@ -48,23 +48,22 @@ async def snapshot(db_factory: async_sessionmaker[AsyncSession], policies: Polic
         version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
             ParticipantEvent.appointment_id == appointment_id)) or 0
         policy = await policies.for_appointment(db, appointment_id)
+        # Inclusion (#7), practitioner only; in the same session (one checkout per roster).
+        precalls = await _precalls(db, appointment_id)
     full = [_entry(p, checklists.get(p.id), policy) for p in people]
     admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
                 if e["state"] == ParticipantState.ADMITTED.value]
-    await _add_precalls(db_factory, appointment_id, full)  # inclusion (#7), practitioner only
+    for entry in full:
+        if entry["id"] in precalls:
+            entry["precall"] = precalls[entry["id"]]
     return Snapshot(people, version, full, admitted)
 
 
-async def _add_precalls(db_factory: async_sessionmaker[AsyncSession], appointment_id: int,
-                        entries: list[dict[str, Any]]) -> None:
+async def _precalls(db: AsyncSession, appointment_id: int) -> dict[int, dict[str, Any]]:
     """Each person's latest pre-call check, for the practitioner's waiting list."""
     from server.joining.precall import latest_precalls
 
-    async with db_factory() as db:
-        found = await latest_precalls(db, appointment_id)
-    for entry in entries:
-        if entry["id"] in found:
-            entry["precall"] = found[entry["id"]]
+    return await latest_precalls(db, appointment_id)
 
 
 def _entry(person: Participant, checklist: ChecklistResponse | None,

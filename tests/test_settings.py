@@ -45,6 +45,10 @@ def test_unrelated_prefixed_variables_are_ignored():
         ({"RAPPORT_MAX_BODY_BYTES": "10"}, "RAPPORT_MAX_BODY_BYTES"),
         ({"RAPPORT_LOG_LEVEL": "LOUD"}, "RAPPORT_LOG_LEVEL"),
         ({"RAPPORT_TIMEZONE": "Mars/Olympus"}, "RAPPORT_TIMEZONE"),
+        ({"RAPPORT_SIGNAL_BURST": "0"}, "RAPPORT_SIGNAL_BURST"),
+        ({"RAPPORT_SIGNAL_RATE": "0"}, "RAPPORT_SIGNAL_RATE"),
+        ({"RAPPORT_SIGNAL_MAX_MESSAGE_BYTES": "2000000"}, "RAPPORT_SIGNAL_MAX_MESSAGE_BYTES"),
+        ({"RAPPORT_SIGNAL_MAX_FRAME_BYTES": "10"}, "RAPPORT_SIGNAL_MAX_FRAME_BYTES"),
         # unsupported values
         ({"RAPPORT_DATABASE_URL": "mysql://x"}, "RAPPORT_DATABASE_URL"),
         ({"RAPPORT_BASE_URL": "rapport.example"}, "RAPPORT_BASE_URL"),
@@ -80,3 +84,13 @@ def test_links_follow_the_port_when_no_public_address_is_given():
         "http://127.0.0.1:9000"
     given = load_settings({"RAPPORT_PORT": "8091", "RAPPORT_BASE_URL": "https://r.example"})
     assert given.base_url == "https://r.example"
+
+
+def test_signalling_limits_are_settings_with_the_documented_defaults():
+    defaults = load_settings(environ={})
+    assert (defaults.signal_burst, defaults.signal_rate) == (200, 50)
+    assert (defaults.signal_max_message_bytes, defaults.signal_max_frame_bytes) == (
+        64 * 1024, 1024 * 1024)
+    lifted = load_settings(environ={"RAPPORT_SIGNAL_BURST": "5000",
+                                    "RAPPORT_SIGNAL_RATE": "10000"})
+    assert (lifted.signal_burst, lifted.signal_rate) == (5000, 10000)
