@@ -53,7 +53,8 @@ class Connection:
 
     __slots__ = ("bucket", "bus", "close_code", "done", "dropped", "id", "last_heard",
                  "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "peers",
-                 "request", "roster_version", "rooms", "state", "stats_at", "ws")
+                 "request", "roster_version", "rooms", "state", "stats_at", "ws",
+                 "__weakref__")  # signalling/chat.py keeps a rate bucket per connection
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request = request
