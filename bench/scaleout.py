@@ -44,12 +44,10 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import pyotp
 from redis.asyncio import Redis
 
 from bench.report import write_section
 from bench.signalling import (
-    CSRF_FIELD,
     Server,
     free_port,
     ms,
@@ -57,33 +55,16 @@ from bench.signalling import (
     quantile,
     reflow,
     seed,
+    sign_in,
 )
 from server.settings import Settings
 from tests.calls import CLIENT_CHECKS, PREMISES_CHECKS, Peer
-from tests.conftest import PASSWORD, TOTP_SECRET
 
 HEADING = "Several processes (Redis room bus)"
 PG = os.environ.get("RAPPORT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/")
 REDIS = os.environ.get("RAPPORT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 120.0
 PACE = 1 / 40  # at most 40 candidates a second per practitioner (the limit is 50)
-
-
-async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
-    """The login form, then the seeded authenticator code (each practitioner signs in once,
-    so no code is used twice)."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    for path, form in (("/login", {"email": email, "password": PASSWORD, "next": "/account"}),
-                       ("/login/factor?next=/account", {"next": "/account"})):
-        async with session.get(f"{base}{path}") as page:
-            match = CSRF_FIELD.search(await page.text())
-        assert match, f"no CSRF field on {path}"
-        if path != "/login":
-            form["code"] = pyotp.TOTP(TOTP_SECRET).now()
-        async with session.post(f"{base}{path.split('?')[0]}", allow_redirects=False,
-                                data={**form, "csrf_token": match.group(1)}) as response:
-            assert response.status == 303, (path, response.status, await response.text())
-    return session
 
 
 @dataclass

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bench.report import write_section
@@ -54,7 +55,7 @@ from server.store import migrate
 from server.store.db import make_engine
 from server.store.models import Organisation, Role, Team
 from tests.calls import CLIENT_CHECKS, PREMISES_CHECKS, Peer, remote_call
-from tests.conftest import PASSWORD, make_client, make_user
+from tests.conftest import PASSWORD, TOTP_SECRET, make_client, make_user
 
 HEADING = "Signalling relay"
 RATE = 20.0  # candidates a second per room
@@ -195,15 +196,20 @@ class Server:
 
 
 async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
-    """A browser-like session signed in through the login form (CSRF token included)."""
+    """A browser-like session signed in through the login form (CSRF token included), then
+    the authenticator code (every seeded account has the tests' app; each practitioner signs
+    in once, so no code is used twice)."""
     session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.get(f"{base}/login") as page:
-        match = CSRF_FIELD.search(await page.text())
-    assert match, "no CSRF field on /login"
-    async with session.post(f"{base}/login", allow_redirects=False, data={
-            "email": email, "password": PASSWORD, "csrf_token": match.group(1),
-            "next": "/account"}) as response:
-        assert response.status == 303, (response.status, await response.text())
+    for path, form in (("/login", {"email": email, "password": PASSWORD}),
+                       ("/login/factor?next=/account", {"code": ""})):
+        async with session.get(f"{base}{path}") as page:
+            match = CSRF_FIELD.search(await page.text())
+        assert match, f"no CSRF field on {path}"
+        if "code" in form:
+            form["code"] = pyotp.TOTP(TOTP_SECRET).now()
+        async with session.post(f"{base}{path.split('?')[0]}", allow_redirects=False, data={
+                **form, "next": "/account", "csrf_token": match.group(1)}) as response:
+            assert response.status == 303, (path, response.status, await response.text())
     return session
 
 

@@ -35,14 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import pyotp
 
 from bench import signalling as rapport_bench
 from bench.relay_load import Pair, peerjs_pairs, run_closed, run_paced
 from bench.report import write_section
 from server.settings import Settings
 from tests.calls import Peer
-from tests.conftest import TOTP_SECRET
 
 HERE = Path(__file__).resolve().parent
 PEERJS_DIR = HERE / ".peerjs"
@@ -114,19 +112,6 @@ async def start_peerjs(port: int, log: Path) -> asyncio.subprocess.Process:
                         return process
             await asyncio.sleep(0.05)
     raise RuntimeError(f"PeerJS did not start; see {log}")
-
-
-async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
-    """Password, then the authenticator code (every seeded account has the test app)."""
-    session = await rapport_bench.sign_in(base, email)
-    async with session.get(f"{base}/login/factor?next=/account") as page:
-        match = rapport_bench.CSRF_FIELD.search(await page.text())
-    assert match, "no second-factor form"
-    async with session.post(f"{base}/login/factor", allow_redirects=False, data={
-            "code": pyotp.TOTP(TOTP_SECRET).now(), "next": "/account",
-            "csrf_token": match.group(1)}) as response:
-        assert response.status == 303, (response.status, await response.text())
-    return session
 
 
 async def rapport_pairs(base: str, staff: list[aiohttp.ClientSession],
@@ -210,7 +195,7 @@ async def main_async(quick: bool) -> str:
     staff: list[aiohttp.ClientSession] = []
     pages: list[Peer] = []
     try:
-        staff = [await sign_in(base, email) for email in seeded.emails]
+        staff = [await rapport_bench.sign_in(base, email) for email in seeded.emails]
         rss0, began = proc_rss_kib(rapport_pid), time.perf_counter()
         ours, pages = await rapport_pairs(base, staff, seeded.rooms)
         joined_seconds = time.perf_counter() - began
