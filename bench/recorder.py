@@ -20,6 +20,7 @@ import platform
 import resource
 import tempfile
 import time
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,8 @@ def _stops_body(stops: Any, command: str) -> list[str]:
         f"| each person's `recording` `stopped` notice received | {_ms(stops.told)} |",
         "",
         f"Load average (1 min) during the runs: {min(stops.load):.0f}–{max(stops.load):.0f} "
-        "on 2 cores (the busy processes and the other engineers' test suites). "
+        "on 2 cores (the two busy processes, the server and the benchmark itself, and "
+        "whatever else the machine ran). "
         f"The goals, p99 ≤ {GOALS[0] * 1000:.0f} ms to the peers closed and ≤ "
         f"{GOALS[1] * 1000:.0f} ms to everyone told, were "
         f"**{_met(quantile(stops.closed, 0.99), GOALS[0])}** and "
@@ -195,8 +197,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--withdrawals", type=int, default=50)
     args = parser.parse_args()
-    shared = ("Measured on the shared 2-core development machine while other agents ran test "
-              "suites: re-run on quiet hardware before sizing a server.")
+    shared = (f"Measured {datetime.now(UTC):%Y-%m-%d} on a 2-core development machine (the load "
+              "average above says what else ran): re-run on the servers to be used before "
+              "sizing them.")
     if args.streams:
         results = [asyncio.run(measure(n, args.seconds)) for n in args.streams]
         for r in results:

@@ -209,14 +209,15 @@ def _body(stops: Stops, command: str) -> str:
         f"| each page's `recording` `stopped` notice received | {_ms(stops.told)} |",
         "",
         f"Load average (1 min) during the runs: {min(stops.load):.1f}–{max(stops.load):.1f} "
-        "on 2 cores (the busy processes, three Chromium renderers and the other engineers' "
-        "test suites on the same machine). The goals, p99 ≤ "
+        "on 2 cores (the two busy processes, three Chromium renderers, the app, and whatever "
+        "else the machine ran). The goals, p99 ≤ "
         f"{GOALS[0] * 1000:.0f} ms to the peers closed and ≤ {GOALS[1] * 1000:.0f} ms to "
         f"everyone told, were **{'met' if closed_p99 <= GOALS[0] else 'not met'}** and "
         f"**{'met' if told_p99 <= GOALS[1] else 'not met'}** in this run.",
         "",
-        "Measured on the shared 2-core development machine while other agents ran test "
-        "suites: re-run on quiet hardware before sizing a server.",
+        "Measured on a 2-core development machine: the three Chromium pages encode and send "
+        "video to each other and to the recorder on the same two cores as the server and the "
+        "busy processes; re-run on the servers to be used before sizing them.",
     ])
 
 

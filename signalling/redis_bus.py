@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 
 from signalling.bus import CallFailed, Deliver, RoomBus, new_process_id, safely
@@ -246,6 +246,14 @@ class RedisBus(RoomBus):
         await self.redis.ping()
 
 
+# Publishing connections per process. redis-py's default pool refuses the 101st concurrent
+# command ("Too many connections", a relay lost); a blocking pool makes a burst wait its turn.
+POOL_CONNECTIONS = 64
+POOL_WAIT_SECONDS = 20.0
+
+
 def connect(url: str, prefix: str, lease_seconds: int) -> RedisBus:
     """The bus for `RAPPORT_ROOM_BUS=redis://…` (not yet started)."""
-    return RedisBus(Redis.from_url(url), prefix, lease_seconds)
+    pool = BlockingConnectionPool.from_url(url, max_connections=POOL_CONNECTIONS,
+                                           timeout=POOL_WAIT_SECONDS)
+    return RedisBus(Redis(connection_pool=pool), prefix, lease_seconds)

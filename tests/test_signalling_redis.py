@@ -45,3 +45,35 @@ async def test_the_two_processes_really_talk_through_redis(client, app, db, call
     assert isinstance(bus_a, RedisBus) and isinstance(bus_b, RedisBus)
     assert bus_a.process != bus_b.process
     assert bus_a.published > 0 and bus_b.published > 0
+
+
+async def test_a_burst_of_relays_waits_for_a_redis_connection_and_none_is_lost(redis_prefix):
+    """300 messages published at once from one process (more than its pool of Redis
+    connections): each waits its turn for a connection; none is refused or lost."""
+    import asyncio
+
+    from signalling.redis_bus import POOL_CONNECTIONS, connect
+
+    sender, receiver = connect(split.REDIS_URL, redis_prefix, 15), connect(
+        split.REDIS_URL, redis_prefix, 15)
+    got: list[int] = []
+    all_in = asyncio.Event()
+
+    async def deliver(message):  # type: ignore[no-untyped-def]
+        if "n" in message:
+            got.append(message["n"])
+            if len(got) == 300:
+                all_in.set()
+
+    await sender.start()
+    await receiver.start()
+    try:
+        await receiver.attach(1, 2, f"{receiver.process}-c1", deliver)
+        assert POOL_CONNECTIONS < 300
+        await asyncio.gather(*(sender.send(1, 2, {"type": "candidate", "n": n})
+                               for n in range(300)))
+        await asyncio.wait_for(all_in.wait(), 60)
+        assert sorted(got) == list(range(300))
+    finally:
+        await receiver.close()
+        await sender.close()
