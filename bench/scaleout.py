@@ -342,7 +342,7 @@ admissions keep working, in order and without loss, with the ends on different p
 (tests/test_scaleout.py, tests/test_signalling_redis.py); this benchmark found the Redis
 client refusing the 101st concurrent publish ("Too many connections", relays lost), fixed
 with a blocking pool and tested. The storm shows what a crash costs: the sockets of the
-killed process reconnect to the other at once and are all welcomed back, still admitted, 
+killed process reconnect to the other at once and are all welcomed back, still admitted,
 in about two seconds here.
 """)
 
