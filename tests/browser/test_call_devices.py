@@ -92,3 +92,34 @@ async def test_the_practitioners_screen_is_seen_by_the_other_two(
     for page in (client, interpreter):
         await page.wait_for_function(f"id => ({SHAPE})(id) > 1.2 && ({SHAPE})(id) < 1.45",
                                      arg=me, timeout=WITHIN * 1000)
+
+
+async def test_an_unplugged_microphone_is_replaced_and_the_page_says_so(
+        live_server: LiveServer, world: World, new_context: NewContext) -> None:
+    """A device that goes away mid-call (its track ends, as an unplugged headset's does):
+    another of its kind takes over on every sender, or the page says there is none."""
+    alice, person = world.users["alice"], world.clients["a1"]
+    call = await remote_call(live_server.db, live_server.app[keys.SETTINGS], alice, person)
+    prac = await practitioner_page(new_context, alice, call.appointment.id)
+    client = await joined(new_context, call.client_token)
+    await admit(prac, person.full_name)
+    await phase(client, "in")
+    await media_flows(client, peers=1)
+    await prac.get_by_label("Microphone", exact=True).wait_for(state="attached")
+    others = await prac.evaluate("""async () => {
+        const mine = rapportCall.senders().find(s => s.track && s.track.kind === 'audio');
+        const id = mine.track.getSettings().deviceId;
+        const all = await navigator.mediaDevices.enumerateDevices();
+        mine.track.dispatchEvent(new Event('ended'));  // what unplugging it fires
+        return all.filter(d => d.kind === 'audioinput' && d.deviceId && d.deviceId !== id)
+            .length; }""")
+    note = prac.locator("#device-note")
+    if others:
+        await note.filter(has_text="A device was disconnected. Now using:").wait_for(
+            state="attached", timeout=WITHIN * 1000)
+        assert await prac.evaluate("""() => rapportCall.senders().some(
+            s => s.track && s.track.kind === 'audio' && s.track.readyState === 'live')""")
+        await media_flows(client, peers=1)
+    else:
+        await note.filter(has_text="there is no other to use").wait_for(
+            state="attached", timeout=WITHIN * 1000)

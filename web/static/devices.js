@@ -60,7 +60,7 @@ async function swap(kind, deviceId) {
   if (old === camera) camera = fresh; // while sharing, the camera comes back as the new one
   if (old) { local.removeTrack(old); old.stop(); }
   local.addTrack(fresh);
-  fresh.addEventListener("ended", () => lost(kind));
+  watch(kind, fresh);
   view.switched += 1;
   return fresh;
 }
@@ -93,7 +93,13 @@ async function lost(kind) {
   await list();
 }
 
-for (const kind of Object.keys(KINDS)) current(kind)?.addEventListener("ended", () => lost(kind));
+// Every track the call sends, the first ones included, is watched for its device going away.
+const watched = new WeakSet();
+function watch(kind, track) {
+  if (!track || watched.has(track)) return;
+  watched.add(track);
+  track.addEventListener("ended", () => lost(kind));
+}
 navigator.mediaDevices?.addEventListener("devicechange", () => { if (!panel.hidden) list(); });
 
 // In the call: show the panel; the remembered devices take over once.
@@ -104,6 +110,7 @@ setInterval(async () => {
   // The chosen speaker for tiles that came since (someone new let in).
   const sink = localStorage.getItem(KEY("audiooutput"));
   if (sink) for (const video of document.querySelectorAll("#tiles video")) if (video.setSinkId && video.sinkId !== sink) video.setSinkId(sink).catch(() => {});
+  if (inCall) for (const kind of Object.keys(KINDS)) watch(kind, current(kind));
   if (!inCall || started) return;
   started = true;
   await list();
