@@ -20,11 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
-
-from bench.live import served, staff_sign_in
+from bench.live import fresh_call, served, staff_sign_in
 from server import demo, keys
-from server.store.models import Appointment
 
 WITHIN_MS = 30_000
 
@@ -55,7 +52,8 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
                lang: str) -> list[tuple[str, str]]:
     async with app[keys.DB].begin() as db:
         result = await demo.load(db, app[keys.SETTINGS])
-        appointment_id = await db.scalar(select(func.max(Appointment.id)))
+    fresh = await fresh_call(app, result)  # each walk its own appointment and people
+    appointment_id = fresh.appointment_id
     email, password = result.logins["practitioner"]
     born = result.client_date_of_birth
     phone = width < 600
@@ -82,7 +80,7 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
         await prac.wait_for_function("() => rapportCall.state().phase === 'in'")
 
         page = await client_context.new_page()
-        await page.goto(f"{urlsplit(result.client_link).path}?lang={lang}")
+        await page.goto(f"{urlsplit(fresh.client_link).path}?lang={lang}")
         await shot(page, "link-page")
         await page.fill("#day", "1")
         await page.fill("#month", "1")
@@ -115,8 +113,14 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
         await shot(page, "not-safe")
         await page.locator("#checklist-again").click()
         await page.evaluate("() => { document.getElementById('item-0-yes').checked = true; }")
+        # "Change my answers" starts the questions again from their first screen.
+        submit = page.locator("#checklist button[type=submit]")
+        for _ in range(screens):
+            if await submit.is_visible():
+                break
+            await page.locator("#checklist button:not([type=submit]):not(.quiet)").click()
         await last.locator("input[value=yes]").check()
-        await page.locator("#checklist button[type=submit]").click()
+        await submit.click()
         await step(page, "check")
         await shot(page, "check-running")
         await page.locator("#precall-done").wait_for(timeout=WITHIN_MS)
