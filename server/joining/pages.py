@@ -27,6 +27,7 @@ from server.store.models import (
     Client,
     InvitationRole,
     Role,
+    User,
 )
 
 ROUTES = web.RouteTableDef()
@@ -147,8 +148,10 @@ async def join_room(request: web.Request) -> web.Response:
         return _join_invalid(request)
     async with request.app[keys.DB]() as db:
         step = await journey.current_step(db, found[0])
+        officer = await db.get(User, found[2].practitioner_id)
+    # The waiting screen's first line names who will let them in (a name people know).
     return render(request, "call.html", role=found[0].role.value, appointment=None,
-                  journey_step=step)
+                  journey_step=step, officer=officer.name if officer else "")
 
 
 def setup(app: web.Application) -> None:
