@@ -25,7 +25,8 @@ SOURCES = [p for folder in ("server", "signalling") for p in (ROOT / folder).rgl
 AUDIT_CALL = re.compile(r"(?:audit\.record(?:_each)?|record_attempt)\(\s*[^,]+,\s*[^,]+,"
                         r"\s*([^,\n]+(?:\n[^,\n]+)?),")
 PARTICIPANT_KIND = re.compile(r"""(?:\bevent\(\s*db,\s*\w+,\s*|\blog\(db,\s*member,\s*|"""
-                              r"""rows\.append\(\(|kind = |"kind": |_close\(db, session, \w+, )"(\w+)\"""")
+                              r"""rows\.append\(\(|kind = |"kind": |"""
+                              r"""_close\(db, session, \w+, )"(\w+)\"""")
 # What must never show on a page for people: dotted codes, identifiers, booleans, ISO times.
 RAW = re.compile(r"\b[a-z]+\.[a-z_]+\b(?!\.)|\b[a-z]+_[a-z_]+\b|\bTrue\b|\bFalse\b"
                  r"|\bNone\b(?! recorded)|\d{4}-\d\d-\d\dT\d\d")
