@@ -160,6 +160,18 @@ async def _admit(prac: Any, name: str) -> None:
     await prac.get_by_role("button", name=f"Let in: {name}").click()
 
 
+async def _admit_together(prac: Any, names: tuple[str, ...]) -> None:
+    """Both "Let in" buttons pressed in one go (one task of the page), so both admissions
+    reach the server together; two pointer clicks in a row would race the lobby's update."""
+    for name in names:
+        await prac.get_by_role("button", name=f"Let in: {name}").wait_for()
+    await prac.evaluate("""labels => {
+        const buttons = [...document.querySelectorAll("#lobby-list button")];
+        labels.map((l) => buttons.find((b) => b.getAttribute("aria-label") === l))
+              .forEach((b) => b.click());
+    }""", [f"Let in: {n}" for n in names])
+
+
 async def _drop_socket(app: web.Application, appointment_id: int, participant: int) -> None:
     rooms = app[BUS]._rooms  # type: ignore[attr-defined]  # noqa: SLF001 - in-process bus
     deliver = rooms[appointment_id][participant][1]
@@ -214,7 +226,7 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
                 await asyncio.sleep(pause)
                 await _admit(prac, client_name)
             elif order == "both_at_once":
-                await asyncio.gather(_admit(prac, client_name), _admit(prac, INTERPRETER))
+                await _admit_together(prac, (client_name, INTERPRETER))
             else:
                 await _admit(prac, client_name)
                 await _phase(client, "in")
