@@ -308,6 +308,13 @@ def report(outcomes: list[Outcome], seed: int) -> str:
         "loaded machine sometimes triggers: those legs are in the column \"with video\" "
         "no more).",
     ]
+    lines += [
+        "", "CI runs five of these calls (tests/browser/test_soak.py, seed 38: every order and "
+        "every extra). Earlier runs (on a machine loaded to 25–56 by other test runs) lost legs "
+        "in 5 of 10 calls; one cause found since: the lobby, which rebuilt every "
+        "entry on each roster update, so that a \"Let in\" press made while the list changed "
+        "could land on another person's button (entries that did not change now stay put, "
+        "and \"both at once\" presses both buttons in one task of the page)."]
     failed = [o for o in outcomes if not o.ok]
     if failed:
         lines += ["", "Failing calls (replay with `--replay <seed>`): "
