@@ -11,6 +11,8 @@ without root, iproute2 or iptables it fails there (tests/netns.py).
 
 from __future__ import annotations
 
+import asyncio
+import statistics
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,9 @@ from tests.netns import CORE, behind_nat, cut, launcher, poor_line, restore
 from tests.turnserver import Coturn, running_coturn
 
 pytestmark = pytest.mark.browser
+# Round trips (s): through coturn on this machine, and on the poor line, whose every packet
+# out of home B waits 100 ms at the least (150 ms ± 50 ms): no answer can come sooner.
+QUICK, FLOOR, SLOW = 0.05, 0.1, 0.13
 
 
 @pytest.fixture
@@ -76,6 +81,32 @@ async def _browser_in(playwright: Any, folder: Path, ns: str, chromium: Path, ur
         args=[*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={url}"])
 
 
+async def round_trips(page: Any, seconds: float) -> list[float]:
+    """The selected pair's `currentRoundTripTime` (s) as it changes over `seconds`: each
+    value is one connectivity check's answer (Chromium pings the pair every few seconds)."""
+    values: list[float] = []
+    for _ in range(int(seconds / 0.25)):
+        [sample] = await stats(page)
+        if sample["rtt"] is not None and (not values or sample["rtt"] != values[-1]):
+            values.append(sample["rtt"])
+        await asyncio.sleep(0.25)
+    return values
+
+
+def _who(page: Any, prac: Any) -> str:
+    return "practitioner" if page is prac else "client"
+
+
+async def video_plays(page: Any) -> None:
+    """The remote tile's video is playing: its time moves on by a second and more."""
+    remote = "#tiles li:not(.me) video"
+    start = await page.eval_on_selector(remote, "v => v.currentTime")
+    await page.wait_for_function(
+        f"""start => {{ const v = document.querySelector('{remote}');
+            return v && !v.paused && v.videoWidth > 0 && v.currentTime > start + 1; }}""",
+        arg=start, timeout=60_000)
+
+
 @pytest.mark.timeout(600)
 async def test_a_call_behind_two_nats_connects_through_turn_and_recovers(
         live_server: LiveServer, world: World, homes: dict[str, str], coturn: Coturn,
@@ -97,6 +128,7 @@ async def test_a_call_behind_two_nats_connects_through_turn_and_recovers(
                     return context
                 return new_context
 
+            seen: dict[str, list[float]] = {}
             prac = await practitioner_page(maker(browsers[0]), alice, call.appointment.id)
             client = await joined(maker(browsers[1]), call.client_token)
             await admit(prac, person.full_name)
@@ -126,15 +158,33 @@ async def test_a_call_behind_two_nats_connects_through_turn_and_recovers(
             for page in (prac, client):
                 await audio_flows(page, peers=1)
 
-            # A poor mobile line at home B: delay, jitter and loss; media keeps flowing.
-            delayed = poor_line("b")
+            # Before the poor line: the round trip through coturn is short.
             for page in (prac, client):
-                await audio_flows(page, peers=1)
-            if delayed:
-                await client.wait_for_function(
-                    "() => rapportCall.stats().then(s => s.length === 1 && s[0].rtt > 0.1)",
+                quick = await round_trips(page, seconds=6)
+                seen[f"{_who(page, prac)} before"] = quick
+                assert quick and statistics.median(quick) < QUICK, quick
+
+            # A poor mobile line at home B: 150 ms ± 50 ms on the way out, 2 % loss. Media
+            # keeps flowing both ways, the remote video keeps playing on both sides, and
+            # both browsers see the delay in the round trip of their selected pair.
+            how = poor_line("b")
+            for page in (prac, client):
+                await media_flows(page, peers=1, within=60)
+                await video_plays(page)
+            for page in (prac, client):
+                await page.wait_for_function(  # the first check answered on the poor line
+                    f"() => rapportCall.stats().then(s => s[0]?.rtt >= {FLOOR})",
                     timeout=60_000)
-            restore("b")
+                slow = await round_trips(page, seconds=12)
+                seen[f"{_who(page, prac)} on the poor line"] = slow
+                assert min(slow) >= FLOOR and statistics.mean(slow) >= SLOW, (how, slow)
+            summary = restore("b")
+            for page in (prac, client):
+                await page.wait_for_function(
+                    f"() => rapportCall.stats().then(s => s[0]?.rtt < {QUICK})",
+                    timeout=60_000)
+                await media_flows(page, peers=1, within=60)
+            print(f"poor line by {how}: {summary}; round trips (s) {seen}")
         finally:
             for browser in browsers:
                 await browser.close()
