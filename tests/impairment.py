@@ -10,11 +10,13 @@ share `--loss` of them, from a seeded random generator. Packets keep their addre
 conntrack and NAT entries, so TURN allocations and ICE work as on any slow line; as with
 netem's jitter, a packet may overtake an earlier one.
 
-    python -m tests.impairment --queue 13 --delay-ms 150 --jitter-ms 50 --loss 0.02 --seed 13
+    ip netns exec rc13rb python -m tests.impairment --queue 132 --delay-ms 150 \
+        --jitter-ms 50 --loss 0.02 --seed 132
 
 Prints "ready" once bound (only then may the iptables rule go in: a queue without a reader
-drops everything), runs until SIGTERM or until the process that started it ends, and prints how many packets it delayed and dropped and
-the delays' mean on the way out. Only the standard library.
+drops everything), runs until SIGTERM or until the process that started it ends, lets go
+whatever it still holds, and prints "delayed N dropped M mean X ms" (the mean of the delays
+it drew). Only the standard library.
 """
 
 from __future__ import annotations

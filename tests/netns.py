@@ -14,11 +14,17 @@ host and server-reflexive candidates lead nowhere and only relayed media (throug
 CORE) joins them. Every rule lives inside the test's own namespaces; the root namespace only
 gets the router links, removed with them. `launcher(ns)` writes a
 script that starts Chromium inside a namespace (Playwright's `executable_path`); `cut()`
-stops a router forwarding, `poor_line()` adds delay, jitter and loss (`tc netem`, or loss
-alone by iptables where the kernel has no netem), `restore()` undoes both.
+stops a router forwarding; `poor_line()` makes a home's line a poor mobile one: everything
+the home sends out waits 150 ms ± 50 ms (uniform per packet) and 2 % of it is lost, by
+`tc netem` on the router's outer link where the kernel has sch_netem, else by
+tests/impairment.py, a process in the router's namespace that holds each packet iptables
+queues to it (NFQUEUE) for its delay; `restore()` undoes both. Anything still running in the
+test's namespaces (an impairer, a browser of a run killed half-way) is ended, by pid, before
+they are removed.
 
 Needs root, `ip` (iproute2), `iptables` and `tc`; without them the test is skipped, unless
-`CI` is set, where that is a failure.
+`CI` is set, where that is a failure. A kernel with neither netem nor NFQUEUE fails the test
+(`poor_line()` raises): the poor line is never quietly left out.
 """
 
 from __future__ import annotations
@@ -73,8 +79,8 @@ def _remove() -> None:
 def _end_processes_in(ns: str) -> None:
     """Whatever an earlier run left running in one of the test's namespaces (an impairer or
     a browser of a run killed half-way) would keep the namespace alive: end it, by pid."""
-    listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                            timeout=30)
+    listed = subprocess.run([str(shutil.which("ip")), "netns", "pids", ns],  # noqa: S603
+                            capture_output=True, text=True, timeout=30)
     for pid in listed.stdout.split() if listed.returncode == 0 else ():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
@@ -168,7 +174,7 @@ def poor_line(home: str) -> str:
             f"{DELAY_MS}ms", f"{JITTER_MS}ms", "loss", f"{LOSS * 100:g}%", ns=router)
         return "netem"
     process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        ["ip", "netns", "exec", router, sys.executable, "-m", "tests.impairment",
+        [str(shutil.which("ip")), "netns", "exec", router, sys.executable, "-m", "tests.impairment",
          "--queue", str(QUEUES[home]), "--delay-ms", str(DELAY_MS), "--jitter-ms",
          str(JITTER_MS), "--loss", str(LOSS), "--seed", str(QUEUES[home])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
