@@ -14,11 +14,17 @@ host and server-reflexive candidates lead nowhere and only relayed media (throug
 CORE) joins them. Every rule lives inside the test's own namespaces; the root namespace only
 gets the router links, removed with them. `launcher(ns)` writes a
 script that starts Chromium inside a namespace (Playwright's `executable_path`); `cut()`
-stops a router forwarding, `poor_line()` adds delay, jitter and loss (`tc netem`, or loss
-alone by iptables where the kernel has no netem), `restore()` undoes both.
+stops a router forwarding; `poor_line()` makes a home's line a poor mobile one: everything
+the home sends out waits 150 ms ± 50 ms (uniform per packet) and 2 % of it is lost, by
+`tc netem` on the router's outer link where the kernel has sch_netem, else by
+tests/impairment.py, a process in the router's namespace that holds each packet iptables
+queues to it (NFQUEUE) for its delay; `restore()` undoes both. Anything still running in the
+test's namespaces (an impairer, a browser of a run killed half-way) is ended, by pid, before
+they are removed.
 
 Needs root, `ip` (iproute2), `iptables` and `tc`; without them the test is skipped, unless
-`CI` is set, where that is a failure.
+`CI` is set, where that is a failure. A kernel with neither netem nor NFQUEUE fails the test
+(`poor_line()` raises): the poor line is never quietly left out.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +43,9 @@ import pytest
 CORE = "10.13.10.1"
 PREFIX = "rc13"
 HOMES = {"a": 1, "b": 2}
+QUEUES = {"a": 131, "b": 132}  # each home's NFQUEUE number (tests/impairment.py)
+DELAY_MS, JITTER_MS, LOSS = 150, 50, 0.02  # the poor line: one-way, on the way out
+_IMPAIRERS: dict[str, subprocess.Popen[str]] = {}
 
 
 def run(*args: str, ns: str | None = None, check: bool = True) -> None:
@@ -59,8 +70,20 @@ def needed() -> None:
 
 def _remove() -> None:
     for home in HOMES:
+        _stop_impairer(home)
         for ns in (f"{PREFIX}{home}", f"{PREFIX}r{home}"):
+            _end_processes_in(ns)
             run("ip", "netns", "del", ns, check=False)
+
+
+def _end_processes_in(ns: str) -> None:
+    """Whatever an earlier run left running in one of the test's namespaces (an impairer or
+    a browser of a run killed half-way) would keep the namespace alive: end it, by pid."""
+    listed = subprocess.run([str(shutil.which("ip")), "netns", "pids", ns],  # noqa: S603
+                            capture_output=True, text=True, timeout=30)
+    for pid in listed.stdout.split() if listed.returncode == 0 else ():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _home(home: str, number: int) -> None:
@@ -135,23 +158,56 @@ def cut(home: str) -> None:
     run("iptables", "-I", "FORWARD", "1", "-j", "DROP", ns=_router(home))
 
 
-def poor_line(home: str) -> bool:
-    """A poor mobile line at the home: 150 ms ± 50 ms delay and 2 % loss with `tc netem`
-    where the kernel has it (True), else 2 % loss alone, by iptables (False)."""
+def _queued(home: str) -> tuple[str, ...]:
+    """The FORWARD rule handing what the home sends out to its impairer."""
+    return ("-o", f"{PREFIX}{home}o", "-j", "NFQUEUE", "--queue-num", str(QUEUES[home]))
+
+
+def poor_line(home: str) -> str:
+    """A poor mobile line at the home: 150 ms ± 50 ms delay (uniform, as netem draws it) and
+    2 % loss on everything the home sends out. With `tc netem` on the router's outer link
+    where the kernel has it ("netem"), else by tests/impairment.py in the router's namespace,
+    which holds each packet that iptables queues to it (NFQUEUE) for its delay ("nfqueue")."""
     router, device = _router(home), f"{PREFIX}{home}o"
     if netem_available():
-        run("tc", "qdisc", "add", "dev", device, "root", "netem", "delay", "150ms", "50ms",
-            "loss", "2%", ns=router)
-        return True
-    run("iptables", "-I", "FORWARD", "1", "-m", "statistic", "--mode", "random",
-        "--probability", "0.02", "-j", "DROP", ns=router)
-    return False
+        run("tc", "qdisc", "add", "dev", device, "root", "netem", "delay",
+            f"{DELAY_MS}ms", f"{JITTER_MS}ms", "loss", f"{LOSS * 100:g}%", ns=router)
+        return "netem"
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [str(shutil.which("ip")), "netns", "exec", router, sys.executable, "-m", "tests.impairment",
+         "--queue", str(QUEUES[home]), "--delay-ms", str(DELAY_MS), "--jitter-ms",
+         str(JITTER_MS), "--loss", str(LOSS), "--seed", str(QUEUES[home])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=Path(__file__).resolve().parent.parent)
+    _IMPAIRERS[home] = process
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    if first != "ready":
+        _stop_impairer(home)
+        raise RuntimeError(f"tests/impairment.py did not start: {first}")
+    run("iptables", "-I", "FORWARD", "1", *_queued(home), ns=router)
+    return "nfqueue"
 
 
-def restore(home: str) -> None:
-    """Undo `cut` and `poor_line`."""
+def _stop_impairer(home: str) -> str:
+    """Stop the home's impairer, if one runs; its summary line (or "")."""
+    process = _IMPAIRERS.pop(home, None)
+    if process is None:
+        return ""
+    process.terminate()
+    try:
+        out, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out.strip()
+
+
+def restore(home: str) -> str:
+    """Undo `cut` and `poor_line`; returns the impairer's summary ("delayed N dropped M mean
+    X ms") when tests/impairment.py was the poor line, else ""."""
     router = _router(home)
     run("tc", "qdisc", "del", "dev", f"{PREFIX}{home}o", "root", ns=router, check=False)
     run("iptables", "-D", "FORWARD", "-j", "DROP", ns=router, check=False)
-    run("iptables", "-D", "FORWARD", "-m", "statistic", "--mode", "random", "--probability",
-        "0.02", "-j", "DROP", ns=router, check=False)
+    run("iptables", "-D", "FORWARD", *_queued(home), ns=router, check=False)
+    return _stop_impairer(home)
