@@ -82,7 +82,8 @@ class Arrivals:
     """The writer of connections: batched, one transaction at a time."""
 
     def __init__(self, db: async_sessionmaker[AsyncSession], policies: PolicyStore,
-                 gone: Callable[[Member, str], Coroutine[Any, Any, None]], batch: int = BATCH) -> None:
+                 gone: Callable[[Member, str], Coroutine[Any, Any, None]],
+                 batch: int = BATCH) -> None:
         self.db = db
         self.policies = policies
         self.gone = gone  # records a disconnection (a caller that left while written)

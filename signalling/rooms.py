@@ -50,7 +50,7 @@ from signalling.checklists import (
     shown_questions,
 )
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.roster import snapshot, waiting_now
+from signalling.roster import snapshots, waiting_now
 from signalling.sessions import FINAL, PRESENT, event, live_session
 from signalling.storms import DECIDE_SLOTS, Departures, Gate, Rosters
 
@@ -77,7 +77,7 @@ class Rooms:
         # Storms (signalling/storms.py): bounded connects, coalesced rosters, batched
         # disconnections.
         self.deciding = Gate(DECIDE_SLOTS)
-        self.rosters = Rosters(self._roster_now, self._decide)
+        self.rosters = Rosters(self._rosters_now, self._decide)
         self.departures = Departures(db, self.roster)
         self.arrivals = Arrivals(db, policies, self.disconnect)
 
@@ -97,14 +97,15 @@ class Rooms:
             async with self.deciding:
                 await self.on_change(appointment_id)
 
-    async def _roster_now(self, appointment_id: int) -> None:
-        seen = await snapshot(self.db, self.policies, appointment_id)
-        for person in seen.people:
-            view = (seen.full if person.role is ParticipantRole.PRACTITIONER else
-                    seen.admitted if person.state is ParticipantState.ADMITTED else None)
-            if person.connection_id is not None and view is not None:
-                await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": seen.version, "participants": view})
+    async def _rosters_now(self, appointment_ids: list[int]) -> None:
+        for appointment_id, seen in (
+                await snapshots(self.db, self.policies, appointment_ids)).items():
+            for person in seen.people:
+                view = (seen.full if person.role is ParticipantRole.PRACTITIONER else
+                        seen.admitted if person.state is ParticipantState.ADMITTED else None)
+                if person.connection_id is not None and view is not None:
+                    await self.bus.send(appointment_id, person.id, {
+                        "type": "roster", "version": seen.version, "participants": view})
 
     async def waiting(self, appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
         """Who is connected and waiting now in each of these rooms."""

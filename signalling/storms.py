@@ -19,6 +19,7 @@ pool past its timeout ("QueuePool limit ... reached") and their rosters were nev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from signalling.sessions import STOPPING
 log = logging.getLogger("rapport.signalling.storms")
 
 CONNECT_SLOTS = 6  # connections' own transactions at once
-ROSTER_SLOTS = 4  # rosters being read at once (each reads with one session at a time)
+ROSTER_SLOTS = 2  # roster rounds being read at once (each reads with one session)
+ROSTER_BATCH = 500  # rooms per roster round
 DECIDE_SLOTS = 2  # the recording desk's re-decisions after rosters (never ahead of welcomes)
 BATCH = 500  # disconnections per transaction
 
@@ -45,14 +47,16 @@ class Gate(asyncio.Semaphore):
 
 
 class Rosters:
-    """Coalesced, bounded roster rounds per room."""
+    """Coalesced, batched roster rounds: the rooms waiting are read together."""
 
-    def __init__(self, send: Callable[[int], Awaitable[None]],
-                 after: Callable[[int], Awaitable[None]], slots: int = ROSTER_SLOTS) -> None:
-        self.send = send  # reads the room and tells everyone (Rooms._roster_now)
+    def __init__(self, send: Callable[[list[int]], Awaitable[None]],
+                 after: Callable[[int], Awaitable[None]], slots: int = ROSTER_SLOTS,
+                 batch: int = ROSTER_BATCH) -> None:
+        self.send = send  # reads the rooms and tells everyone (Rooms._rosters_now)
         self.after = after  # then, if a caller asked, the recording desk re-decides
-        self.gate = Gate(slots)
+        self.slots, self.batch, self.readers = slots, batch, 0
         self.waiting: dict[int, tuple[asyncio.Future[None], list[bool]]] = {}
+        self.deciding: set[asyncio.Task[None]] = set()
 
     async def __call__(self, appointment_id: int, decide: bool) -> None:
         """Return once a roster read after this call has been sent to the room."""
@@ -60,27 +64,48 @@ class Rosters:
         if pending is None:
             pending = (asyncio.get_running_loop().create_future(), [decide])
             self.waiting[appointment_id] = pending
-            asyncio.get_running_loop().create_task(self._round(appointment_id, pending))
+            if self.readers < self.slots:
+                self.readers += 1
+                asyncio.get_running_loop().create_task(self._read_all())
         elif decide:
             pending[1][0] = True
         await asyncio.shield(pending[0])
 
-    async def _round(self, appointment_id: int,
-                     pending: tuple[asyncio.Future[None], list[bool]]) -> None:
-        done, flags = pending
+    async def _read_all(self) -> None:
         try:
-            async with self.gate:
-                # From here a new caller starts the next round: this one may read before
-                # its change.
-                del self.waiting[appointment_id]
-                await self.send(appointment_id)
-            if flags[0]:  # outside the gate: the desk's own work never waits on a roster
-                await self.after(appointment_id)
-        except Exception as exc:
-            done.set_exception(exc)
-            done.exception()  # retrieved here: callers that went away do not warn
-        else:
-            done.set_result(None)
+            while self.waiting:
+                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
+                for room in rooms:
+                    # From here a new caller starts the next round: this one may read
+                    # before its change.
+                    del self.waiting[room]
+                try:
+                    await self.send(list(rooms))
+                except Exception as exc:
+                    for done, _ in rooms.values():
+                        done.set_exception(exc)
+                        done.exception()  # retrieved here: callers that went away do not warn
+                    continue
+                deciding = {room: done for room, (done, flags) in rooms.items() if flags[0]}
+                for room, (done, _) in rooms.items():
+                    if room not in deciding:
+                        done.set_result(None)
+                if deciding:  # the desk's own work never holds up the next rosters
+                    task = asyncio.get_running_loop().create_task(self._decide(deciding))
+                    self.deciding.add(task)
+                    task.add_done_callback(self.deciding.discard)
+        finally:
+            self.readers -= 1
+
+    async def _decide(self, rooms: dict[int, asyncio.Future[None]]) -> None:
+        outcomes = await asyncio.gather(*(self.after(room) for room in rooms),
+                                        return_exceptions=True)
+        for done, outcome in zip(rooms.values(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+                done.exception()
+            else:
+                done.set_result(None)
 
 
 @dataclass(slots=True)
