@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policies import Policy
@@ -145,7 +145,8 @@ class Arrivals:
                      ) -> list[Connected | ParticipantState]:
         ids = sorted({item.member.participant_id for item in batch})
         async with self.db.begin() as db:
-            people = {row.id: row._asdict() for row in await db.execute(
+            people = {row.id: {**row._asdict(), "read": (row.state, row.state_since, row.epoch)}
+                      for row in await db.execute(
                 select(*COLUMNS).where(P.id.in_(ids)).order_by(P.id).with_for_update())}
             missing = set(ids) - people.keys()
             assert not missing, f"no participant {sorted(missing)}"
@@ -181,10 +182,7 @@ class Arrivals:
                              "live" if room in sessions else "open"))
             if not events:
                 return [people[item.member.participant_id]["state"] for item in batch]
-            await db.execute(update(Participant), [
-                {"id": p["id"], "state": p["state"], "state_since": p["state_since"],
-                 "connection_id": p["connection_id"], "epoch": p["epoch"]}
-                for p in people.values() if p.get("changed")])
+            await _update(db, [p for p in people.values() if p.get("changed")])
             written = list((await db.execute(
                 insert(ParticipantEvent).returning(ParticipantEvent.id,
                                                    sort_by_parameter_order=True),
@@ -203,6 +201,20 @@ class Arrivals:
             out.append(Connected(state, since, counted, session, written[index],
                                  policies[room]))
         return out
+
+
+async def _update(db: AsyncSession, people: list[dict[str, Any]]) -> None:
+    """Write the people's new connections in one statement; their state and epoch too for
+    the few whose changed (a storm's resumes change only the connection)."""
+    await db.execute(update(Participant).where(Participant.id.in_([p["id"] for p in people]))
+                     .values(connection_id=case({p["id"]: p["connection_id"] for p in people},
+                                                value=Participant.id))
+                     .execution_options(synchronize_session=False))
+    more = [{"id": p["id"], "state": p["state"], "state_since": p["state_since"],
+             "epoch": p["epoch"]} for p in people
+            if (p["state"], p["state_since"], p["epoch"]) != p["read"]]
+    if more:
+        await db.execute(update(Participant), more)
 
 
 async def _start(db: AsyncSession, room: int, user_id: int, at: datetime) -> int:

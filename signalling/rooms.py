@@ -52,7 +52,7 @@ from signalling.checklists import (
 from signalling.protocol import ErrorCode, ProtocolError
 from signalling.roster import snapshots, waiting_now
 from signalling.sessions import FINAL, PRESENT, event, live_session
-from signalling.storms import DECIDE_SLOTS, Departures, Gate, Rosters
+from signalling.storms import Departures, Rosters
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -76,7 +76,6 @@ class Rooms:
         self.on_change: Callable[[int], Awaitable[None]] | None = None
         # Storms (signalling/storms.py): bounded connects, coalesced rosters, batched
         # disconnections.
-        self.deciding = Gate(DECIDE_SLOTS)
         self.rosters = Rosters(self._rosters_now, self._decide)
         self.departures = Departures(db, self.roster)
         self.arrivals = Arrivals(db, policies, self.disconnect)
@@ -93,9 +92,8 @@ class Rooms:
         await self.rosters(appointment_id, decide)
 
     async def _decide(self, appointment_id: int) -> None:
-        if self.on_change is not None:
-            async with self.deciding:
-                await self.on_change(appointment_id)
+        if self.on_change is not None:  # the desk bounds its own work (signalling/recording.py)
+            await self.on_change(appointment_id)
 
     async def _rosters_now(self, appointment_ids: list[int]) -> None:
         for appointment_id, seen in (

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
@@ -108,6 +108,46 @@ class Rosters:
                 done.set_result(None)
 
 
+class Lookup:
+    """A yes-or-no question about a room, asked of many rooms at once (the recording desk's
+    "is anything asked here?" after every roster): the rooms asking while a reading is under
+    way are read together in the next, one statement for all of them."""
+
+    def __init__(self, read: Callable[[list[int]], Awaitable[set[int]]],
+                 batch: int = ROSTER_BATCH) -> None:
+        self.read = read  # the rooms, of those given, where the answer is yes
+        self.batch = batch
+        self.waiting: dict[int, asyncio.Future[bool]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, appointment_id: int) -> bool:
+        """Answered by a reading begun after this call."""
+        pending = self.waiting.get(appointment_id)
+        if pending is None:
+            pending = self.waiting[appointment_id] = asyncio.get_running_loop().create_future()
+            if self.task is None:
+                self.task = asyncio.get_running_loop().create_task(self._read_all())
+        return await asyncio.shield(pending)
+
+    async def _read_all(self) -> None:
+        try:
+            while self.waiting:
+                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
+                for room in rooms:
+                    del self.waiting[room]
+                try:
+                    yes = await self.read(list(rooms))
+                except Exception as exc:
+                    for done in rooms.values():
+                        done.set_exception(exc)
+                        done.exception()
+                    continue
+                for room, done in rooms.items():
+                    done.set_result(room in yes)
+        finally:
+            self.task = None
+
+
 @dataclass(slots=True)
 class _Leaving:
     participant_id: int
@@ -172,19 +212,19 @@ class Departures:
         """One transaction for the batch; the rooms where someone was disconnected."""
         current = now()
         async with self.db.begin() as db:
-            # The rows locked in id order first, as signalling/arrivals.py locks them: the
-            # two writers never deadlock.
-            await db.execute(select(Participant.id).where(Participant.id.in_(
-                {item.participant_id for item in batch})).order_by(Participant.id)
-                .with_for_update())
-            result = await db.execute(
-                update(Participant)
-                .where(tuple_(Participant.id, Participant.connection_id).in_(
-                    [(item.participant_id, item.connection) for item in batch]))
-                .values(connection_id=None)
-                .returning(Participant.id)
-                .execution_options(synchronize_session=False))
-            cleared = set(result.scalars())
+            # The rows locked in id order, as signalling/arrivals.py locks them (the two
+            # writers never deadlock); then cleared where the connection is still the
+            # person's, by primary key.
+            held = dict((await db.execute(
+                select(Participant.id, Participant.connection_id).where(Participant.id.in_(
+                    {item.participant_id for item in batch})).order_by(Participant.id)
+                .with_for_update())).all())
+            cleared = {item.participant_id for item in batch
+                       if held.get(item.participant_id) == item.connection}
+            if cleared:
+                await db.execute(update(Participant).where(Participant.id.in_(cleared))
+                                 .values(connection_id=None)
+                                 .execution_options(synchronize_session=False))
             gone = [item for item in batch if item.participant_id in cleared]
             if not gone:
                 return set()
