@@ -250,7 +250,7 @@ class Connection:
         if member is None:
             return None
         try:
-            state, since, answered, session_state, self.roster_version = (
+            state, since, answered, session_state, self.roster_version, policy = (
                 await self.rooms.connect(member, self.id, hello.resume))
         except ProtocolError as exc:
             await self.ws.send_json(exc.to_message())
@@ -259,7 +259,7 @@ class Connection:
         self.member, self.state = member, state
         # Read before attaching: once attached, an older tab of this person is being closed,
         # and the welcome should follow at once.
-        checklist = await self.rooms.checklist_offer(member, answered)
+        checklist = await self.rooms.checklist_offer(member, answered, policy)
         # The consent wording is shown (and its hash checked) in this connection's language.
         await self.request.app[DESK].set_language(member.participant_id, current_language())
         await self.bus.attach(member.appointment_id, member.participant_id, self.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import time
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ from signalling.recording_store import (
     ACTIVE,
     Facts,
     active,
+    asked_in,
     close_segment,
     log,
     read_facts,
@@ -51,6 +53,7 @@ from signalling.recording_store import (
     to_request,
 )
 from signalling.sessions import live_session
+from signalling.storms import DECIDE_SLOTS, Gate, Lookup
 
 
 class RecordingDesk:
@@ -59,16 +62,14 @@ class RecordingDesk:
     def __init__(self, db: async_sessionmaker[AsyncSession], bus: RoomBus,
                  policies: PolicyStore, catalogues: Catalogues,
                  recorder: RecorderManager) -> None:
-        self.db = db
-        self.bus = bus
-        self.policies = policies
-        self.catalogues = catalogues
+        self.db, self.bus, self.policies, self.catalogues = db, bus, policies, catalogues
         self.recorder = recorder
         recorder.on_failure = self.failed
         # Each participant's connection language, and the prompts already shown, are kept on
         # the bus: the connection and the change that prompts may be on different processes.
         self.languages: dict[int, str] = {}  # participant → language (a cache of the bus)
         self.locks: dict[int, asyncio.Lock] = {}
+        self.asking, self.deciding = Lookup(functools.partial(asked_in, db)), Gate(DECIDE_SLOTS)
         self.notices = RecordingNotices(bus)
         self.withdrawn: set[int] = set()  # requests withdrawn whose ledger row may not be in
         # Seconds from each withdrawal message to every recorder peer closed (for tests and
@@ -255,14 +256,14 @@ class RecordingDesk:
     # --- deciding ---------------------------------------------------------------------------
 
     async def evaluate(self, appointment_id: int) -> None:
-        """After any change in the room: decide, then start or stop the recorder."""
-        async with self.lock(appointment_id):
-            await self._evaluate(appointment_id)
+        """After any change in the room: decide, then start or stop the recorder. The common
+        case, nothing asked, is one query for every room asking at once (a storm, #17)."""
+        if appointment_id in self.recorder.live or await self.asking(appointment_id):
+            async with self.deciding, self.lock(appointment_id):  # never ahead of welcomes
+                await self._evaluate(appointment_id)
 
     async def _evaluate(self, appointment_id: int) -> None:
-        async with self.db() as db:  # the common case, nothing asked: one cheap query
-            asked = await active(db, appointment_id) is not None
-        if not asked and appointment_id not in self.recorder.live:
+        if appointment_id not in self.recorder.live and not await self.asking(appointment_id):
             return
         home = await owner(self.db, self.bus, appointment_id)
         if home != self.bus.process:  # the recorder is there; never start a second one

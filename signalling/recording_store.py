@@ -55,6 +55,14 @@ async def active(db: AsyncSession, appointment_id: int) -> Recording | None:
         .order_by(Recording.id.desc()).limit(1))
 
 
+async def asked_in(db_factory: async_sessionmaker[AsyncSession], appointment_ids: list[int]
+                   ) -> set[int]:
+    """The appointments, of these, with an open recording request (`active`), in one query."""
+    async with db_factory() as db:
+        return set(await db.scalars(select(Recording.appointment_id).where(
+            Recording.appointment_id.in_(appointment_ids), Recording.state.in_(ACTIVE))))
+
+
 def log(db: AsyncSession, member: Member, kind: str, at: datetime, session_id: int,
         **detail: Any) -> None:
     db.add(ParticipantEvent(appointment_id=member.appointment_id, call_session_id=session_id,

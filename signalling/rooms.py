@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policies import ChecklistError, ChecklistRole, Outcome, decide
+from policies import ChecklistError, ChecklistRole, Outcome, Policy, decide
 from policies.policy import CHECKLIST
 from server.casework import decisions
 from server.casework.policy_versions import PolicyStore
@@ -33,13 +33,13 @@ from server.joining.members import Member
 from server.ports import Waiting
 from server.store.models import (
     Appointment,
-    CallSession,
     ChecklistResponse,
     Client,
     Participant,
     ParticipantRole,
     ParticipantState,
 )
+from signalling.arrivals import Arrivals, Connected
 from signalling.bus import RoomBus
 from signalling.checklists import (
     answers_since,
@@ -50,9 +50,9 @@ from signalling.checklists import (
     shown_questions,
 )
 from signalling.protocol import ErrorCode, ProtocolError
-from signalling.roster import snapshot, waiting_now
+from signalling.roster import snapshots, waiting_now
 from signalling.sessions import FINAL, PRESENT, event, live_session
-from signalling.storms import CONNECT_SLOTS, DECIDE_SLOTS, Departures, Gate, Rosters
+from signalling.storms import Departures, Rosters
 
 ALTERNATIVES = (
     ("rebook_in_person", N_("Rebook the appointment face to face.")),
@@ -76,9 +76,9 @@ class Rooms:
         self.on_change: Callable[[int], Awaitable[None]] | None = None
         # Storms (signalling/storms.py): bounded connects, coalesced rosters, batched
         # disconnections.
-        self.gate, self.deciding = Gate(CONNECT_SLOTS), Gate(DECIDE_SLOTS)
-        self.rosters = Rosters(self._roster_now, self._decide)
+        self.rosters = Rosters(self._rosters_now, self._decide)
         self.departures = Departures(db, self.roster)
+        self.arrivals = Arrivals(db, policies, self.disconnect)
 
     async def _ended(self, appointment_id: int) -> None:
         for hook in self.session_ended:
@@ -92,78 +92,41 @@ class Rooms:
         await self.rosters(appointment_id, decide)
 
     async def _decide(self, appointment_id: int) -> None:
-        if self.on_change is not None:
-            async with self.deciding:
-                await self.on_change(appointment_id)
+        if self.on_change is not None:  # the desk bounds its own work (signalling/recording.py)
+            await self.on_change(appointment_id)
 
-    async def _roster_now(self, appointment_id: int) -> None:
-        seen = await snapshot(self.db, self.policies, appointment_id)
-        for person in seen.people:
-            view = (seen.full if person.role is ParticipantRole.PRACTITIONER else
-                    seen.admitted if person.state is ParticipantState.ADMITTED else None)
-            if person.connection_id is not None and view is not None:
-                await self.bus.send(appointment_id, person.id, {
-                    "type": "roster", "version": seen.version, "participants": view})
+    async def _rosters_now(self, appointment_ids: list[int]) -> None:
+        for appointment_id, seen in (
+                await snapshots(self.db, self.policies, appointment_ids)).items():
+            for person in seen.people:
+                view = (seen.full if person.role is ParticipantRole.PRACTITIONER else
+                        seen.admitted if person.state is ParticipantState.ADMITTED else None)
+                if person.connection_id is not None and view is not None:
+                    await self.bus.send(appointment_id, person.id, {
+                        "type": "roster", "version": seen.version, "participants": view})
 
     async def waiting(self, appointment_ids: Sequence[int]) -> dict[int, list[Waiting]]:
         """Who is connected and waiting now in each of these rooms."""
         return await waiting_now(self.db, appointment_ids)
 
-    async def checklist_offer(self, member: Member, answered: bool) -> dict[str, Any] | None:
-        """The checklist this person must answer under the policy in force, worded in the
-        current language."""
-        async with self.gate, self.db() as db:
-            policy = await self.policies.for_appointment(db, member.appointment_id)
+    async def checklist_offer(self, member: Member, answered: bool,
+                              policy: Policy | None = None) -> dict[str, Any] | None:
+        """The checklist this person must answer under the policy in force (`policy`, when
+        the caller read it already), worded in the current language."""
+        if policy is None:
+            async with self.db() as db:
+                policy = await self.policies.for_appointment(db, member.appointment_id)
         return offer_for(policy, member.role, answered)
 
     # --- connecting -----------------------------------------------------------------------
 
-    async def connect(self, member: Member, connection: str, resume: bool
-                      ) -> tuple[ParticipantState, datetime, bool, str, int]:
+    async def connect(self, member: Member, connection: str, resume: bool) -> Connected:
         """Mark the person connected; returns their state, since when, whether their
-        checklist is answered, the session state and the id of this connection's event
-        (no roster older than it speaks for this connection). Raises `ProtocolError`
-        SESSION_ENDED for a person whose part is over."""
-        current = now()
-        async with self.gate, self.db.begin() as db:
-            person = await db.get(Participant, member.participant_id, with_for_update=True)
-            assert person is not None
-            if person.state in FINAL:
-                raise ProtocolError(ErrorCode.SESSION_ENDED,
-                                    gettext(N_("This session is over for you.")),
-                                    state=person.state.value)
-            session = await live_session(db, person.appointment_id)
-            if person.role is ParticipantRole.PRACTITIONER:
-                if session is None:
-                    assert member.user_id is not None
-                    session = CallSession(appointment_id=person.appointment_id,
-                                          started_at=current, started_by_id=member.user_id)
-                    db.add(session)
-                    await db.flush()
-                    event(db, person, "started", current, session.id)
-                if person.state is not ParticipantState.ADMITTED:
-                    person.state, person.state_since = ParticipantState.ADMITTED, current
-            kind = "reconnected"
-            if person.state is ParticipantState.LEFT:
-                person.state, person.state_since = ParticipantState.WAITING, current
-                kind = "joined"
-            elif person.connection_id is None and not resume and person.epoch == 0:
-                kind = "joined"
-            if not resume:
-                person.epoch += 1
-            replaced = person.connection_id is not None
-            person.connection_id = connection
-            connected = event(db, person, kind, current, session.id if session else None,
-                              resume=resume, replaced=replaced)
-            await db.flush()
-            answered = await db.scalar(
-                select(ChecklistResponse.id).where(
-                    ChecklistResponse.participant_id == person.id,
-                    ChecklistResponse.answered_at >= (
-                        await answers_since(db, person.appointment_id) or person.created_at))
-                .limit(1))
-            state, since = person.state, person.state_since
-        return state, since, answered is not None, "live" if session else "open", connected.id
+        checklist is answered, the session state, the id of this connection's event (no
+        roster older than it speaks for this connection) and the policy in force. Raises
+        `ProtocolError` SESSION_ENDED for a person whose part is over. Written in batches
+        with others at the same time (signalling/arrivals.py)."""
+        return await self.arrivals.connect(member, connection, resume)
 
     async def disconnect(self, member: Member, connection: str, drained: bool = False) -> None:
         """The WebSocket closed (`drained`: its process is stopping); state stays as it was

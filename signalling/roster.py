@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,13 +14,14 @@ from policies import ChecklistRole, Policy
 from server.casework.policy_versions import PolicyStore
 from server.ports import Waiting
 from server.store.models import (
+    CallSession,
     ChecklistResponse,
     Participant,
     ParticipantEvent,
     ParticipantRole,
     ParticipantState,
 )
-from signalling.checklists import answers_since, check, latest_checklists
+from signalling.checklists import check
 from signalling.sessions import PRESENT, iso
 
 
@@ -36,20 +38,50 @@ class Snapshot:
 async def snapshot(db_factory: async_sessionmaker[AsyncSession], policies: PolicyStore,
                    appointment_id: int) -> Snapshot:
     """Read the room and build what the practitioner and the admitted people may see."""
+    return (await snapshots(db_factory, policies, [appointment_id]))[appointment_id]
+
+
+async def snapshots(db_factory: async_sessionmaker[AsyncSession], policies: PolicyStore,
+                    appointment_ids: Collection[int]) -> dict[int, Snapshot]:
+    """`snapshot` of each of these rooms, read together: the same six statements for one
+    room or for hundreds (a storm's rosters, issue #17), in one session."""
+    ids = set(appointment_ids)
     async with db_factory() as db:
         people = list(await db.scalars(
-            select(Participant).where(Participant.appointment_id == appointment_id,
+            select(Participant).where(Participant.appointment_id.in_(ids),
                                       Participant.state.in_(PRESENT))
             .order_by(Participant.id)))
-        checklists = await latest_checklists(
-            db, appointment_id, await answers_since(db, appointment_id))
+        # Answers count from the end of each room's last session (signalling/checklists.py).
+        since: dict[int, datetime | None] = dict((await db.execute(
+            select(CallSession.appointment_id, func.max(CallSession.ended_at))
+            .where(CallSession.appointment_id.in_(ids))
+            .group_by(CallSession.appointment_id))).all())
+        checklists: dict[int, dict[int, ChecklistResponse]] = {}
+        for row in await db.scalars(select(ChecklistResponse).where(
+                ChecklistResponse.appointment_id.in_(ids)).order_by(ChecklistResponse.id)):
+            start = since.get(row.appointment_id)
+            if start is None or row.answered_at >= start:
+                checklists.setdefault(row.appointment_id, {})[row.participant_id] = row
         # Every change writes an event, so the newest event id orders snapshots: a
         # connection drops a roster older than one it already has.
-        version = await db.scalar(select(func.max(ParticipantEvent.id)).where(
-            ParticipantEvent.appointment_id == appointment_id)) or 0
-        policy = await policies.for_appointment(db, appointment_id)
+        versions: dict[int, int] = dict((await db.execute(
+            select(ParticipantEvent.appointment_id, func.max(ParticipantEvent.id))
+            .where(ParticipantEvent.appointment_id.in_(ids))
+            .group_by(ParticipantEvent.appointment_id))).all())
+        policy = await policies.for_appointments(db, ids)
         # Inclusion (#7), practitioner only; in the same session (one checkout per roster).
-        precalls = await _precalls(db, appointment_id)
+        precalls = await _precalls(db, ids)
+    by_room: dict[int, list[Participant]] = {room: [] for room in ids}
+    for person in people:
+        by_room[person.appointment_id].append(person)
+    return {room: _snapshot(present, versions.get(room, 0), checklists.get(room, {}),
+                            policy[room], precalls.get(room, {}))
+            for room, present in by_room.items()}
+
+
+def _snapshot(people: list[Participant], version: int,
+              checklists: dict[int, ChecklistResponse], policy: Policy,
+              precalls: dict[int, dict[str, Any]]) -> Snapshot:
     full = [_entry(p, checklists.get(p.id), policy) for p in people]
     admitted = [{k: v for k, v in e.items() if k != "checklist"} for e in full
                 if e["state"] == ParticipantState.ADMITTED.value]
@@ -59,11 +91,12 @@ async def snapshot(db_factory: async_sessionmaker[AsyncSession], policies: Polic
     return Snapshot(people, version, full, admitted)
 
 
-async def _precalls(db: AsyncSession, appointment_id: int) -> dict[int, dict[str, Any]]:
+async def _precalls(db: AsyncSession, appointment_ids: Collection[int]
+                    ) -> dict[int, dict[int, dict[str, Any]]]:
     """Each person's latest pre-call check, for the practitioner's waiting list."""
-    from server.joining.precall import latest_precalls
+    from server.joining.precall import latest_precalls_of
 
-    return await latest_precalls(db, appointment_id)
+    return await latest_precalls_of(db, appointment_ids)
 
 
 def _entry(person: Participant, checklist: ChecklistResponse | None,

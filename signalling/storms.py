@@ -19,13 +19,14 @@ pool past its timeout ("QueuePool limit ... reached") and their rosters were nev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import now
@@ -35,7 +36,8 @@ from signalling.sessions import STOPPING
 log = logging.getLogger("rapport.signalling.storms")
 
 CONNECT_SLOTS = 6  # connections' own transactions at once
-ROSTER_SLOTS = 4  # rosters being read at once (each reads with one session at a time)
+ROSTER_SLOTS = 2  # roster rounds being read at once (each reads with one session)
+ROSTER_BATCH = 500  # rooms per roster round
 DECIDE_SLOTS = 2  # the recording desk's re-decisions after rosters (never ahead of welcomes)
 BATCH = 500  # disconnections per transaction
 
@@ -45,14 +47,16 @@ class Gate(asyncio.Semaphore):
 
 
 class Rosters:
-    """Coalesced, bounded roster rounds per room."""
+    """Coalesced, batched roster rounds: the rooms waiting are read together."""
 
-    def __init__(self, send: Callable[[int], Awaitable[None]],
-                 after: Callable[[int], Awaitable[None]], slots: int = ROSTER_SLOTS) -> None:
-        self.send = send  # reads the room and tells everyone (Rooms._roster_now)
+    def __init__(self, send: Callable[[list[int]], Awaitable[None]],
+                 after: Callable[[int], Awaitable[None]], slots: int = ROSTER_SLOTS,
+                 batch: int = ROSTER_BATCH) -> None:
+        self.send = send  # reads the rooms and tells everyone (Rooms._rosters_now)
         self.after = after  # then, if a caller asked, the recording desk re-decides
-        self.gate = Gate(slots)
+        self.slots, self.batch, self.readers = slots, batch, 0
         self.waiting: dict[int, tuple[asyncio.Future[None], list[bool]]] = {}
+        self.deciding: set[asyncio.Task[None]] = set()
 
     async def __call__(self, appointment_id: int, decide: bool) -> None:
         """Return once a roster read after this call has been sent to the room."""
@@ -60,27 +64,88 @@ class Rosters:
         if pending is None:
             pending = (asyncio.get_running_loop().create_future(), [decide])
             self.waiting[appointment_id] = pending
-            asyncio.get_running_loop().create_task(self._round(appointment_id, pending))
+            if self.readers < self.slots:
+                self.readers += 1
+                asyncio.get_running_loop().create_task(self._read_all())
         elif decide:
             pending[1][0] = True
         await asyncio.shield(pending[0])
 
-    async def _round(self, appointment_id: int,
-                     pending: tuple[asyncio.Future[None], list[bool]]) -> None:
-        done, flags = pending
+    async def _read_all(self) -> None:
         try:
-            async with self.gate:
-                # From here a new caller starts the next round: this one may read before
-                # its change.
-                del self.waiting[appointment_id]
-                await self.send(appointment_id)
-            if flags[0]:  # outside the gate: the desk's own work never waits on a roster
-                await self.after(appointment_id)
-        except Exception as exc:
-            done.set_exception(exc)
-            done.exception()  # retrieved here: callers that went away do not warn
-        else:
-            done.set_result(None)
+            while self.waiting:
+                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
+                for room in rooms:
+                    # From here a new caller starts the next round: this one may read
+                    # before its change.
+                    del self.waiting[room]
+                try:
+                    await self.send(list(rooms))
+                except Exception as exc:
+                    for done, _ in rooms.values():
+                        done.set_exception(exc)
+                        done.exception()  # retrieved here: callers that went away do not warn
+                    continue
+                deciding = {room: done for room, (done, flags) in rooms.items() if flags[0]}
+                for room, (done, _) in rooms.items():
+                    if room not in deciding:
+                        done.set_result(None)
+                if deciding:  # the desk's own work never holds up the next rosters
+                    task = asyncio.get_running_loop().create_task(self._decide(deciding))
+                    self.deciding.add(task)
+                    task.add_done_callback(self.deciding.discard)
+        finally:
+            self.readers -= 1
+
+    async def _decide(self, rooms: dict[int, asyncio.Future[None]]) -> None:
+        outcomes = await asyncio.gather(*(self.after(room) for room in rooms),
+                                        return_exceptions=True)
+        for done, outcome in zip(rooms.values(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                done.set_exception(outcome)
+                done.exception()
+            else:
+                done.set_result(None)
+
+
+class Lookup:
+    """A yes-or-no question about a room, asked of many rooms at once (the recording desk's
+    "is anything asked here?" after every roster): the rooms asking while a reading is under
+    way are read together in the next, one statement for all of them."""
+
+    def __init__(self, read: Callable[[list[int]], Awaitable[set[int]]],
+                 batch: int = ROSTER_BATCH) -> None:
+        self.read = read  # the rooms, of those given, where the answer is yes
+        self.batch = batch
+        self.waiting: dict[int, asyncio.Future[bool]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, appointment_id: int) -> bool:
+        """Answered by a reading begun after this call."""
+        pending = self.waiting.get(appointment_id)
+        if pending is None:
+            pending = self.waiting[appointment_id] = asyncio.get_running_loop().create_future()
+            if self.task is None:
+                self.task = asyncio.get_running_loop().create_task(self._read_all())
+        return await asyncio.shield(pending)
+
+    async def _read_all(self) -> None:
+        try:
+            while self.waiting:
+                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
+                for room in rooms:
+                    del self.waiting[room]
+                try:
+                    yes = await self.read(list(rooms))
+                except Exception as exc:
+                    for done in rooms.values():
+                        done.set_exception(exc)
+                        done.exception()
+                    continue
+                for room, done in rooms.items():
+                    done.set_result(room in yes)
+        finally:
+            self.task = None
 
 
 @dataclass(slots=True)
@@ -147,14 +212,19 @@ class Departures:
         """One transaction for the batch; the rooms where someone was disconnected."""
         current = now()
         async with self.db.begin() as db:
-            result = await db.execute(
-                update(Participant)
-                .where(tuple_(Participant.id, Participant.connection_id).in_(
-                    [(item.participant_id, item.connection) for item in batch]))
-                .values(connection_id=None)
-                .returning(Participant.id)
-                .execution_options(synchronize_session=False))
-            cleared = set(result.scalars())
+            # The rows locked in id order, as signalling/arrivals.py locks them (the two
+            # writers never deadlock); then cleared where the connection is still the
+            # person's, by primary key.
+            held = dict((await db.execute(
+                select(Participant.id, Participant.connection_id).where(Participant.id.in_(
+                    {item.participant_id for item in batch})).order_by(Participant.id)
+                .with_for_update())).all())
+            cleared = {item.participant_id for item in batch
+                       if held.get(item.participant_id) == item.connection}
+            if cleared:
+                await db.execute(update(Participant).where(Participant.id.in_(cleared))
+                                 .values(connection_id=None)
+                                 .execution_options(synchronize_session=False))
             gone = [item for item in batch if item.participant_id in cleared]
             if not gone:
                 return set()

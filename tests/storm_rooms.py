@@ -106,8 +106,8 @@ async def reconnect(app: web.Application, person: Person, connection: str) -> fl
     the checklist offer, attach, the roster to the room; the seconds until welcome."""
     rooms, bus = app[ROOMS], app[BUS]
     began = asyncio.get_running_loop().time()
-    await rooms.connect(person.member, connection, True)
-    await rooms.checklist_offer(person.member, True)
+    connected = await rooms.connect(person.member, connection, True)
+    await rooms.checklist_offer(person.member, connected.answered, connected.policy)
     person.connection = connection
     await bus.attach(person.member.appointment_id, person.member.participant_id, connection,
                      person.deliver)

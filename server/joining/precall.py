@@ -9,7 +9,7 @@ caller as /signal does: a participant cookie, or the appointment's practitioner 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any, Literal
 
 from aiohttp import web
@@ -105,22 +105,31 @@ async def precall_result(request: web.Request) -> web.Response:
 async def latest_precalls(db: AsyncSession, appointment_id: int) -> dict[int, dict[str, Any]]:
     """The newest pre-call check of each participant of the appointment, as the roster
     shows it."""
+    return (await latest_precalls_of(db, [appointment_id])).get(appointment_id, {})
+
+
+async def latest_precalls_of(db: AsyncSession, appointment_ids: Collection[int]
+                             ) -> dict[int, dict[int, dict[str, Any]]]:
+    """`latest_precalls` for each of these appointments, in one statement."""
     rows = await db.scalars(select(PrecallCheck).where(
-        PrecallCheck.appointment_id == appointment_id,
+        PrecallCheck.appointment_id.in_(appointment_ids),
         PrecallCheck.participant_id.is_not(None)).order_by(PrecallCheck.id))
-    latest: dict[int, dict[str, Any]] = {}
+    out: dict[int, dict[int, dict[str, Any]]] = {}
     failures: dict[int, dict[str, str]] = {}
     for row in rows:
         assert row.participant_id is not None
+        latest = out.setdefault(row.appointment_id, {})
         latest[row.participant_id] = {
             "verdict": row.verdict, "rtt_ms": row.rtt_ms, "loss_percent": row.loss_percent,
             "bitrate_kbps": row.bitrate_kbps, "camera": row.camera,
             "microphone": row.microphone, "at": row.created_at.isoformat()}
         if row.reason is not None:  # server/failure.py: kept even when a check follows
             failures[row.participant_id] = {"reason": row.reason, "at": row.created_at.isoformat()}
-    for participant_id, failure in failures.items():
-        latest[participant_id]["failure"] = failure
-    return latest
+    for room in out.values():
+        for participant_id, failure in failures.items():
+            if participant_id in room:
+                room[participant_id]["failure"] = failure
+    return out
 
 
 async def echo_ctx(app: web.Application) -> AsyncIterator[None]:
