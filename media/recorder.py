@@ -28,7 +28,6 @@ from aiortc.mediastreams import MediaStreamError
 
 from media.passthrough import Arrival, Encoded, keep_encoded
 from media.sealed import KeyRing, SealedError
-from media.severing import sever
 from media.writer import SIZE, SUFFIX, StreamWriter
 
 log = logging.getLogger("rapport.recorder")
@@ -230,11 +229,6 @@ class RecorderManager:
             task.cancel()
         peers = tuple(live.peers.values())
         live.peers.clear()
-        for pc in peers:  # no packet read from now on; the close then takes about one turn
-            try:
-                sever(pc)
-            except Exception:  # noqa: BLE001 - close() below still closes it
-                log.exception("could not sever a recorder peer; closing it anyway")
         return _close_all(peers)
 
     async def close_peers(self, appointment_id: int) -> None:
