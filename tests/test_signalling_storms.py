@@ -49,8 +49,8 @@ async def test_a_mass_disconnect_of_2000_updates_every_remaining_roster(
     _no_pool_trouble(caplog)
 
 
-# 70-90 s on SQLite and about 80 s on PostgreSQL on this loaded 2-core machine: each
-# reconnect is still its own transaction (docs/performance.md, "Signalling storms").
+# 70-110 s on this loaded 2-core machine; the connects are written in batches
+# (signalling/arrivals.py; docs/performance.md, "Signalling storms").
 @pytest.mark.timeout(600)
 async def test_a_storm_of_5000_reconnects_leaves_every_roster_right(
         app, client, db, world, caplog):
