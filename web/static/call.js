@@ -464,15 +464,15 @@ function checklistSummary(person) {
 function renderLobby() {
   // Also those who tried and could not get going (failure.js): the practitioner sees why.
   const waiting = call.roster.filter((p) => p.state === "waiting" && (p.connected || p.precall?.failure));
-  // An entry whose person did not change stays the same element, so a roster update never
-  // moves a "Let in" button from under a pointer to someone else's (#13: both let in at once).
+  // A person's entry, and its "Let in" and "Not now" buttons, stay the same elements while
+  // they wait; only the words about them are redrawn. So a roster update (someone else
+  // arriving, their own pre-call figures coming in) never takes a button from under a
+  // pointer or hands it to someone else (#13: both let in at once).
   const list = $("lobby-list");
   const kept = new Map([...list.children].map((li) => [li.dataset.id, li]));
   const entries = waiting.map((person) => {
-    const key = JSON.stringify(person), old = kept.get(String(person.id));
-    if (old?.dataset.key === key) return old;
-    const li = lobbyEntry(person);
-    li.dataset.key = key;
+    const li = kept.get(String(person.id)) || lobbyEntry(person);
+    describeWaiting(li, person);
     return li;
   });
   entries.forEach((li, i) => { if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null); });
@@ -481,23 +481,32 @@ function renderLobby() {
 }
 
 function lobbyEntry(person) {
-  const admit = element("button", { type: "button", textContent: T.admit });
-  admit.setAttribute("aria-label", `${T.admit}: ${person.name}`);
+  const admit = element("button", { type: "button", className: "admit", textContent: T.admit });
   admit.addEventListener("click", () => {
     show("lobby-refused", false);
     send({ type: "admit", participant: person.id });
   });
-  const deny = element("button", { type: "button", className: "quiet", textContent: T.deny });
-  deny.setAttribute("aria-label", `${T.deny}: ${person.name}`);
+  const deny = element("button", { type: "button", className: "quiet deny", textContent: T.deny });
   deny.addEventListener("click", () => send({ type: "deny", participant: person.id }));
-  const failedItems = person.checklist && !person.checklist.passed ? person.checklist.failed : [];
   return element("li", { dataset: { id: String(person.id) } },
+    element("div", { className: "about" }), element("div", { className: "actions" }, admit, deny));
+}
+
+function describeWaiting(li, person) {
+  const key = JSON.stringify(person);
+  if (li.dataset.key === key) return;
+  li.dataset.key = key;
+  const failedItems = person.checklist && !person.checklist.passed ? person.checklist.failed : [];
+  li.querySelector(".about").replaceChildren(
     element("strong", { textContent: label(person) }),
     element("p", { className: "hint", textContent: `${fill(T.waiting_since, { time: timeOf(person.waiting_since) })} ${checklistSummary(person)}` }),
     ...(failedItems.length ? [element("p", { className: "hint failed-items", textContent: failedItems.join(", ") })] : []),
     ...(person.precall && window.rapportPrecall ? [element("p", { className: "hint precall-summary", textContent: window.rapportPrecall.describe(person.precall) })] : []),
-    ...(person.precall?.failure ? [element("p", { className: "hint failure-summary", textContent: describeFailure(person.precall.failure) })] : []),
-    ...(person.connected ? [element("div", { className: "actions" }, admit, deny)] : []));
+    ...(person.precall?.failure ? [element("p", { className: "hint failure-summary", textContent: describeFailure(person.precall.failure) })] : []));
+  li.querySelector(".admit").setAttribute("aria-label", `${T.admit}: ${person.name}`);
+  li.querySelector(".deny").setAttribute("aria-label", `${T.deny}: ${person.name}`);
+  // Only someone still connected can be let in; the buttons come back when they do.
+  li.querySelector(".actions").hidden = !person.connected;
 }
 
 // --- peer connections -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ function send(message) {
 
 function waitingNames() {
   // Those who can be let in now (connected: their entry has the Let in button).
-  return [...document.querySelectorAll("#lobby-list li")].filter((li) => li.querySelector(".actions"))
+  return [...document.querySelectorAll("#lobby-list li")].filter((li) => li.querySelector(".actions:not([hidden])"))
     .map((li) => li.querySelector("strong")?.textContent || "");
 }
 
@@ -78,7 +78,7 @@ function notifyState() {
     notifyState();
   });
   notifyState();
-  new MutationObserver(arrivals).observe($("lobby-list"), { childList: true, subtree: true });
+  new MutationObserver(arrivals).observe($("lobby-list"), { childList: true, subtree: true, attributes: true, attributeFilter: ["hidden"] });
   for (const button of document.querySelectorAll("#late button[data-minutes]")) {
     button.addEventListener("click", () => send({ type: "running-late", minutes: Number(button.dataset.minutes) }));
   }
