@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
-from bench.live import served, staff_sign_in
+from bench.live import practitioner_in, served
 from bench.report import write_section
 from server import demo, keys
 from server.store.models import Appointment
@@ -63,10 +63,7 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
     client_ctx = await browser.new_context(**options)
     try:
         prac = await prac_ctx.new_page()
-        await staff_sign_in(app, prac, email, password)
-        await prac.goto(f"/appointments/{appointment_id}/call")
-        await answer_checklist(prac, safe_answers("practitioner_premises"))
-        await until(prac, "() => rapportCall.state().phase === 'in'")
+        await practitioner_in(app, prac, email, password, appointment_id)
 
         client = await client_ctx.new_page()
         born = result.client_date_of_birth

@@ -24,8 +24,10 @@ from server.settings import Settings
 from server.staff.tokens import token_hash
 from server.store import migrate
 from server.store.models import Appointment, Invitation, InvitationRole, TotpFactor, User
+from tests.browser.calls import answer_checklist, safe_answers
 
 CHROMIUM = "/usr/bin/chromium"
+INTERPRETER = "Ines Interpreter"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
@@ -122,3 +124,43 @@ async def fresh_call(app: web.Application, result: demo.DemoResult) -> FreshCall
                                                 practitioner, settings)
         return FreshCall(copy.id, invitations.link(settings, client),
                          invitations.link(settings, interpreter))
+
+
+async def phase(page: Any, wanted: str, within: float = 60.0) -> None:
+    """Wait until the call page is in `wanted` (joining, waiting, in …); says where it was."""
+    try:
+        await page.wait_for_function(
+            "w => window.rapportCall && rapportCall.state().phase === w", arg=wanted,
+            timeout=within * 1000)
+    except Exception as exc:
+        seen = await page.evaluate(
+            "() => window.rapportCall && JSON.stringify([rapportCall.state(), "
+            "document.getElementById('call-status')?.textContent])")
+        raise AssertionError(f"not {wanted} within {within}s: {seen}") from exc
+
+
+async def practitioner_in(app: web.Application, page: Any, email: str, password: str,
+                          appointment_id: int, within: float = 60.0) -> None:
+    """The practitioner signs in, opens the appointment's call, answers their checklist and
+    is in the call (waiting for the others)."""
+    await staff_sign_in(app, page, email, password)
+    await page.goto(f"/appointments/{appointment_id}/call")
+    await answer_checklist(page, safe_answers("practitioner_premises"))
+    await phase(page, "in", within)
+
+
+async def walk_in(page: Any, link: str, role: str, born: Any, within: float = 60.0) -> Any:
+    """A client (date of birth) or the interpreter (their name) follows their link, answers
+    the safe-space checklist and waits to be let in."""
+    await page.goto(urlsplit(link).path)
+    if role == "client":
+        await page.get_by_label("Day").fill(str(born.day))
+        await page.get_by_label("Month").fill(str(born.month))
+        await page.get_by_label("Year").fill(str(born.year))
+    else:
+        await page.get_by_label("Your name").fill(INTERPRETER)
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url("**/join")
+    await answer_checklist(page, safe_answers(role))
+    await phase(page, "waiting", within)
+    return page

@@ -44,7 +44,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from redis.asyncio import Redis
 
 from bench.report import write_section
 from bench.signalling import (
@@ -59,6 +58,7 @@ from bench.signalling import (
 )
 from server.settings import Settings
 from tests.calls import CLIENT_CHECKS, PREMISES_CHECKS, Peer
+from tests.split import forget
 
 HEADING = "Several processes (Redis room bus)"
 PG = os.environ.get("RAPPORT_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/")
@@ -115,16 +115,6 @@ async def _drop(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
-
-
-async def _forget(prefix: str) -> None:
-    redis = Redis.from_url(REDIS)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 class Fleet:
@@ -236,7 +226,7 @@ async def teardown(fleet: Fleet, rooms: list[Room], staff: list[aiohttp.ClientSe
     for session in staff:
         await session.close()
     await fleet.stop()
-    await _forget(fleet.prefix)
+    await forget(fleet.prefix, REDIS)
     await _drop(name)
 
 

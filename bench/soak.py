@@ -28,21 +28,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bench.live import fresh_call, served, staff_sign_in
+from bench.live import INTERPRETER, fresh_call, phase, practitioner_in, served, walk_in
 from bench.report import write_section
 from server import demo, keys
 from server.store.models import Appointment, Client
 from signalling.keys import BUS
-from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Soak: three-way calls"
 ORDERS = ("client_first", "interpreter_first", "both_at_once", "interpreter_late")
 EXTRAS = ("none", "reload", "audio_only", "drop_socket")
-INTERPRETER = "Ines Interpreter"
 FLOWING_WITHIN = 90.0
 
 # Every leg of the page: connected, audio rising, video rising and playing where it is sent.
@@ -125,35 +122,11 @@ async def all_flowing(pages: dict[str, Any], within: float = FLOWING_WITHIN) -> 
     raise TimeoutError(f"not all six legs flowing within {within}s: {last or 'no legs'}")
 
 
-async def _phase(page: Any, wanted: str, within: float = 60.0) -> None:
-    try:
-        await page.wait_for_function(
-            "w => window.rapportCall && rapportCall.state().phase === w", arg=wanted,
-            timeout=within * 1000)
-    except Exception as exc:
-        seen = await page.evaluate(
-            "() => window.rapportCall && JSON.stringify([rapportCall.state(), "
-            "document.getElementById('call-status')?.textContent])")
-        raise AssertionError(f"not {wanted} within {within}s: {seen}") from exc
-
-
 async def _joined(browser: Any, base: str, link: str, role: str, born: Any) -> Any:
     context = await browser.new_context(base_url=base, locale="en-GB",
                                         permissions=["camera", "microphone"])
     context.set_default_timeout(30_000)
-    page = await context.new_page()
-    await page.goto(urlsplit(link).path)
-    if role == "client":
-        await page.get_by_label("Day").fill(str(born.day))
-        await page.get_by_label("Month").fill(str(born.month))
-        await page.get_by_label("Year").fill(str(born.year))
-    else:
-        await page.get_by_label("Your name").fill(INTERPRETER)
-    await page.get_by_role("button", name="Continue").click()
-    await page.wait_for_url("**/join")
-    await answer_checklist(page, safe_answers(role))
-    await _phase(page, "waiting")
-    return page
+    return await walk_in(await context.new_page(), link, role, born)
 
 
 async def _admit(prac: Any, name: str) -> None:
@@ -205,10 +178,7 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
         pctx.set_default_timeout(30_000)
         contexts.append(pctx)
         prac = await pctx.new_page()
-        await staff_sign_in(app, prac, email, password)
-        await prac.goto(f"/appointments/{appointment_id}/call")
-        await answer_checklist(prac, safe_answers("practitioner_premises"))
-        await _phase(prac, "in")
+        await practitioner_in(app, prac, email, password, appointment_id)
         born = result.client_date_of_birth
         client = await _joined(browser, base, call.client_link, "client", born)
         contexts.append(client.context)
@@ -229,7 +199,7 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
                 await _admit_together(prac, (client_name, INTERPRETER))
             else:
                 await _admit(prac, client_name)
-                await _phase(client, "in")
+                await phase(client, "in")
                 await asyncio.sleep(pause)
                 interp = await _joined(browser, base, call.interpreter_link, "interpreter",
                                        born)
@@ -239,7 +209,7 @@ async def one_call(browser: Any, app: web.Application, base: str, seed: int,
             assert interp is not None
             pages = {"practitioner": prac, "client": client, "interpreter": interp}
             for page in pages.values():
-                await _phase(page, "in")
+                await phase(page, "in")
             outcome.video_legs, _ = await all_flowing(pages)
             outcome.seconds = time.monotonic() - last_admission
         await _extra(app, appointment_id, pages, extra, rng)
@@ -259,7 +229,7 @@ async def _extra(app: web.Application, appointment_id: int, pages: dict[str, Any
     page = pages[who]
     if extra == "reload":
         await page.reload()
-        await _phase(page, "in")
+        await phase(page, "in")
     elif extra == "audio_only":
         button = page.get_by_role("button", name="Audio only")
         await button.click()

@@ -25,12 +25,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bench.live import served, staff_sign_in
+from bench.live import INTERPRETER, phase, practitioner_in, served, walk_in
 from bench.recorder import GOALS, quantile
 from bench.report import write_section
 from bench.soak import Busy
@@ -38,10 +37,8 @@ from media.sealed import new_key_entry
 from server import demo, keys
 from server.store.models import Appointment, Client
 from signalling.keys import DESK
-from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Recorder: withdrawal under load, three Chromium pages"
-INTERPRETER = "Ines Interpreter"
 WAIT = 60.0
 
 # Each page keeps when it sent `withdraw` and when each `recording` `stopped` arrived.
@@ -86,9 +83,7 @@ async def _context(browser: Any, base: str) -> Any:
 
 
 async def _phase(page: Any, wanted: str) -> None:
-    await page.wait_for_function(
-        "w => window.rapportCall && rapportCall.state().phase === w", arg=wanted,
-        timeout=WAIT * 1000)
+    await phase(page, wanted, WAIT)
 
 
 async def _rec(page: Any, wanted: str) -> None:
@@ -97,19 +92,7 @@ async def _rec(page: Any, wanted: str) -> None:
 
 
 async def _join(browser: Any, base: str, link: str, role: str, born: Any) -> Any:
-    page = await _context(browser, base)
-    await page.goto(urlsplit(link).path)
-    if role == "client":
-        await page.get_by_label("Day").fill(str(born.day))
-        await page.get_by_label("Month").fill(str(born.month))
-        await page.get_by_label("Year").fill(str(born.year))
-    else:
-        await page.get_by_label("Your name").fill(INTERPRETER)
-    await page.get_by_role("button", name="Continue").click()
-    await page.wait_for_url("**/join")
-    await answer_checklist(page, safe_answers(role))
-    await _phase(page, "waiting")
-    return page
+    return await walk_in(await _context(browser, base), link, role, born, WAIT)
 
 
 async def _call(app: web.Application, browser: Any, base: str) -> list[Any]:
@@ -123,10 +106,7 @@ async def _call(app: web.Application, browser: Any, base: str) -> list[Any]:
         assert person is not None
     email, password = result.logins["practitioner"]
     prac = await _context(browser, base)
-    await staff_sign_in(app, prac, email, password)
-    await prac.goto(f"/appointments/{appointment.id}/call")
-    await answer_checklist(prac, safe_answers("practitioner_premises"))
-    await _phase(prac, "in")
+    await practitioner_in(app, prac, email, password, appointment.id, WAIT)
     client = await _join(browser, base, result.client_link, "client",
                          result.client_date_of_birth)
     interpreter = await _join(browser, base, result.interpreter_link, "interpreter", None)

@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +34,8 @@ from server.store.models import CallSession, Participant, ParticipantEvent
 from signalling.sessions import STOPPING
 
 log = logging.getLogger("rapport.signalling.storms")
+K = TypeVar("K")
+V = TypeVar("V")
 
 CONNECT_SLOTS = 6  # connections' own transactions at once
 ROSTER_SLOTS = 2  # roster rounds being read at once (each reads with one session)
@@ -74,17 +76,11 @@ class Rosters:
     async def _read_all(self) -> None:
         try:
             while self.waiting:
-                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
-                for room in rooms:
-                    # From here a new caller starts the next round: this one may read
-                    # before its change.
-                    del self.waiting[room]
+                rooms = _next_batch(self.waiting, self.batch)
                 try:
                     await self.send(list(rooms))
                 except Exception as exc:
-                    for done, _ in rooms.values():
-                        done.set_exception(exc)
-                        done.exception()  # retrieved here: callers that went away do not warn
+                    _fail_all((done for done, _ in rooms.values()), exc)
                     continue
                 deciding = {room: done for room, (done, flags) in rooms.items() if flags[0]}
                 for room, (done, _) in rooms.items():
@@ -102,8 +98,7 @@ class Rosters:
                                         return_exceptions=True)
         for done, outcome in zip(rooms.values(), outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                done.set_exception(outcome)
-                done.exception()
+                _fail_all([done], outcome)
             else:
                 done.set_result(None)
 
@@ -132,20 +127,31 @@ class Lookup:
     async def _read_all(self) -> None:
         try:
             while self.waiting:
-                rooms = dict(itertools.islice(self.waiting.items(), self.batch))
-                for room in rooms:
-                    del self.waiting[room]
+                rooms = _next_batch(self.waiting, self.batch)
                 try:
                     yes = await self.read(list(rooms))
                 except Exception as exc:
-                    for done in rooms.values():
-                        done.set_exception(exc)
-                        done.exception()
+                    _fail_all(rooms.values(), exc)
                     continue
                 for room, done in rooms.items():
                     done.set_result(room in yes)
         finally:
             self.task = None
+
+
+def _next_batch(waiting: dict[K, V], batch: int) -> dict[K, V]:
+    """The oldest `batch` of those waiting, taken off the list: from here a new caller
+    starts the next round (this one may read before its change)."""
+    taken = dict(itertools.islice(waiting.items(), batch))
+    for key in taken:
+        del waiting[key]
+    return taken
+
+
+def _fail_all(futures: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    for done in futures:
+        done.set_exception(exc)
+        done.exception()  # retrieved here: callers that went away do not warn
 
 
 @dataclass(slots=True)
@@ -187,9 +193,7 @@ class Departures:
                     rooms = await self._write(batch)
                 except Exception as exc:
                     log.exception("could not record %s disconnections", len(batch))
-                    for item in batch:
-                        item.done.set_exception(exc)
-                        item.done.exception()
+                    _fail_all((item.done for item in batch), exc)
                     continue
                 # The next batch is written while this one's rooms are told.
                 telling = asyncio.get_running_loop().create_task(self._tell(rooms, batch))

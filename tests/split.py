@@ -38,9 +38,9 @@ def prefix() -> str:
     return f"rapport-test-{uuid.uuid4().hex[:10]}"
 
 
-async def forget(prefix: str) -> None:
+async def forget(prefix: str, url: str = REDIS_URL) -> None:
     """Delete every key under the prefix."""
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(url)
     try:
         keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=500)]
         if keys:
