@@ -6,7 +6,8 @@ Chromium). A fresh Rapport with the demo data (bench/live.py); for each width a 
 the journey on a phone-shaped (360 px, touch) or desktop (1280 px) window — link page, wrong
 date of birth, how we use your information, each screen of
 questions, a failed answer, the camera and connection check, the waiting room — the
-practitioner's call page with the client waiting, then both in the call. One PNG per step,
+practitioner's call page with the client waiting, then both in the call (the practitioner at
+the same width). One PNG per step,
 named `<width>-<lang>-<nn>-<step>.png`, the whole page (not just the first screen), plus
 `index.html` showing them all. Default folder: `screenshots/` (not kept in git).
 """
@@ -63,9 +64,8 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
                                    permissions=["camera", "microphone"])
     if phone:
         options.update(is_mobile=True, has_touch=True, device_scale_factor=1)
-    prac_context = await browser.new_context(**{**options, "viewport": {"width": 1280,
-                                                                         "height": 800},
-                                                "is_mobile": False, "has_touch": False})
+    # The practitioner at the same width: the 360 set shows their call page on a phone too.
+    prac_context = await browser.new_context(**options)
     client_context = await browser.new_context(**options)
     for context in (prac_context, client_context):
         context.set_default_timeout(WITHIN_MS)

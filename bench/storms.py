@@ -156,6 +156,16 @@ while this ran.** See the module's docstring for what is driven.
 | mass disconnect: connections closed at once | {gone["leaving"]} |
 | mass disconnect: until all recorded and every remaining roster sent | {gone["seconds"]:.2f} s (right: {gone["right"]}) |
 | mass disconnect: errors logged | {gone["complaints"]} |
+
+Connects are written by one writer, up to 500 `hello`s a transaction (`signalling/arrivals.py`:
+rows locked in id order, the policy for all of them in two statements, one UPDATE, one
+multi-row INSERT of the events), rosters for many rooms are read together
+(`roster.snapshots`), the recording desk's checks are batched (`storms.Lookup`), and one
+writer records disconnections 500 at a time (`storms.Departures`). The goal (issue #17): all
+5,000 welcomed with every roster right within 5 s, no pool exhaustion, no lost roster update:
+**{"met" if storm["right"] and storm["settled"] <= 5 and not storm["complaints"] else "not met"}**
+in this run. Before connects were batched the same storm took about 39 s; before any of the
+storm work, the pool timed out and rosters were lost.
 """  # noqa: E501
 
 

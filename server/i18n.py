@@ -47,13 +47,26 @@ def load_catalogues(languages: tuple[str, ...]) -> Catalogues:
                 loaded[lang] = NullTranslations()
                 continue
             raise FileNotFoundError(f"RAPPORT_LANGUAGES names {lang!r} but {po} does not exist")
+        loaded[lang] = Translations(fp=io.BytesIO(_compiled(po, lang)))
+    return Catalogues(languages, loaded)
+
+
+_COMPILED: dict[tuple[Path, int, int], bytes] = {}
+
+
+def _compiled(po: Path, lang: str) -> bytes:
+    """The `.po` file compiled (the `.mo` bytes), once per version of the file in a process:
+    reading a catalogue with Babel takes a noticeable fraction of a second, and every app
+    built in the process (the tests build hundreds) would pay it again."""
+    stat = po.stat()
+    key = (po, stat.st_mtime_ns, stat.st_size)
+    if key not in _COMPILED:
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=lang)
         buf = io.BytesIO()
         write_mo(buf, catalog)
-        buf.seek(0)
-        loaded[lang] = Translations(fp=buf)
-    return Catalogues(languages, loaded)
+        _COMPILED[key] = buf.getvalue()
+    return _COMPILED[key]
 
 
 def negotiate(accept_language: str, cookie: str | None, available: tuple[str, ...]) -> str:

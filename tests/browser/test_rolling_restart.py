@@ -31,7 +31,7 @@ from tests.conftest import World
 from tests.nginx import running_nginx
 from tests.processes import Process
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.every_database]
 redis_prefix = split.redis_prefix
 LEASE = 3
 STALL_MS = 2000  # the bound: inbound bytes never stall for more than 2 s
