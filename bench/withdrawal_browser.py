@@ -25,6 +25,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +36,7 @@ from bench.recorder import GOALS, quantile
 from bench.report import write_section
 from bench.soak import Busy
 from media.sealed import new_key_entry
-from server import demo, keys
+from server import demo, keys, workers
 from server.store.models import Appointment, Client
 from signalling.keys import DESK
 
@@ -163,23 +164,27 @@ async def _one(app: web.Application, pages: list[Any], stops: Stops) -> None:
     await asyncio.sleep(0.5)  # the desk writes the withdrawal down before it is asked again
 
 
-def _prioritise(nice: int) -> None:
-    """Every thread of this process (the server's loop, its writers' threads; those started
-    later inherit it) at `nice`: the Chromium pages and the busy processes started before keep
-    the default. What a deployment does by giving the server priority over other work on its
-    machine (systemd's `Nice=`)."""
+def _prioritise(nice: int, realtime: bool) -> None:
+    """This process's threads (the server's loop and its writers' threads; those started
+    later inherit it) at `nice`, or real-time as `RAPPORT_REALTIME_SCHEDULING` makes them
+    (`server.workers.prioritise`, the same code); the Chromium pages and the busy processes,
+    started before, keep the default."""
+    if realtime:
+        if problem := workers.prioritise():
+            raise SystemExit(problem)
+        return
     for task in os.listdir("/proc/self/task"):
         os.setpriority(os.PRIO_PROCESS, int(task), nice)
 
 
-async def measure(withdrawals: int, nice: int = 0) -> Stops:
+async def measure(withdrawals: int, nice: int = 0, realtime: bool = False) -> Stops:
     stops = Stops()
     key = new_key_entry("bench")
     async with served(recording_keys=(key,), recording_key_id="bench") as (app, base, browser):
         pages = await _call(app, browser, base)
         with Busy(True):
-            if nice:
-                _prioritise(nice)
+            if nice or realtime:
+                _prioritise(nice, realtime)
             for i in range(withdrawals):
                 await _one(app, pages, stops)
                 print(f"{i + 1}/{withdrawals}: peers closed {stops.closed[-1] * 1000:.0f} ms, "
@@ -193,7 +198,7 @@ def _ms(values: list[float]) -> str:
         + f" / {max(values) * 1000:.0f} ms"
 
 
-def _body(stops: Stops, command: str) -> str:
+def _body(stops: Stops, command: str, nice: int = 0, realtime: bool = False) -> str:
     closed_p99, told_p99 = quantile(stops.closed, 0.99), quantile(stops.told, 0.99)
     return "\n".join([
         f"`{command}`: {len(stops.load)} withdrawals, three headless Chromium pages "
@@ -215,9 +220,12 @@ def _body(stops: Stops, command: str) -> str:
         f"everyone told, were **{'met' if closed_p99 <= GOALS[0] else 'not met'}** and "
         f"**{'met' if told_p99 <= GOALS[1] else 'not met'}** in this run.",
         "",
-        "Measured on a 2-core development machine: the three Chromium pages encode and send "
-        "video to each other and to the recorder on the same two cores as the server and the "
-        "busy processes; re-run on the servers to be used before sizing them.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on a 2-core development machine: "
+        "the three Chromium pages encode and send video to each other and to the recorder on "
+        "the same two cores as the server and the busy processes; the server's threads "
+        + ("real-time (`RAPPORT_REALTIME_SCHEDULING=true`, SCHED_RR at the lowest priority)"
+           if realtime else f"at nice {nice}" if nice else "at the default priority")
+        + ". Re-run on the servers to be used before sizing them.",
     ])
 
 
@@ -227,16 +235,21 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not update the doc")
     parser.add_argument("--server-nice", type=int, default=0,
                         help="the server's threads at this nice (e.g. -10; needs root)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="the server's threads real-time, as RAPPORT_REALTIME_SCHEDULING")
     args = parser.parse_args()
-    stops = asyncio.run(measure(args.withdrawals, args.server_nice))
+    stops = asyncio.run(measure(args.withdrawals, args.server_nice, args.realtime))
     print("closed", _ms(stops.closed), "told", _ms(stops.told))
     if not args.no_write:
         command = f"python -m bench.withdrawal_browser --withdrawals {args.withdrawals}"
         heading = HEADING
-        if args.server_nice:
+        if args.realtime:
+            command += " --realtime"
+            heading += ", the server real-time"
+        elif args.server_nice:
             command += f" --server-nice {args.server_nice}"
             heading += f", the server at nice {args.server_nice}"
-        write_section(heading, _body(stops, command))
+        write_section(heading, _body(stops, command, args.server_nice, args.realtime))
         print(f"wrote the {heading!r} section of docs/performance.md")
 
 

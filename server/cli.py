@@ -94,6 +94,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Rapport is starting {args.workers} workers on {settings.base_url}", flush=True)
         config = ["--config", args.config] if args.config else []
         return workers.supervise(args.workers, [*config, "serve"])
+    if settings.realtime_scheduling and (problem := workers.prioritise()):
+        print(f"rapport: {problem}", file=sys.stderr)
+        return 2
     from server.app import create_app
 
     # No aiohttp access log: Rapport logs each request itself, with link tokens removed.

@@ -138,6 +138,12 @@ class Settings:
     reconnect_grace_seconds: int = 60
     # SIGTERM: how long to wait for pages to be told to reconnect and for writes to finish.
     drain_seconds: int = 10
+    # Real-time round-robin scheduling (SCHED_RR, the lowest priority) for every thread of a
+    # serving process, so that other work on the machine cannot keep it waiting for a core:
+    # a withdrawal closes the recorder peers within milliseconds however busy the machine is
+    # (docs/performance.md, "Recorder: withdrawal under load"). Needs CAP_SYS_NICE or an
+    # RLIMIT_RTPRIO of at least 1; Linux only (docs/recording.md, "Stopping on time").
+    realtime_scheduling: bool = False
     # One signalling WebSocket (docs/signalling.md, "Limits"): a token bucket of this many
     # messages at once, refilled at this many a second (over it: `rate_limited`); a text
     # message longer than this is answered `message_too_large`; a frame longer than this

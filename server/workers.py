@@ -60,6 +60,26 @@ def supervise(workers: int, argv: list[str]) -> int:
     return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
 
 
+REALTIME_PRIORITY = 1  # the lowest real-time priority: above all ordinary work, below the rest
+
+
+def prioritise() -> str | None:
+    """Real-time round-robin scheduling for every thread of this process (threads started
+    later inherit it); why not, or None. The kernel's real-time throttling
+    (`/proc/sys/kernel/sched_rt_runtime_us`, 95 % by default) still leaves the rest of the
+    machine a share even if the process spins."""
+    try:
+        for task in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(task), os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+    except PermissionError:
+        return ("RAPPORT_REALTIME_SCHEDULING needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at "
+                "least 1 (systemd: LimitRTPRIO=1; Docker: cap_add SYS_NICE and ulimits "
+                "rtprio 1), or set it to false")
+    except (AttributeError, FileNotFoundError, OSError) as exc:
+        return f"RAPPORT_REALTIME_SCHEDULING is not available on this system: {exc}"
+    return None
+
+
 def event_loop() -> object | None:
     """A uvloop event loop when uvloop is installed (`pip install rapport[fast]`)."""
     try:

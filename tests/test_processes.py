@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import resource
 import signal
+import subprocess
+import sys
 
 import aiohttp
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from server import workers
 from server.store.models import CallSession, ContactRecord, ParticipantEvent
 from signalling.protocol import Close
 from tests import split
@@ -206,3 +211,39 @@ async def test_several_workers_need_the_redis_bus(tmp_path):
     result = rapport("serve", "--workers", "2", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "RAPPORT_ROOM_BUS" in result.stderr
+
+
+@pytest.mark.timeout(600)
+async def test_realtime_scheduling_reaches_every_thread_of_the_process(client, settings,
+                                                                      tmp_path):
+    """RAPPORT_REALTIME_SCHEDULING=true: the serving process's threads run SCHED_RR (the
+    recorder's writer threads, started later, inherit it), so other work on the machine
+    cannot keep a withdrawal waiting (docs/recording.md, "Stopping on time")."""
+    port = split.free_port()
+    process = Process(port, {**_env(settings, port), "RAPPORT_REALTIME_SCHEDULING": "true"},
+                      tmp_path / "realtime.log")
+    try:
+        process.start()
+        await process.ready()
+        assert process.popen is not None
+        tasks = [int(t) for t in os.listdir(f"/proc/{process.popen.pid}/task")]
+        assert tasks
+        assert {os.sched_getscheduler(t) for t in tasks} == {os.SCHED_RR}
+        assert os.sched_getparam(process.popen.pid).sched_priority == workers.REALTIME_PRIORITY
+    finally:
+        process.stop()
+
+
+def test_realtime_scheduling_refused_says_what_it_needs(tmp_path):
+    """Without CAP_SYS_NICE (dropped by util-linux's setpriv) and with no RLIMIT_RTPRIO, the
+    process does not start, and says what it needs."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+    environ.update(RAPPORT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/rt.db",
+                   RAPPORT_REALTIME_SCHEDULING="true", RAPPORT_PORT=str(split.free_port()))
+    result = subprocess.run(
+        ["/usr/bin/setpriv", "--bounding-set=-sys_nice",
+         sys.executable, "-m", "server.cli", "serve"],
+        capture_output=True, text=True, env=environ, timeout=120, check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0)))
+    assert result.returncode == 2, result.stderr
+    assert "CAP_SYS_NICE" in result.stderr and "RLIMIT_RTPRIO" in result.stderr
