@@ -129,7 +129,12 @@ async def walk(browser: Any, app: Any, base: str, out: Path, width: int,
         await step(page, "wait")
         await shot(page, "waiting")
         await shot(prac, "practitioner-someone-waiting")
-        await prac.locator("#lobby-list button").first.click()
+        admit = prac.locator("#lobby-list button").first
+        if not await admit.is_visible():  # on a phone the waiting list is behind its button
+            await prac.locator("#side-toggle").click()
+            await admit.wait_for()
+            await shot(prac, "practitioner-waiting-list")
+        await admit.click()
         await step(page, "done")
         await page.wait_for_function("() => rapportCall.state().phase === 'in'")
         await asyncio.sleep(2)  # the video starts
