@@ -102,10 +102,16 @@ async def test_video_first_two_and_three_way_in_english_and_arabic(
     await side.wait_for(state="hidden")
     assert await toggle.get_attribute("aria-expanded") == "false"
 
+    # Letting in the last person waiting from the drawer closes it: the practitioner sees
+    # them arrive, and the focus is back on the drawer's button.
     interpreter = await joined(new_context, call.interpreter_token, "interpreter",
                                name="Ines Interpreter")
-    await prac.set_viewport_size(SIZES["desktop"])
+    await toggle.click()
     await admit(prac, "Ines Interpreter")
+    await side.wait_for(state="hidden")
+    assert await toggle.get_attribute("aria-expanded") == "false"
+    assert await prac.evaluate("() => document.activeElement.id") == "side-toggle"
+    await prac.set_viewport_size(SIZES["desktop"])
     await phase(interpreter, "in")
     three = {"practitioner": prac, "client": client, "interpreter": interpreter}
     for page in three.values():

@@ -48,6 +48,17 @@ side.addEventListener("keydown", (event) => {
     toggle.focus();
   }
 });
+// On a phone, letting in the last person waiting closes the drawer, so the practitioner sees
+// them arrive; the focus goes back to the drawer's button.
+side.addEventListener("click", (event) => {
+  const admit = event.target.closest?.("#lobby-list .admit");
+  if (!admit || !side.classList.contains("open") || getComputedStyle(toggle).display === "none") return;
+  const others = [...document.querySelectorAll("#lobby-list li")]
+    .filter((li) => !li.contains(admit) && li.querySelector(".actions:not([hidden])"));
+  if (others.length) return;
+  openSide(false);
+  toggle.focus();
+});
 // The practitioner's own pre-call check, once in the call, goes to the side panel: still
 // there to finish or close, never above the video. The page's phase is kept on #call
 // (data-phase) for the styles.
