@@ -121,16 +121,20 @@ async def rapport_pairs(base: str, staff: list[aiohttp.ClientSession],
     # slower than the server's 45 s silence limit would be closed (4408).
     gate = asyncio.Semaphore(50)
 
-    async def one(appointment: int, token: str, who: int) -> rapport_bench.Live:
+    async def one(appointment: int, token: str, who: int) -> tuple[Pair, rapport_bench.Live]:
         async with gate:
-            return await rapport_bench.join(base, staff[who], appointment, token)
+            live = await rapport_bench.join(base, staff[who], appointment, token)
+        pair = Pair(live.doctor.ws, live.person.ws, live.client_id,
+                    live.doctor.seen[0]["you"]["id"], peerjs=False)
+        # Read from the moment the pair is in, as a browser does: a pair left unread until
+        # all 1,000 have joined (over a minute) stops answering pings and is closed as
+        # silent after 45 s (what lost 166–247 pairs in earlier runs).
+        pair.start()
+        return pair, live
 
     joined = list(await asyncio.gather(*(one(a, token, who) for a, token, who in rooms)))
-    pairs = [Pair(live.doctor.ws, live.person.ws, live.client_id,
-                  live.doctor.seen[0]["you"]["id"], peerjs=False) for live in joined]
-    for pair in pairs:
-        pair.start()
-    return pairs, [p for live in joined for p in (live.doctor, live.person)]
+    return [pair for pair, _ in joined], [p for _, live in joined
+                                          for p in (live.doctor, live.person)]
 
 
 async def reopen(base: str, peers: list[Peer], staff_of: list[aiohttp.ClientSession | None],
