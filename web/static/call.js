@@ -464,7 +464,7 @@ function checklistSummary(person) {
 function renderLobby() {
   // Also those who tried and could not get going (failure.js): the practitioner sees why.
   const waiting = call.roster.filter((p) => p.state === "waiting" && (p.connected || p.precall?.failure));
-  // A person's entry, and its "Let in" and "Not now" buttons, stay the same elements while
+  // A person's entry, and its "Let in" and "Turn away" buttons, stay the same elements while
   // they wait; only the words about them are redrawn. So a roster update (someone else
   // arriving, their own pre-call figures coming in) never takes a button from under a
   // pointer or hands it to someone else (#13: both let in at once).
