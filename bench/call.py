@@ -19,16 +19,12 @@ import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import select
 
-from bench.live import practitioner_in, served
+from bench.live import fresh_call, practitioner_in, served, walk_in
 from bench.report import write_section
 from server import demo, keys
-from server.store.models import Appointment
-from tests.browser.calls import answer_checklist, safe_answers
 
 HEADING = "Call set-up in the browser"
 POLL = 0.01  # seconds between looks at the pages' state: the resolution of the timings
@@ -54,8 +50,8 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
     settings = app[keys.SETTINGS]
     async with app[keys.DB].begin() as db:
         result = await demo.load(db, settings)
-    async with app[keys.DB]() as db:
-        appointment_id = await db.scalar(select(Appointment.id).order_by(Appointment.id.desc()))
+    call = await fresh_call(app, result)  # a fresh appointment: nobody has answered yet
+    appointment_id = call.appointment_id
     email, password = result.logins["practitioner"]
     options = {"base_url": base, "permissions": ["camera", "microphone"], "locale": "en-GB"}
 
@@ -66,15 +62,9 @@ async def one_call(browser: Any, app: web.Application, base: str) -> tuple[float
         await practitioner_in(app, prac, email, password, appointment_id)
 
         client = await client_ctx.new_page()
-        born = result.client_date_of_birth
         opened = time.monotonic()
-        await client.goto(urlsplit(result.client_link).path)
-        await client.get_by_label("Day").fill(str(born.day))
-        await client.get_by_label("Month").fill(str(born.month))
-        await client.get_by_label("Year").fill(str(born.year))
-        await client.get_by_role("button", name="Continue").click()
-        await answer_checklist(client, safe_answers("client"))
-        waiting = await until(client, "() => rapportCall.state().phase === 'waiting'")
+        await walk_in(client, call.client_link, "client", result.client_date_of_birth)
+        waiting = time.monotonic()
 
         let_in = prac.get_by_role("button", name="Let in: Casey Morgan")
         await let_in.wait_for()
