@@ -137,6 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.PAGE_CONTEXT] = hooks
     app[POLICIES] = PolicyStore(load_default_policy())
     app[keys.METRICS] = Metrics()
+    app[keys.FIRST_USE] = asyncio.Lock()
     app[keys.METRICS].gauge("rapport_db_pool_in_use", "Database connections checked out now",
                             lambda: _pool_in_use(app))
     app.cleanup_ctx.append(database_ctx)

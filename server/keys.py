@@ -40,6 +40,9 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 # Live WebSocket connections of this process, closed at shutdown.
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+# Serialises creating a practitioner's participant row (two tabs, or a page reconnecting
+# while its first hello is still being answered, must not make two; server/joining/members.py).
+FIRST_USE: web.AppKey[asyncio.Lock] = web.AppKey("first_use", object)  # type: ignore[arg-type]
 # The retention sweeper's background task (None when the sweeper is switched off).
 RETENTION_TASK: web.AppKey[asyncio.Task[None] | None] = web.AppKey("retention_task", object)  # type: ignore[arg-type]
 

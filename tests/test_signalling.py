@@ -243,6 +243,30 @@ async def test_second_tab_replaces_the_first(client, call):
     await doctor.close()
 
 
+async def test_two_practitioner_tabs_at_once_are_one_participant(client, db, call):
+    """Two hellos at the same moment (two tabs, or a page reconnecting while its first hello
+    is still being answered) find or make the same participant: never a second "Alice"."""
+    origin = str(client.make_url("")).rstrip("/")
+    sockets = [await client.ws_connect("/signal", origin=origin) for _ in range(2)]
+    for ws in sockets:
+        await ws.send_json({"type": "hello", "version": 1, "appointment": call.appointment.id,
+                            "resume": False})
+    ids = set()
+    for ws in sockets:
+        async for msg in ws:
+            data = json.loads(msg.data)
+            if data["type"] == "welcome":
+                ids.add(data["you"]["id"])
+                break
+    for ws in sockets:
+        await ws.close()
+    async with db() as s:
+        rows = list(await s.scalars(select(Participant.id).where(
+            Participant.appointment_id == call.appointment.id,
+            Participant.user_id.is_not(None))))
+    assert len(ids) == 1 and rows == sorted(ids)
+
+
 # --- the practitioner's acts -------------------------------------------------------------------
 
 async def test_deny_remove_end(client, db, settings, world, call):

@@ -23,6 +23,7 @@ from server.store.models import (
     ParticipantRole,
     ParticipantState,
     Role,
+    User,
 )
 
 
@@ -51,19 +52,34 @@ async def member_for_participant(request: web.Request) -> Member | None:
 
 
 async def member_for_staff(request: web.Request, appointment_id: int) -> Member:
-    """The practitioner of the appointment, as a participant (created on first use)."""
+    """The practitioner of the appointment, as a participant (created on first use, once:
+    two tabs, or a page reconnecting while its first hello is being answered, share it)."""
     user = request[USER]
     assert user is not None
+    person = await _practitioner(request, appointment_id, user, create=False)
+    if person is None:
+        # In this process, one at a time; across processes, the appointment's row lock
+        # (PostgreSQL) orders them. Each looks again before creating.
+        async with request.app[keys.FIRST_USE]:
+            person = await _practitioner(request, appointment_id, user, create=True)
+    assert person is not None
+    return Member(person.id, appointment_id, ParticipantRole.PRACTITIONER, person.name,
+                  user.id)
+
+
+async def _practitioner(request: web.Request, appointment_id: int, user: User,
+                        create: bool) -> Participant | None:
     async with request.app[keys.DB].begin() as db:
-        appointment = await db.get(Appointment, appointment_id)
+        appointment = await db.get(Appointment, appointment_id, with_for_update=create)
         if appointment is None or appointment.cancelled_at is not None \
                 or appointment.kind is not AppointmentKind.REMOTE:
             raise NotFound(N_("There is no such remote appointment."))
         if appointment.practitioner_id != user.id or Role.PRACTITIONER not in user.roles:
             raise Forbidden(N_("Only the appointment's practitioner can hold its session."))
         person = await db.scalar(select(Participant).where(
-            Participant.appointment_id == appointment_id, Participant.user_id == user.id))
-        if person is None:
+            Participant.appointment_id == appointment_id, Participant.user_id == user.id)
+            .order_by(Participant.id).limit(1))
+        if person is None and create:
             current = now()
             person = Participant(
                 appointment_id=appointment_id, user_id=user.id,
@@ -73,5 +89,4 @@ async def member_for_staff(request: web.Request, appointment_id: int) -> Member:
                 expires_at=appointment.starts_at.replace(year=appointment.starts_at.year + 1))
             db.add(person)
             await db.flush()
-        return Member(person.id, appointment_id, ParticipantRole.PRACTITIONER, person.name,
-                      user.id)
+        return person
