@@ -246,9 +246,16 @@ class Rooms:
         if refused is not None:
             raise refused
         # The roster first: by the time the person hears "admitted", every connection in
-        # the room knows who is admitted, so their first offer is relayed.
-        await self.roster(actor.appointment_id)
-        await self.bus.send(actor.appointment_id, target_id, {"type": "admitted"})
+        # the room knows who is admitted, so their first offer is relayed. The recording
+        # desk re-decides (an admission pauses recording) before "admitted" is sent, in a
+        # task of its own: the practitioner's socket relays their first offer meanwhile
+        # (issue #17: admission to media).
+        await self.roster(actor.appointment_id, decide=False)
+        self.rosters.follow(self._admitted(actor.appointment_id, target_id))
+
+    async def _admitted(self, appointment_id: int, target_id: int) -> None:
+        await self._decide(appointment_id)
+        await self.bus.send(appointment_id, target_id, {"type": "admitted"})
 
     async def deny(self, actor: Member, target_id: int, reason: str | None) -> None:
         await self._finish(actor, target_id, (ParticipantState.WAITING,),

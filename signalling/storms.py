@@ -93,6 +93,14 @@ class Rosters:
         finally:
             self.readers -= 1
 
+    def follow(self, work: Awaitable[None]) -> None:
+        """Run `work` (the desk's re-decision and what must wait for it) in a task of its
+        own, so the caller's socket goes on reading; a failure is logged, never lost."""
+        task = asyncio.ensure_future(work)
+        self.deciding.add(task)
+        task.add_done_callback(_followed)
+        task.add_done_callback(self.deciding.discard)
+
     async def _decide(self, rooms: dict[int, asyncio.Future[None]]) -> None:
         outcomes = await asyncio.gather(*(self.after(room) for room in rooms),
                                         return_exceptions=True)
@@ -101,6 +109,11 @@ class Rosters:
                 _fail_all([done], outcome)
             else:
                 done.set_result(None)
+
+
+def _followed(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("after a roster", exc_info=task.exception())
 
 
 class Lookup:

@@ -14,6 +14,7 @@ const FINAL_CLOSE = new Set([1000, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 442
 const STATS_EVERY_MS = 2000;
 const STUCK_MS = 5000;
 const UNREACHABLE_AFTER = 4;  // failed WebSocket attempts before "if nothing works" (failure.js)
+const PREPARED_MS = 10000;   // a connection readied for someone not let in by then is dropped
 const ICE_FAILED_MS = 20000;  // a connection failed this long, restarts and all, is reported
 
 import { recording } from "./recording.js";
@@ -34,6 +35,7 @@ const call = {
   roster: [],
   rosterVersion: -1,
   links: new Map(),    // peer id -> Link
+  prepared: new Map(), // peer id -> Link being readied while the practitioner lets them in
   local: new MediaStream(),
   audio: false,
   video: false,
@@ -128,11 +130,21 @@ function sendMediaState() {
   send({ type: "media", audio: call.audio, video: call.video && !call.audioOnly });
 }
 
+// On coming in: the camera and microphone state, unless the roster already says it (each
+// "media" is a write and a roster round, which would hold up the first offer; issue #17).
+function syncMediaState() {
+  const known = call.roster.find((p) => p.id === call.me?.id)?.media;
+  if (known && known.audio === call.audio && known.video === (call.video && !call.audioOnly)) return;
+  sendMediaState();
+}
+
 // --- the WebSocket ----------------------------------------------------------------------
 
 function send(message) {
   const ws = call.socket;
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(message));
+  return true;
 }
 
 function connect() {
@@ -197,7 +209,7 @@ async function handle(m) {
     case "admitted":
       call.me.state = "admitted";
       enter("in");
-      sendMediaState();
+      syncMediaState();
       syncLinks();
       return replayEarly();
     case "checklist-result": return checked(m);
@@ -324,6 +336,7 @@ function failed(m) {
   if (["chat", "running-late", "chat-history"].includes(m.ref)) return signal(m);
   if (rec.failed(m)) return;
   if (m.code === "admission_refused" && PRACTITIONER) {
+    if (m.participant != null) unprepare(m.participant);
     $("lobby-reasons").replaceChildren(...(m.reasons || []).map((r) =>
       element("li", {}, element("strong", { textContent: r.title }), " ", r.message, " ",
         element("span", { className: "hint", textContent: r.remedy }))));
@@ -361,6 +374,7 @@ function finish(kind) {
   call.phase = "final";
   for (const link of call.links.values()) link.close();
   call.links.clear();
+  for (const id of [...call.prepared.keys()]) unprepare(id);
   rec.close();
   for (const t of call.local.getTracks()) t.stop();
   for (const id of ["checklist", "checklist-failed", "waiting", "stage", "side"]) show(id, false);
@@ -484,7 +498,9 @@ function lobbyEntry(person) {
   const admit = element("button", { type: "button", className: "admit", textContent: T.admit });
   admit.addEventListener("click", () => {
     show("lobby-refused", false);
-    send({ type: "admit", participant: person.id });
+    if (send({ type: "admit", participant: person.id })) {
+      prepare(call.roster.find((p) => p.id === person.id) || person);
+    }
   });
   const deny = element("button", { type: "button", className: "quiet deny", textContent: T.deny });
   deny.addEventListener("click", () => send({ type: "deny", participant: person.id }));
@@ -512,13 +528,25 @@ function describeWaiting(li, person) {
 // --- peer connections -----------------------------------------------------------------------
 
 class Link {
-  constructor(peer) {
+  constructor(peer, held = false) {
     this.id = peer.id;
     this.epoch = peer.epoch;
     this.polite = call.me.id > peer.id;
     this.quality = "connecting";
     this.rescues = 0; // how often the watchdog had to start negotiation over
+    this.held = held ? [] : null; // what it would say, kept until the person is let in
     this.open(false);
+  }
+
+  say(message) {
+    if (this.held) this.held.push(message);
+    else send(message);
+  }
+
+  release() {
+    const held = this.held || [];
+    this.held = null;
+    for (const message of held) send(message);
   }
 
   // A peer connection for this pair. The impolite side offers and lays out the transceivers
@@ -542,7 +570,7 @@ class Link {
         await pc.setLocalDescription();
         // An offer, or an answer when a remote offer overtook this one: say which.
         const { type, sdp } = pc.localDescription;
-        send({ type, to: this.id, sdp, generation: this.generation });
+        this.say({ type, to: this.id, sdp, generation: this.generation });
       } catch (err) {
         console.warn("offer", err);
       } finally {
@@ -551,7 +579,7 @@ class Link {
     });
     pc.addEventListener("icecandidate", ({ candidate }) => {
       if (pc !== this.pc) return;
-      send({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null, generation: this.generation });
+      this.say({ type: "candidate", to: this.id, candidate: candidate ? candidate.toJSON() : null, generation: this.generation });
     });
     pc.addEventListener("track", ({ track: incoming, streams }) => {
       if (pc !== this.pc) return;
@@ -618,7 +646,7 @@ class Link {
         await attachTracks(pc, call.local, call.audioOnly); // our media on the offer's m-lines
         await pc.setLocalDescription();
         // Usually the answer; an offer when our own negotiation got in first. Say which.
-        send({ type: pc.localDescription.type, to: this.id, sdp: pc.localDescription.sdp, generation: this.generation });
+        this.say({ type: pc.localDescription.type, to: this.id, sdp: pc.localDescription.sdp, generation: this.generation });
       }
     } catch (err) {
       console.warn("description", type, err);
@@ -760,8 +788,39 @@ function syncLinks() {
   }
   // A peer whose WebSocket dropped keeps its connection; a new one waits until it is back.
   for (const [id, peer] of others) {
-    if (!call.links.has(id) && peer.connected) call.links.set(id, new Link(peer));
+    if (!call.links.has(id) && peer.connected) call.links.set(id, readied(peer) || new Link(peer));
   }
+  for (const [id, link] of call.prepared) {
+    const peer = call.roster.find((p) => p.id === id);
+    if (!peer || peer.state !== "waiting" || !peer.connected) unprepare(id);
+    else if (Date.now() - link.born > PREPARED_MS) unprepare(id);
+  }
+}
+
+// "Let in" pressed: while the server decides, the offering side gets its peer connection,
+// offer and candidates ready in this browser; nothing is sent until the roster says the
+// person is in (issue #17: admission to media). A refusal or a departure throws it away.
+function prepare(person) {
+  if (!call.me || call.me.state !== "admitted" || call.prepared.has(person.id)) return;
+  if (call.links.has(person.id) || call.me.id > person.id) return; // the polite side only answers
+  call.prepared.set(person.id, new Link(person, true));
+}
+
+function readied(peer) {
+  const link = call.prepared.get(peer.id);
+  if (!link) return null;
+  call.prepared.delete(peer.id);
+  if (link.epoch !== peer.epoch) {
+    link.close();
+    return null;
+  }
+  link.release();
+  return link;
+}
+
+function unprepare(id) {
+  call.prepared.get(id)?.close();
+  call.prepared.delete(id);
 }
 
 setInterval(() => {

@@ -133,17 +133,22 @@ $("side-toggle")?.addEventListener("click", () => {
   showUnread();
 });
 
-// In the call: the chat shows, and the chat so far is asked for (again after a reconnect).
+// In the call: the chat shows, and the chat so far is asked for (again after a reconnect),
+// a moment after coming in, so the request is not in the way of the call's first offer and
+// answer on the same socket (issue #17).
 let socket = null;
+let inSince = 0;
 setInterval(() => {
   const state = window.rapportCall?.state();
   if (!state) return;
   const inCall = state.phase === "in";
   $("chat").hidden = !inCall;
+  if (inCall && phase !== "in") inSince = Date.now();
   const ws = window.rapportCall.socket();
-  if (inCall && (phase !== "in" || ws !== socket) && ws?.readyState === WebSocket.OPEN) {
+  if (inCall && ws !== socket && Date.now() - inSince >= 1000 && ws?.readyState === WebSocket.OPEN) {
     if (send({ type: "chat-history" })) socket = ws;
   }
+  if (!inCall) socket = null;
   phase = state.phase;
 }, 500);
 
