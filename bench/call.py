@@ -62,6 +62,7 @@ MEDIA_BOTH_WAYS = f"""async () => {{
     if (rapportCall.peers().some((p) => p.connection === "connected")) mark("connected");
     const all = await rapportCall.stats();
     if (all.length === 1 && all[0].videoBytes > 0 && all[0].audioBytes > 0) {{
+      mark("connected");  // if it connected while the statistics were being read
       mark("media");
       return window.__marks;
     }}

@@ -9,9 +9,13 @@ found by their accessible names.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
+
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from policies import load_default_policy
 from server.store.models import User
@@ -58,11 +62,16 @@ async def through_check(page: Any) -> None:
     await page.wait_for_function(
         "() => ['check', 'wait', 'done'].includes(document.getElementById('call').dataset.step)"
         " || !document.getElementById('checklist-failed').hidden", timeout=WITHIN * 1000)
-    if await page.get_attribute("#call", "data-step") != "check":
-        return
     # "Continue" once the check has a result, "Skip the check" while it runs (a test that
-    # needs the verdict waits for it first, with to_waiting=False).
-    await page.locator("#precall-done, #precall-skip").locator("visible=true").first.click()
+    # needs the verdict waits for it first, with to_waiting=False). The check may finish, or
+    # the page move on, between looking and clicking: look again until the step is over.
+    deadline = time.monotonic() + WITHIN
+    while await page.get_attribute("#call", "data-step") == "check":
+        if time.monotonic() > deadline:
+            raise AssertionError("the journey stayed on its check step")
+        with contextlib.suppress(PlaywrightTimeout):
+            await page.locator("#precall-done, #precall-skip").locator("visible=true").first \
+                .click(timeout=1000)
 
 
 async def phase(page: Any, wanted: str, within: float = WITHIN) -> None:

@@ -555,6 +555,9 @@ class Link {
     const pc = new RTCPeerConnection({
       iceServers: call.welcome.ice_servers,
       iceTransportPolicy: relay ? "relay" : call.welcome.ice_transport_policy,
+      // One transport for sound and picture from the start: half the candidates to gather
+      // and check, so the pair connects sooner (both sides are browsers that bundle).
+      bundlePolicy: "max-bundle",
     });
     Object.assign(this, { pc, relay, makingOffer: false, ignoreOffer: false, stream: null,
       last: null, sample: null, stuckSince: 0, failedAt: 0, early: [], born: Date.now() });
