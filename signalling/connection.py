@@ -49,8 +49,8 @@ class Connection:
     """One browser's WebSocket."""
 
     __slots__ = ("beats", "bucket", "bus", "close_code", "done", "dropped", "id", "last_heard",
-                 "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "peers",
-                 "request", "roster_version", "rooms", "state", "stats_at", "ws",
+                 "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "over",
+                 "peers", "request", "roster_version", "rooms", "state", "stats_at", "ws",
                  "__weakref__")  # signalling/chat.py keeps a rate bucket per connection
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
@@ -75,10 +75,16 @@ class Connection:
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
         self.legs = Bucket(LEG_BURST, LEG_RATE)  # leg reports and repairs (issue #13)
-        self.done = asyncio.Event()  # closed and its disconnection recorded (drain waits)
+        # Closed and its disconnection recorded; a future only once drain waits for it.
+        self.over = False
+        self.done: asyncio.Future[None] | None = None
 
     async def finished(self) -> None:
-        await self.done.wait()
+        if self.over:
+            return
+        if self.done is None:
+            self.done = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self.done)  # a waiter cancelled leaves it for any other
 
     def close_after_writes(self, code: int) -> None:
         self.close_code = code
@@ -159,7 +165,9 @@ class Connection:
                                             == Close.DRAINING)
             except Exception:
                 log.exception("could not record a disconnection")
-        self.done.set()
+        self.over = True
+        if self.done is not None:
+            self.done.set_result(None)
         if not self.ws.closed:
             self.out.finish(self.close_code or Close.GONE)
         await self.out.flush(2.0)

@@ -1,8 +1,10 @@
 """The process's one heartbeat (signalling/heartbeat.py): pings, the silence limit, the staff
-session re-check (issue #17)."""
+session re-check; and what else a connection was slimmed of (issue #17): the drain's wait
+made only when drain waits."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -12,7 +14,7 @@ from sqlalchemy import update
 from server.clock import now
 from server.store.models import StaffSession
 from signalling.heartbeat import PING_EVERY, SILENCE_LIMIT, STAFF_CHECK_BEATS
-from signalling.keys import HEARTBEAT
+from signalling.keys import HEARTBEAT, LIVE
 from tests.calls import client_peer, practitioner_peer, remote_call
 
 
@@ -102,3 +104,14 @@ async def test_the_staff_check_keeps_a_live_session_and_pings(client, app, call)
     assert not doctor.closed
     await doctor.close()
 
+
+async def test_drain_waits_for_every_connection_to_be_recorded(client, app, call):
+    doctor = await practitioner_peer(client, call.appointment.id)
+    person = await client_peer(client, call.client_token)
+    connections = tuple(app[LIVE].connections)
+    assert all(c.done is None for c in connections)  # nothing made until someone waits
+    told, *closes = await asyncio.gather(app[LIVE].drain(5.0), _closed(doctor.ws),
+                                         _closed(person.ws))
+    assert told == 2 and [code for code, _ in closes] == [4503, 4503]
+    assert all(c.over and c.done is not None and c.done.done() for c in connections)
+    await connections[0].finished()  # returns at once once over
