@@ -1,6 +1,6 @@
 """The process's one heartbeat (signalling/heartbeat.py): pings, the silence limit, the staff
 session re-check; and what else a connection was slimmed of (issue #17): the drain's wait
-made only when drain waits."""
+made only when drain waits, the WebSocket upgrade's lean 101."""
 
 from __future__ import annotations
 
@@ -103,6 +103,19 @@ async def test_the_staff_check_keeps_a_live_session_and_pings(client, app, call)
         await _ping(doctor)  # the sixth after the check, in a task of its own
     assert not doctor.closed
     await doctor.close()
+
+
+async def test_the_websocket_upgrade_carries_the_request_id_alone(client, call):
+    ws = await client.ws_connect("/signal", origin=str(client.make_url("")).rstrip("/"),
+                                 headers={"X-Request-Id": "bench-request-0001"})
+    upgrade = ws._response  # noqa: SLF001 - the 101 is not otherwise exposed
+    assert upgrade.status == 101
+    assert upgrade.headers["X-Request-Id"] == "bench-request-0001"
+    assert "Content-Security-Policy" not in upgrade.headers
+    assert "Cache-Control" not in upgrade.headers
+    await ws.close()
+    page = await client.get("/login")  # every other response keeps them
+    assert page.headers["Content-Security-Policy"] and page.headers["X-Request-Id"]
 
 
 async def test_drain_waits_for_every_connection_to_be_recorded(client, app, call):
