@@ -75,16 +75,22 @@ class Heartbeat:
     async def beat(self, moment: float) -> None:
         """One beat of every connection (awaits nothing that can wait: see `_ping`)."""
         for connection in tuple(self.connections):
-            if connection.ws.closed:
-                continue
-            connection.beats += 1
-            if moment - connection.last_heard > SILENCE_LIMIT:
-                self._close(connection, Close.HEARTBEAT, b"heartbeat lost")
-            elif (connection.beats % STAFF_CHECK_BEATS == 0
-                  and has_staff_session(connection.request)):
-                self._spawn(self._staff_check(connection))
-            else:
-                await self._ping(connection)
+            try:
+                await self._beat_one(connection, moment)
+            except Exception:  # one connection's trouble must not stop everyone's heartbeat
+                log.exception("heartbeat failed for a connection")
+
+    async def _beat_one(self, connection: Beating, moment: float) -> None:
+        if connection.ws.closed:
+            return
+        connection.beats += 1
+        if moment - connection.last_heard > SILENCE_LIMIT:
+            self._close(connection, Close.HEARTBEAT, b"heartbeat lost")
+        elif (connection.beats % STAFF_CHECK_BEATS == 0
+              and has_staff_session(connection.request)):
+            self._spawn(self._staff_check(connection))
+        else:
+            await self._ping(connection)
 
     async def _ping(self, connection: Beating) -> None:
         transport = connection.request.transport
