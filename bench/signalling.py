@@ -195,11 +195,19 @@ class Server:
                 or line.startswith("Traceback")]
 
 
+def browser() -> aiohttp.ClientSession:
+    """A browser's cookies, and no idle HTTP connection kept open: each page's connection is
+    closed once it is read (`force_close`), as a browser's is once the server's keep-alive
+    ends, so a server's memory or socket figures count the WebSockets alone."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                 connector=aiohttp.TCPConnector(force_close=True))
+
+
 async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
     """A browser-like session signed in through the login form (CSRF token included), then
     the authenticator code (every seeded account has the tests' app; each practitioner signs
     in once, so no code is used twice)."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    session = browser()
     for path, form in (("/login", {"email": email, "password": PASSWORD}),
                        ("/login/factor?next=/account", {"code": ""})):
         async with session.get(f"{base}{path}") as page:
@@ -215,7 +223,7 @@ async def sign_in(base: str, email: str) -> aiohttp.ClientSession:
 
 async def open_link(base: str, token: str) -> aiohttp.ClientSession:
     """A fresh browser that opens the client link and gives the right date of birth."""
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    session = browser()
     async with session.get(f"{base}/join/{token}") as page:
         match = CSRF_FIELD.search(await page.text())
     assert match, f"no form on the link page ({page.status})"

@@ -8,9 +8,22 @@ joined through the public interface exactly as bench/signalling.py does (sign-in
 of birth, `hello`, checklists, admission). PeerJS: pairs of sockets with ids. Then, for each
 load in turn, alternating which server goes first each round: pairs bounce candidates
 (bench/relay_load.py), and the server's CPU time (from /proc) over the messages it relayed is
-the CPU per relayed message. Memory per idle connection is the server's RSS growth over
-opening every connection, divided by their number; opening is every connection at once
-(Rapport: every admitted page reconnecting with `resume`, until all are welcomed).
+the CPU per relayed message. Opening is every connection at once (Rapport: every admitted
+page reconnecting with `resume`, until all are welcomed; PeerJS: as many new sockets with
+ids, opened at once beside the pairs already open, then closed).
+
+Memory per idle admitted connection is marginal: the server's RSS (from /proc) once the
+first half of the pairs are in, against its RSS once all are, each read after a pause of
+`SETTLE` seconds with every socket idle, divided by the connections the second half added
+(Rapport: the practitioner's and the client's, both admitted; PeerJS: two sockets with
+ids). So what the first connections cost once (imports, caches, pools, the heap's warm-up)
+is left out, and what each further idle connection costs is in, whatever made it (the
+join's leftovers and heap fragmentation included). The generator keeps no idle HTTP
+connection to either server: the sign-in, link and date of birth requests each close their
+connection once answered (`bench.signalling.browser`), as a browser's closes when the
+server's keep-alive ends, so only the WebSockets stay open. `--quick` joins
+`QUICK_MEMORY_PAIRS` pairs for this figure (a few hundred connections: fewer and the
+allocator's arenas, a MiB at a time, are all one sees), the full run 1,000.
 
 The per-connection rate limit is lifted on the Rapport server (RAPPORT_SIGNAL_BURST and
 RAPPORT_SIGNAL_RATE, so the closed loop can run); each message still goes through the bucket.
@@ -47,6 +60,8 @@ PEERJS_DIR = HERE / ".peerjs"
 PEERJS_VERSION = "1.0.2"
 HEADING = "Signalling against PeerJS"
 SERVER_CORE, LOAD_CORE = 0, 1
+SETTLE = 3.0  # seconds idle before reading a server's RSS
+QUICK_MEMORY_PAIRS = 200
 
 
 @dataclass
@@ -94,6 +109,12 @@ def proc_rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+async def settled_rss(pid: int) -> int:
+    """The server's RSS after `SETTLE` seconds in which nothing is sent to it."""
+    await asyncio.sleep(SETTLE)
+    return proc_rss_kib(pid)
 
 
 async def start_peerjs(port: int, log: Path) -> asyncio.subprocess.Process:
@@ -144,7 +165,9 @@ async def reopen(base: str, peers: list[Peer], staff_of: list[aiohttp.ClientSess
         await peer.ws.close()
     began = time.perf_counter()
 
-    async def one(peer: Peer, session: aiohttp.ClientSession, appointment: int | None) -> None:
+    async def one(peer: Peer, session: aiohttp.ClientSession | None,
+                  appointment: int | None) -> None:
+        assert session is not None  # the practitioner's, or the page's own
         again = Peer(await session.ws_connect(f"{base}/signal", origin=base), None)
         hello = {"type": "hello", "version": 1, "resume": True}
         if appointment is not None:
@@ -157,6 +180,19 @@ async def reopen(base: str, peers: list[Peer], staff_of: list[aiohttp.ClientSess
         peers, [s or p.session for s, p in zip(staff_of, peers, strict=True)], appointments,
         strict=True)))
     return time.perf_counter() - began
+
+
+async def peerjs_opening(http: aiohttp.ClientSession, base: str, count: int) -> float:
+    """Seconds to open `count` more PeerJS pairs at once (closed again after)."""
+    began = time.perf_counter()
+    pairs = await peerjs_pairs(http, base, count, "r")
+    seconds = time.perf_counter() - began
+    for pair in pairs:
+        for reader in pair.readers:
+            reader.cancel()
+        await pair.a.close()
+        await pair.b.close()
+    return seconds
 
 
 def us(cpu: float, messages: int) -> str:
@@ -180,7 +216,8 @@ async def main_async(quick: bool) -> str:
               Load("1000 pairs × 2 msg/s", 1000, 2.0, 10.0),
               Load("closed loop, 100 pairs", 100, None, 8.0)])
     rounds = 1 if quick else 2
-    most = max(load.pairs for load in loads)
+    most = max([QUICK_MEMORY_PAIRS if quick else 0] + [load.pairs for load in loads])
+    half = most // 2
     folder = Path(tempfile.mkdtemp(prefix="rapport-vs-peerjs-"))
     port, peer_port = rapport_bench.free_port(), rapport_bench.free_port()
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder}/bench.db", host="127.0.0.1",
@@ -200,16 +237,18 @@ async def main_async(quick: bool) -> str:
     pages: list[Peer] = []
     try:
         staff = [await rapport_bench.sign_in(base, email) for email in seeded.emails]
-        rss0, began = proc_rss_kib(rapport_pid), time.perf_counter()
-        ours, pages = await rapport_pairs(base, staff, seeded.rooms)
-        joined_seconds = time.perf_counter() - began
-        ours_kib = (proc_rss_kib(rapport_pid) - rss0) / (2 * most)
-        rss0 = proc_rss_kib(peerjs.pid)
         began = time.perf_counter()
-        theirs = await peerjs_pairs(http, f"http://127.0.0.1:{peer_port}", most, "p")
-        theirs_open = time.perf_counter() - began
-        theirs_kib = (proc_rss_kib(peerjs.pid) - rss0) / (2 * most)
-        await asyncio.sleep(1.0)
+        ours, pages = await rapport_pairs(base, staff, seeded.rooms[:half])
+        rss0 = await settled_rss(rapport_pid)
+        more, more_pages = await rapport_pairs(base, staff, seeded.rooms[half:])
+        ours, pages = ours + more, pages + more_pages
+        joined_seconds = time.perf_counter() - began - SETTLE
+        ours_kib = (await settled_rss(rapport_pid) - rss0) / (2 * (most - half))
+        peer_base = f"http://127.0.0.1:{peer_port}"
+        theirs = await peerjs_pairs(http, peer_base, half, "p")
+        rss0 = await settled_rss(peerjs.pid)
+        theirs += await peerjs_pairs(http, peer_base, most - half, "q")
+        theirs_kib = (await settled_rss(peerjs.pid) - rss0) / (2 * (most - half))
         results: list[tuple[Load, Figures]] = []
         for load in loads:
             figures = Figures()
@@ -231,11 +270,12 @@ async def main_async(quick: bool) -> str:
                         raise RuntimeError(f"{name} answered errors: {errors[:3]}")
                     await asyncio.sleep(0.5)
             results.append((load, figures))
-        # Opening: every Rapport page reconnects at once; PeerJS: the same number of sockets.
+        # Opening: every Rapport page reconnects at once; PeerJS: as many new sockets at once.
         staff_of = [staff[who] if i % 2 == 0 else None
                     for _a, _t, who in seeded.rooms for i in range(2)]
         appointments = [a if i % 2 == 0 else None for a, _t, _w in seeded.rooms for i in range(2)]
         ours_open = await reopen(base, pages, staff_of, appointments)
+        theirs_open = await peerjs_opening(http, peer_base, most)
     finally:
         await http.close()
         for session in staff + [p.session for p in pages if p.session is not None]:
@@ -262,16 +302,18 @@ def body(results: list[tuple[Load, Figures]], most: int, ours_kib: float, theirs
         theirs = f.cpu[p] / max(1, f.messages[p])
         rows.append(f"| CPU per relayed message, {load.name} | {us(f.cpu[r], f.messages[r])} "
                     f"| {us(f.cpu[p], f.messages[p])} | {ratio(ours, theirs)} |")
+    busiest = max((load.pairs for load, _ in results), default=0)
     for load, f in results:
-        if load.rate is not None and load.pairs == most:
+        if load.rate is not None and load.pairs == busiest:
             a, b = p99(f.rtts["Rapport"]), p99(f.rtts["PeerJS"])
             rows.append(f"| RTT p99 (two relays), {load.name} | {a * 1000:.2f} ms "
                         f"| {b * 1000:.2f} ms | {ratio(a, b)} |")
             rows.append(f"| RTT median, {load.name} | "
                         f"{statistics.median(f.rtts['Rapport']) * 1000:.2f} ms | "
                         f"{statistics.median(f.rtts['PeerJS']) * 1000:.2f} ms | |")
-    rows.append(f"| memory per idle connection ({2 * most} connections) | {ours_kib:.1f} KiB "
-                f"| {theirs_kib:.1f} KiB | {ratio(ours_kib, theirs_kib)} |")
+    rows.append(f"| memory per idle admitted connection (marginal, {2 * (most // 2)} → "
+                f"{2 * most} connections) | {ours_kib:.1f} KiB | {theirs_kib:.1f} KiB "
+                f"| {ratio(ours_kib, theirs_kib)} |")
     rows.append(f"| opening {2 * most} connections at once | {ours_open:.2f} s "
                 f"({2 * most / ours_open:.0f}/s) | {theirs_open:.2f} s "
                 f"({2 * most / theirs_open:.0f}/s) | {ratio(ours_open, theirs_open)} |")
@@ -300,7 +342,7 @@ def node_version() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small loads, under a minute")
+    parser.add_argument("--quick", action="store_true", help="small loads, a minute or two")
     parser.add_argument("--no-write", action="store_true", help="do not update the doc")
     args = parser.parse_args()
     began = time.perf_counter()

@@ -67,12 +67,19 @@ def logged_path(request: web.Request) -> str:
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """`on_response_prepare`: every response, streamed ones and raised redirects included,
-    gets the security headers and the request id before its headers are sent."""
+    gets the security headers and the request id before its headers are sent. A WebSocket's
+    101 (Switching Protocols) carries the request id alone: what follows is no document for
+    the headers to govern, and every header there is kept in memory for the socket's life
+    (issue #17)."""
+    request_id = request.get(keys.REQUEST_ID)
+    if response.status == 101:
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        return
     response.headers.update(SECURITY_HEADERS)
     settings = request.app[keys.SETTINGS]
     if settings.secure_cookies:  # the site is served over HTTPS only: browsers keep to it
         response.headers["Strict-Transport-Security"] = HSTS
-    request_id = request.get(keys.REQUEST_ID)
     if request_id:
         response.headers["X-Request-Id"] = request_id
     if not request.path.startswith("/static/"):

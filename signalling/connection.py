@@ -1,16 +1,16 @@
-"""One browser's signalling WebSocket: hello, reading, dispatching, writing, heartbeat.
+"""One browser's signalling WebSocket: hello, reading, dispatching, writing.
 
 A connection waits for `hello`, registers with the room bus, then reads messages one at a
 time: validate, check the sender's state and role, act through `Rooms`, answer errors to the
 sender only. Offers, answers and candidates take a fast path (`signalling/wire.py`). Writes go
 straight to the socket, or through a queue and a writer task when the browser reads slowly
-(`signalling/writing.py`), so a slow browser never blocks anyone else.
+(`signalling/writing.py`), so a slow browser never blocks anyone else. The process's one
+heartbeat pings it and closes it when silent (`signalling/heartbeat.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -25,20 +25,17 @@ from server.i18n import current_language
 from server.joining.members import Member, member_for_staff
 from server.store.models import ParticipantRole, ParticipantState
 from signalling import chat, desks, protocol, quality, wire
-from signalling.keys import BUS, CLEANUPS, DESK, ROOMS
+from signalling.heartbeat import PING_EVERY
+from signalling.keys import BUS, CLEANUPS, DESK, HEARTBEAT, ROOMS
 from signalling.limits import LEG_BURST, LEG_RATE, Bucket
 from signalling.protocol import Close, ErrorCode, ProtocolError
 from signalling.sessions import FINAL, iso
-from signalling.staff_check import staff_session_alive
 from signalling.writing import Writer
 
 log = logging.getLogger("rapport.signalling")
 
 HELLO_TIMEOUT = 10.0
-PING_EVERY = 20.0
-SILENCE_LIMIT = 45.0
 DROP_LIMIT = 2000
-STAFF_CHECK_BEATS = 6  # every two minutes
 
 PRACTITIONER_ONLY = {"admit", "deny", "remove", "end", "record", "repair"}
 RECORDING_KINDS = {"record", "consent", "withdraw", "recorder-offer"}
@@ -51,9 +48,9 @@ FINAL_NOTICES = {"denied": Close.GONE, "removed": Close.GONE, "ended": Close.GON
 class Connection:
     """One browser's WebSocket."""
 
-    __slots__ = ("bucket", "bus", "close_code", "done", "dropped", "id", "last_heard",
-                 "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "peers",
-                 "request", "roster_version", "rooms", "state", "stats_at", "ws",
+    __slots__ = ("beats", "bucket", "bus", "close_code", "done", "dropped", "id", "last_heard",
+                 "last_rate_error", "legs", "max_bytes", "member", "metrics", "out", "over",
+                 "peers", "request", "roster_version", "rooms", "state", "stats_at", "ws",
                  "__weakref__")  # signalling/chat.py keeps a rate bucket per connection
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
@@ -74,13 +71,20 @@ class Connection:
         self.dropped = 0
         self.last_rate_error = 0.0
         self.last_heard = time.monotonic()
+        self.beats = 0  # signalling/heartbeat.py
         self.close_code: int | None = None
         self.stats_at = 0.0  # when call-quality statistics were last stored
         self.legs = Bucket(LEG_BURST, LEG_RATE)  # leg reports and repairs (issue #13)
-        self.done = asyncio.Event()  # closed and its disconnection recorded (drain waits)
+        # Closed and its disconnection recorded; a future only once drain waits for it.
+        self.over = False
+        self.done: asyncio.Future[None] | None = None
 
     async def finished(self) -> None:
-        await self.done.wait()
+        if self.over:
+            return
+        if self.done is None:
+            self.done = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self.done)  # a waiter cancelled leaves it for any other
 
     def close_after_writes(self, code: int) -> None:
         self.close_code = code
@@ -132,33 +136,18 @@ class Connection:
     async def send(self, message: dict[str, Any]) -> None:
         await self.deliver(message)
 
-    async def heartbeat(self) -> None:
-        beats = 0
-        while not self.ws.closed:
-            await asyncio.sleep(PING_EVERY)
-            beats += 1
-            if time.monotonic() - self.last_heard > SILENCE_LIMIT:
-                self.close_code = Close.HEARTBEAT
-                await self.ws.close(code=Close.HEARTBEAT, message=b"heartbeat lost")
-                return
-            if beats % STAFF_CHECK_BEATS == 0 and not await staff_session_alive(self.request):
-                self.close_code = Close.UNAUTHENTICATED
-                await self.ws.close(code=Close.UNAUTHENTICATED, message=b"signed out")
-                return
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.ping()
-
     # --- reading --------------------------------------------------------------------------
 
     async def run(self, participant: Member | None) -> None:
-        heart = asyncio.create_task(self.heartbeat())
+        heart = self.request.app[HEARTBEAT]
+        heart.add(self)
         try:
             hello = await self._hello(participant)
             if hello is None:
                 return
             await self._read()
         finally:
-            heart.cancel()
+            heart.discard(self)
             # aiohttp cancels a handler whose peer went away: finish the bookkeeping in a
             # task of its own, so the disconnection is always recorded.
             cleanup = asyncio.ensure_future(self._cleanup())
@@ -176,7 +165,9 @@ class Connection:
                                             == Close.DRAINING)
             except Exception:
                 log.exception("could not record a disconnection")
-        self.done.set()
+        self.over = True
+        if self.done is not None:
+            self.done.set_result(None)
         if not self.ws.closed:
             self.out.finish(self.close_code or Close.GONE)
         await self.out.flush(2.0)

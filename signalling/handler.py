@@ -27,7 +27,8 @@ from server.store.keys import USER
 from signalling.bus import InProcessBus, RoomBus
 from signalling.connection import Connection
 from signalling.drain import Live
-from signalling.keys import BUS, CLEANUPS, DESK, LEGS, LIVE, ROOMS, WATCH
+from signalling.heartbeat import Heartbeat
+from signalling.keys import BUS, CLEANUPS, DESK, HEARTBEAT, LEGS, LIVE, ROOMS, WATCH
 from signalling.legs import LegDesk
 from signalling.liveness import Watch
 from signalling.recording import RecordingDesk
@@ -94,7 +95,7 @@ def make_bus(app: web.Application) -> RoomBus:
 
 async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the database's): the room bus, the room service, the liveness
-    watch."""
+    watch, the heartbeat."""
     bus = app.get(BUS) or make_bus(app)
     app[BUS] = bus
     await bus.start()
@@ -117,12 +118,14 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
                        settings.lease_seconds / 3,
                        timedelta(seconds=settings.reconnect_grace_seconds))
     watching = asyncio.create_task(app[WATCH].run())
+    beating = asyncio.create_task(app[HEARTBEAT].run())
     try:
         yield
     finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        for task in (watching, beating):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await app[DESK].close()
         await _close_sockets(app)
         pending = app[CLEANUPS]
@@ -152,6 +155,7 @@ def _gauges(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     app[keys.SOCKETS] = set[web.WebSocketResponse]()
     app[LIVE] = Live()
+    app[HEARTBEAT] = Heartbeat()
     _gauges(app)
     app.cleanup_ctx.append(rooms_ctx)
     app.on_shutdown.append(_close_sockets)

@@ -10,6 +10,13 @@ from server.staff.keys import IDENTITY
 from server.store.models import StaffSession
 
 
+def has_staff_session(request: web.Request) -> bool:
+    """Whether the connection's request came with a staff session (`staff_session_alive`
+    has something to check)."""
+    identity = request[IDENTITY]
+    return identity is not None and identity.session is not None
+
+
 async def staff_session_alive(request: web.Request) -> bool:
     """A practitioner in a call counts as active (their session's idle timer is reset);
     signing out, or the absolute lifetime ending, ends their connection."""

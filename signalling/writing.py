@@ -5,7 +5,9 @@ aiohttp writes an uncompressed frame to the transport before its first `await`, 
 write from any task keeps the order of messages; a write only waits when the transport is
 paused, and a transport with more than `DIRECT_LIMIT` bytes unsent is not written directly:
 from then on messages queue (at most `OUTBOX`) behind one writer task, which ends once the
-queue is empty. A browser that lets the queue fill is closed by its connection.
+queue is empty. A browser that lets the queue fill is closed by its connection. The queue
+itself exists only while messages wait (an empty deque is over 600 bytes, and most
+connections never need one).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Writer:
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.request, self.ws = request, ws
-        self.queue: deque[bytes | None] = deque()
+        self.queue: deque[bytes | None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.close_code: int = Close.GONE
 
@@ -47,17 +49,23 @@ class Writer:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.send_frame(frame, WSMsgType.TEXT)
                 return True
-        if len(self.queue) >= OUTBOX:
+        queue = self._queue()
+        if len(queue) >= OUTBOX:
             return False
-        self.queue.append(frame)
+        queue.append(frame)
         self._start()
         return True
 
     def finish(self, code: int) -> None:
         """Close the socket with `code` once what is queued is sent."""
         self.close_code = code
-        self.queue.append(None)
+        self._queue().append(None)
         self._start()
+
+    def _queue(self) -> deque[bytes | None]:
+        if self.queue is None:
+            self.queue = deque()
+        return self.queue
 
     def _start(self) -> None:
         if self.task is None:
@@ -75,8 +83,8 @@ class Writer:
                 await self.ws.send_frame(frame, WSMsgType.TEXT)
         finally:
             self.task = None
-            if self.ws.closed:
-                self.queue.clear()
+            if self.ws.closed or not self.queue:
+                self.queue = None
 
     async def flush(self, seconds: float) -> None:
         """Wait (at most `seconds`) for the queue to be written, then stop the writer."""
