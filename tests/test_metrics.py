@@ -88,3 +88,24 @@ async def test_readyz_fails_when_redis_is_unreachable_or_draining(aiohttp_client
         app[LIVE].draining = False
     finally:
         await split.forget(name)
+
+
+def test_the_relay_histogram_counts_like_prometheus_clients_own():
+    """The hot path's histogram (server/metrics.py `HotHistogram`) exposes the same samples
+    as prometheus-client's `Histogram` given the same observations, bounds inclusive."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from server.metrics import BUCKETS, HotHistogram
+
+    ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
+    ours = HotHistogram("h_seconds", "h", BUCKETS, ours_registry)
+    theirs = Histogram("h_seconds", "h", buckets=BUCKETS, registry=theirs_registry)
+    for value in (0.0, 0.001, 0.0011, 0.05, 0.3, 10.0, 11.0):
+        ours.observe(value)
+        theirs.observe(value)
+
+    def samples(registry):
+        return sorted(line for line in generate_latest(registry).decode().splitlines()
+                      if line.startswith("h_seconds") and "_created" not in line)
+
+    assert samples(ours_registry) == samples(theirs_registry)
