@@ -36,6 +36,7 @@ const call = {
   rosterVersion: -1,
   links: new Map(),    // peer id -> Link
   prepared: new Map(), // peer id -> Link being readied while the practitioner lets them in
+  shownOthers: null,   // how many others the status line last said were in the call
   local: new MediaStream(),
   audio: false,
   video: false,
@@ -299,10 +300,12 @@ async function rostered(m) {
   syncLinks();
   renderTiles();
   if (PRACTITIONER) renderLobby();
-  if (call.phase === "in") {
-    const others = call.roster.filter((p) => p.state === "admitted" && p.id !== call.me.id);
-    if (others.length === 0) status(PRACTITIONER ? T.practitioner_ready : T.alone);
-    else status(T.admitted);
+  // Said again only when who is in the call changes: a roster for anything else (pre-call
+  // figures, a camera turned off) must not wipe a notice such as a link that locked.
+  const others = call.roster.filter((p) => p.state === "admitted" && p.id !== call.me?.id).length;
+  if (call.phase === "in" && others !== call.shownOthers) {
+    call.shownOthers = others;
+    status(others === 0 ? (PRACTITIONER ? T.practitioner_ready : T.alone) : T.admitted);
   }
   await replayEarly();
 }
@@ -359,6 +362,7 @@ function failed(m) {
 
 function enter(phase) {
   call.phase = phase;
+  call.shownOthers = null; // the status line says the phase; the next roster says who is in
   show("checklist", phase === "checklist");
   if (phase !== "checklist") show("checklist-failed", false);
   show("waiting", phase === "waiting");
