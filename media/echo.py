@@ -17,7 +17,9 @@ import time
 from collections import defaultdict, deque
 from contextlib import suppress
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from media.turn import server_peer_config
 
 __all__ = ["EchoBusy", "EchoPeers"]
 
@@ -34,7 +36,8 @@ class EchoPeers:
     """The live echo peers of this process, under an app key (one per application)."""
 
     def __init__(self, *, max_live: int = 8, max_per_caller: int = 6,
-                 lifetime: float = 30.0) -> None:
+                 lifetime: float = 30.0, ice: RTCConfiguration | None = None) -> None:
+        self.ice = ice or server_peer_config()
         self.max_live = max_live
         self.max_per_caller = max_per_caller
         self.lifetime = lifetime
@@ -56,7 +59,7 @@ class EchoPeers:
     async def answer(self, caller: str, sdp: str) -> str:
         """Answer a browser's complete (non-trickle) offer; the answer holds all candidates."""
         self._admit(caller)
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(self.ice)
         self.live.add(pc)
 
         @pc.on("track")

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from media.passthrough import Arrival, Encoded, keep_encoded
 from media.sealed import KeyRing, SealedError
+from media.turn import server_peer_config
 from media.writer import SIZE, SUFFIX, StreamWriter
 
 log = logging.getLogger("rapport.recorder")
@@ -71,8 +72,10 @@ class _Live:
 class RecorderManager:
     """Every recorder peer of this process, by appointment; one per application."""
 
-    def __init__(self, folder: Path, keys: KeyRing, size: tuple[int, int] = SIZE) -> None:
+    def __init__(self, folder: Path, keys: KeyRing, size: tuple[int, int] = SIZE,
+                 ice: RTCConfiguration | None = None) -> None:
         self.folder = folder
+        self.ice = ice or server_peer_config()
         self.keys = keys
         self.size = size
         self.live: dict[int, _Live] = {}
@@ -116,7 +119,7 @@ class RecorderManager:
         old = live.peers.pop(participant_id, None)
         if old is not None:
             await old.close()
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(self.ice)
         live.peers[participant_id] = pc
         try:
             writer = live.writers.get(participant_id) or self._writer(live, participant_id)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from aiortc import RTCConfiguration, RTCIceServer
+
 __all__ = ["IceSettings", "TurnCredentials", "ice_servers", "ice_transport_policy",
-           "turn_credentials"]
+           "server_peer_config", "turn_credentials"]
 
 
 class IceSettings(Protocol):
@@ -82,3 +84,13 @@ def ice_servers(settings: IceSettings, participant: str, now: datetime) -> list[
 def ice_transport_policy(settings: IceSettings) -> Literal["all", "relay"]:
     """RTCConfiguration.iceTransportPolicy: "relay" sends media only through TURN."""
     return "relay" if settings.force_relay else "all"
+
+
+def server_peer_config(stun_urls: tuple[str, ...] = ()) -> RTCConfiguration:
+    """RTCConfiguration for the server's own peers (recorder, connection test): the
+    deployment's STUN servers only, none when none are configured. Never aiortc's default,
+    which asks Google's public STUN server: a lookup and a packet to a third party for every
+    peer, and where DNS does not answer, up to five seconds before the answer (and the
+    recording) can start. Browsers reach these peers on the server's own addresses, or
+    through their TURN relay; the server needs no TURN of its own."""
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=list(stun_urls))] if stun_urls else [])

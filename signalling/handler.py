@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from media.recorder import RecorderManager
+from media.turn import server_peer_config
 from server import keys
 from server.casework.keys import POLICIES
 from server.errors import N_, Forbidden, Unauthenticated
@@ -102,8 +103,8 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ROOMS] = Rooms(app[keys.DB], bus, app[POLICIES])
     app[keys.LIVE_ROOMS] = app[ROOMS]  # what the feature packages see of it
     settings = app[keys.SETTINGS]
-    recorder = RecorderManager(Path(settings.recordings_dir),
-                               key_ring(settings))
+    recorder = RecorderManager(Path(settings.recordings_dir), key_ring(settings),
+                               ice=server_peer_config(settings.stun_urls))
     app[DESK] = RecordingDesk(app[keys.DB], bus, app[POLICIES], app[keys.CATALOGUES],
                               recorder)
     app[ROOMS].on_change = app[DESK].evaluate

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.echo import EchoBusy, EchoPeers
+from media.turn import server_peer_config
 from server import keys
 from server.clock import now
 from server.errors import N_, BadRequest, Unauthenticated
@@ -134,7 +135,7 @@ async def latest_precalls_of(db: AsyncSession, appointment_ids: Collection[int]
 
 async def echo_ctx(app: web.Application) -> AsyncIterator[None]:
     """The echo peers live with the app; every one is closed at shutdown."""
-    app[ECHO] = EchoPeers()
+    app[ECHO] = EchoPeers(ice=server_peer_config(app[keys.SETTINGS].stun_urls))
     yield
     await app[ECHO].close_all()
 

@@ -135,6 +135,10 @@ async def test_three_consent_one_withdraws_and_the_file_plays(
     ring = parse_keys(settings.recording_keys, settings.recording_key_id)
     consented = {path: closed - desk.recorder.started[path]
                  for path, _, closed in desk.recorder.history}
+    for path, first, _ in desk.recorder.history:
+        if first is not None:
+            print(f"{path.name}: first frame {first - desk.recorder.started[path]:.2f}s "
+                  "after everyone's yes")
     assert len(consented) == 3
     for path, interval in consented.items():
         counts: dict[str, int] = {}
