@@ -32,6 +32,7 @@ from bench import media_senders, withdrawal
 from bench.report import DOC, write_section
 from media.recorder import RecorderManager
 from media.sealed import new_key_entry, open_sealed
+from media.turn import server_peer_config
 from server.recordings.keyring import parse_keys
 
 HEADING = "Recorder"
@@ -44,7 +45,7 @@ async def _senders(conn: Connection, streams: int, seconds: float) -> None:
     video, audio = media_senders.encode_video(), media_senders.encode_audio()
     pcs, sent = [], []
     for _ in range(streams):
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(server_peer_config())  # no lookup of a public STUN server
         for track in media_senders.tracks(video, audio):
             pc.addTrack(track)
             sent.append(track)

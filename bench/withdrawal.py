@@ -29,6 +29,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from bench import media_senders
 from bench.signalling import Live, Server, free_port, join, seed, sign_in
 from media.sealed import new_key_entry
+from media.turn import server_peer_config
 from server.settings import Settings
 
 WAIT = 60.0
@@ -75,7 +76,7 @@ class Listener:
 
 async def _to_recorder(who: Listener, request: int, media: tuple[list[bytes], list[bytes]]
                        ) -> tuple[RTCPeerConnection, asyncio.Event]:
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(server_peer_config())  # no lookup of a public STUN server
     for track in media_senders.tracks(*media):
         pc.addTrack(track)
     closed = asyncio.Event()

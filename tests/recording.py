@@ -16,6 +16,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.sealed import new_key_entry, open_sealed
+from media.turn import server_peer_config
 from media.writer import StreamWriter
 from server import keys
 from server.clock import now
@@ -129,7 +130,7 @@ class SmallVideo(VideoStreamTrack):
 
 async def send_to_recorder(peer: Peer, request: int) -> RTCPeerConnection:
     """Offer audio and video to the recorder over the signalling socket, as call.js does."""
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(server_peer_config())  # no lookup of a public STUN server
     pc.addTrack(AudioStreamTrack())
     pc.addTrack(SmallVideo())
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers every candidate

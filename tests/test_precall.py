@@ -12,6 +12,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from sqlalchemy import select
 
 from media.echo import EchoBusy, EchoPeers
+from media.turn import server_peer_config
 from server import keys
 from server.joining.precall import ECHO
 from server.store.models import AuditEvent, PrecallCheck
@@ -22,7 +23,7 @@ WITHIN = 20.0
 
 async def _browser_offer() -> tuple[RTCPeerConnection, list[Any]]:
     """A Python stand-in for the browser: audio and video tracks, a complete offer."""
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(server_peer_config())  # no lookup of a public STUN server
     received: list[Any] = []
     pc.on("track", received.append)
     pc.addTrack(AudioStreamTrack())

@@ -16,10 +16,10 @@ from media.echo import EchoPeers
 from media.recorder import RecorderManager
 from media.sealed import KeyRing, new_key_entry
 from media.turn import server_peer_config
-from server.recordings.keyring import parse_keys
-from signalling.keys import DESK
 from server import keys
 from server.joining.precall import ECHO
+from server.recordings.keyring import parse_keys
+from signalling.keys import DESK
 from tests.recording import recording_settings
 
 STUN = ("stun:127.0.0.1:3478",)
