@@ -1,4 +1,5 @@
-"""TURN credentials for browsers: the TURN REST API scheme that coturn checks.
+"""ICE configuration: TURN credentials for browsers (the TURN REST API scheme that coturn
+checks), and the configuration of the server's own aiortc peers (`server_peer_config`).
 
 coturn started with `--use-auth-secret --static-auth-secret=SECRET` accepts any username of the
 form `EXPIRY:NAME` (EXPIRY in Unix seconds) whose password is base64(HMAC-SHA1(SECRET,

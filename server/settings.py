@@ -61,7 +61,8 @@ class Settings:
     invitation_after_minutes: int = 120
     # Wrong dates of birth a client may enter before their link locks.
     invitation_max_attempts: int = 5
-    # ICE: STUN and TURN addresses given to browsers
+    # ICE: STUN and TURN addresses given to browsers; the STUN ones also to the server's own
+    # peers (recorder, pre-call echo), which otherwise ask no STUN server at all
     # ("stun:host:3478", "turn:host:3478?transport=udp").
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
