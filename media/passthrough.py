@@ -20,7 +20,10 @@ from typing import Any
 
 import aiortc.rtcrtpreceiver as receiving
 from aiortc import MediaStreamTrack, RTCRtpReceiver
-from aiortc.codecs import get_decoder
+from aiortc.codecs import get_decoder, is_rtx
+from aiortc.rtp import RtcpSrPacket
+
+from media.lipsync import TrackClock, mapped_origin
 
 log = logging.getLogger("rapport.recorder")
 
@@ -54,21 +57,38 @@ class Encoded:
 
 
 class Arrival:
-    """When a track's first RTP packet arrived, and its SSRC (to ask it for key frames)."""
+    """A received track's clocks (`media.lipsync`: its first arrival, its sender's reports)
+    and its SSRC (to ask it for key frames)."""
 
     def __init__(self, receiver: RTCRtpReceiver, frames: asyncio.Queue[Any]) -> None:
         self.receiver = receiver
         self.frames = frames  # the track's own queue (None at its end)
-        self.first: float | None = None  # monotonic seconds
+        self.clock = TrackClock()
         self.ssrc: int | None = None
-        handle = receiver._handle_rtp_packet
+        handle_rtp, handle_rtcp = receiver._handle_rtp_packet, receiver._handle_rtcp_packet
 
         async def noted(packet: Any, arrival_time_ms: int) -> None:
-            if self.first is None:
-                self.first, self.ssrc = time.monotonic(), packet.ssrc
-            await handle(packet, arrival_time_ms)
+            # The stream's own packets: a browser's first may be retransmission (RTX)
+            # padding, probing the bandwidth on another SSRC.
+            if self.ssrc is None and not _is_rtx(receiver, packet.payload_type):
+                self.clock.anchor, self.ssrc = time.monotonic(), packet.ssrc
+            await handle_rtp(packet, arrival_time_ms)
+            if self.clock.origin is None:
+                self.clock.origin = mapped_origin(receiver)
+
+        async def reported(packet: Any) -> None:
+            if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.ssrc:
+                info = packet.sender_info
+                self.clock.reported(info.ntp_timestamp, info.rtp_timestamp)
+            await handle_rtcp(packet)
 
         receiver._handle_rtp_packet = noted  # type: ignore[method-assign]
+        receiver._handle_rtcp_packet = reported  # type: ignore[method-assign]
+
+    @property
+    def first(self) -> float | None:
+        """When the track's first packet arrived (monotonic seconds)."""
+        return self.clock.anchor
 
     def waiting(self) -> tuple[list[Any], bool]:
         """The frames already queued, without waiting; and whether the track ended."""
@@ -84,6 +104,12 @@ class Arrival:
         """A picture loss indication: the sender answers with a key frame."""
         if self.ssrc is not None:
             await self.receiver._send_rtcp_pli(self.ssrc)
+
+
+def _is_rtx(receiver: RTCRtpReceiver, payload_type: int) -> bool:
+    codecs = getattr(receiver, "_RTCRtpReceiver__codecs", {})
+    codec = codecs.get(payload_type)
+    return codec is not None and is_rtx(codec)
 
 
 class _Direct:

@@ -85,6 +85,7 @@ class RecorderManager:
         # each file should cover (tests compare it with the file's own duration).
         self.history: list[tuple[Path, float | None, float]] = []
         self.started: dict[Path, float] = {}  # each finished file: when its segment began
+        self.in_sync: set[Path] = set()  # finished files timed by their sender's reports
 
     def available(self) -> bool:
         try:
@@ -186,9 +187,10 @@ class RecorderManager:
                 if len(backlog) >= BACKLOG and not await self._wrote(
                         appointment_id, live, backlog.popleft()):
                     return
-                anchor = arrival.first or writer.first_at
+                if arrival.clock.anchor is None:  # another aiortc: timed from here
+                    arrival.clock.anchor = writer.first_at
                 backlog.append(loop.run_in_executor(writer.pool, writer.write_many,
-                                                    track.kind, frames, anchor))
+                                                    track.kind, frames, arrival.clock))
         finally:
             for pending in backlog:  # their errors were already reported, or do not matter
                 pending.add_done_callback(_observe)
@@ -263,6 +265,8 @@ class RecorderManager:
             paths.append(writer.path)
             self.history.append((writer.path, writer.first_at, live.closed_at or 0.0))
             self.started[writer.path] = live.started_at
+            if writer.synced:
+                self.in_sync.add(writer.path)
         return paths
 
     async def close(self) -> None:

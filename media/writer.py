@@ -4,11 +4,14 @@ VP8 and Opus frames (`media.passthrough.Encoded`) are written as received, witho
 the file holds the quality the browser sent, and writing costs next to nothing. Frames of
 other codecs arrive decoded and are re-encoded (VP8 / Opus), the only transcoding left.
 
-Timing: each frame's time is its RTP time from its track's first frame, plus when that
-track's first packet arrived, so sound and picture keep the offset they had on the wire and
-a gap in sending stays a gap. The header waits for a key frame of the video (the reader asks
-for one) so the file begins decodable; sound received meanwhile is kept. Everything runs in
-the writer's one thread, straight into a `SealedWriter`: nothing unencrypted reaches the disk.
+Timing (`media.lipsync`): where the sender has reported its clocks for every track (RTCP
+sender reports), each frame's time is when it was captured, on the one wall clock the
+sender's sound and picture share, so they stay in sync; otherwise it is its RTP time from its
+track's first frame plus when that track's first packet arrived. Either way a gap in sending
+stays a gap. The header waits for a key frame of the video (the reader asks for one) and for
+every track's first report, so the file begins decodable and in sync; what is received
+meanwhile is kept. Everything runs in the writer's one thread, straight into a
+`SealedWriter`: nothing unencrypted reaches the disk.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, BinaryIO
 
 import av
 
+from media.lipsync import TrackClock
 from media.passthrough import Encoded
 from media.sealed import SealedWriter
 
@@ -29,6 +33,9 @@ FORMAT = "webm"
 SUFFIX = ".webm.sealed"
 SUFFIXES = (SUFFIX, ".mkv.sealed")  # files written before WebM were Matroska
 HEADER_WAIT = 3.0  # seconds of media held for a video key frame before writing without video
+# Seconds held for every track's first sender report (browsers send audio's every 5 s, the
+# first about 2.5 s in) before timing the file by arrival instead.
+SYNC_WAIT = 6.0
 _MS = Fraction(1, 1000)
 _AUDIO_RATE = 48000
 
@@ -75,7 +82,9 @@ class StreamWriter:
         self.expected: list[str] = []  # track kinds, in the order they arrived
         self.streams: dict[str, Any] = {}
         self.copied: dict[str, bool] = {}  # kind → written as received (else re-encoded)
-        self.pending: list[tuple[str, Any, float]] = []  # before the header
+        self.pending: list[tuple[str, Any, TrackClock]] = []  # before the header
+        self.clocks: dict[str, TrackClock] = {}
+        self.synced = False  # timed by the sender's reports (else by arrival)
         self.origin = 0.0
         self.last: dict[str, int] = {}
         self.resampler: Any = None
@@ -93,25 +102,37 @@ class StreamWriter:
         if kind not in self.expected:
             self.expected.append(kind)
 
-    def write_many(self, kind: str, items: list[Any], anchor: float) -> None:
-        """In the writer's thread: frames of one track (`anchor`: its first arrival)."""
+    def write_many(self, kind: str, items: list[Any], clock: TrackClock) -> None:
+        """In the writer's thread: frames of one track, timed by its `clock`."""
         started = time.thread_time()
         try:
             for item in items:
-                self.write(kind, item, anchor)
+                self.write(kind, item, clock)
         finally:
             self.busy += time.thread_time() - started
 
-    def write(self, kind: str, item: Any, anchor: float) -> None:
+    def write(self, kind: str, item: Any, clock: TrackClock) -> None:
         """One frame (the writer's thread, or a test's)."""
         if self.started:
-            self._write(kind, item, anchor)
+            self._write(kind, item, clock)
             return
-        self.pending.append((kind, item, anchor))
-        waited = time.monotonic() - min(a for _, _, a in self.pending)
-        if all(any(k == kind and _ready(i) for k, i, _ in self.pending)
-               for kind in self.expected) or waited > HEADER_WAIT:
+        self.clocks.setdefault(kind, clock)
+        self.pending.append((kind, item, clock))
+        waited = time.monotonic() - min(c.anchor or 0.0 for c in self.clocks.values())
+        ready = all(any(k == kind and _ready(i) for k, i, _ in self.pending)
+                    for kind in self.expected)
+        synced = all(kind in self.clocks and self.clocks[kind].synced
+                     for kind in self.expected)
+        if (ready and (synced or waited > SYNC_WAIT)) or waited > HEADER_WAIT and not ready:
             self._start()
+
+    def _time(self, item: Any, clock: TrackClock) -> float:
+        """A frame's time, on the clock the file is timed by."""
+        if self.synced and isinstance(item, Encoded):
+            captured = clock.captured(item.timestamp, item.clock_rate)
+            if captured is not None:
+                return captured
+        return (clock.anchor or 0.0) + _seconds(item)
 
     def _start(self) -> None:
         firsts: dict[str, Any] = {}
@@ -122,13 +143,19 @@ class StreamWriter:
             return
         for kind in sorted(firsts, key=lambda k: k != "video"):
             self._add(kind, firsts[kind])
-        self.origin = min(a for k, _, a in self.pending if k in firsts)
+        self.synced = all(self.clocks[kind].synced and isinstance(firsts[kind], Encoded)
+                          for kind in firsts)
         pending, self.pending = self.pending, []
-        for kind, item, anchor in sorted(pending, key=lambda p: p[2] + _seconds(p[1])):
-            if kind not in self.streams or (kind not in self.last and not _ready(item)):
+        timed = sorted(((self._time(item, clock), kind, item, clock)
+                        for kind, item, clock in pending if kind in firsts),
+                       key=lambda p: p[0])
+        self.origin = timed[0][0]
+        for _, kind, item, clock in timed:
+            if kind not in self.last and not _ready(item):
                 self.dropped += 1  # video before its first key frame cannot be decoded
                 continue
-            self._write(kind, item, anchor)
+            self._write(kind, item, clock)
+        self.dropped += len(pending) - len(timed)
 
     def _add(self, kind: str, first: Any) -> None:
         copied = isinstance(first, Encoded)
@@ -144,12 +171,12 @@ class StreamWriter:
             stream = self.container.add_stream("libopus", rate=_AUDIO_RATE)
         self.streams[kind], self.copied[kind] = stream, copied
 
-    def _write(self, kind: str, item: Any, anchor: float) -> None:
+    def _write(self, kind: str, item: Any, clock: TrackClock) -> None:
         stream = self.streams.get(kind)
         if stream is None:
             self.dropped += 1  # a track that began after the header
             return
-        at = anchor - self.origin + _seconds(item)
+        at = self._time(item, clock) - self.origin
         if isinstance(item, Encoded):
             packet = av.Packet(item.data)
             packet.stream, packet.time_base = stream, _MS

@@ -71,7 +71,7 @@ class RedisBus(RoomBus):
             with contextlib.suppress(asyncio.CancelledError):
                 await self.reader
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 8.2
         await self.lease.close()
         await self.redis.aclose()
 

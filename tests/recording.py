@@ -15,6 +15,7 @@ import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from media.lipsync import TrackClock
 from media.sealed import new_key_entry, open_sealed
 from media.turn import server_peer_config
 from media.writer import StreamWriter
@@ -197,19 +198,19 @@ async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
                           (160, 120))
     writer.add_stream("video")
     writer.add_stream("audio")
-    anchor = time.monotonic()
+    clock = TrackClock(time.monotonic())
     for i in range(int(30 * seconds)):  # 30 fps video and 20 ms of sound, interleaved
         frame = av.VideoFrame(160, 120, "yuv420p")
         for plane in frame.planes:
             plane.update(os.urandom(plane.buffer_size) if noise else bytes(plane.buffer_size))
         frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
-        writer.write("video", frame, anchor)
+        writer.write("video", frame, clock)
         for j in range(i * 5 // 3, (i + 1) * 5 // 3):
             sound = av.AudioFrame(format="s16", layout="stereo", samples=960)
             for plane in sound.planes:
                 plane.update(bytes(plane.buffer_size))
             sound.sample_rate, sound.pts, sound.time_base = 48000, j * 960, Fraction(1, 48000)
-            writer.write("audio", sound, anchor)
+            writer.write("audio", sound, clock)
     writer.finish()
     writer.pool.shutdown()
     return row.id

@@ -140,6 +140,9 @@ async def test_three_consent_one_withdraws_and_the_file_plays(
             print(f"{path.name}: first frame {first - desk.recorder.started[path]:.2f}s "
                   "after everyone's yes")
     assert len(consented) == 3
+    # Each file is timed by its browser's RTCP sender reports (capture times on the one
+    # clock its sound and picture share), not by when each track's first packet arrived.
+    assert desk.recorder.in_sync == set(consented)
     for path, interval in consented.items():
         counts: dict[str, int] = {}
         codecs, last = probe(decrypt(path, ring), counts)
