@@ -28,11 +28,19 @@ class TrackClock:
         # The RTP time the frames' timestamps count from (aiortc maps the first to 0).
         self.origin: int | None = None
         self.report: tuple[float, int] | None = None  # the latest (NTP seconds, RTP time)
+        # The sender's clock to the recorder's (monotonic): the least of each report's
+        # arrival less its NTP time, i.e. the clocks' difference plus the quickest delivery.
+        self.offset: float | None = None
 
-    def reported(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        """A sender report for this track's stream (on the event loop; read in the writer's
-        thread, which sees either report whole)."""
-        self.report = (ntp_timestamp / _NTP_UNIT, rtp_timestamp)
+    def reported(self, ntp_timestamp: int, rtp_timestamp: int,
+                 arrived: float | None = None) -> None:
+        """A sender report for this track's stream, arrived at monotonic time `arrived` (on
+        the event loop; read in the writer's thread, which sees either report whole)."""
+        ntp = ntp_timestamp / _NTP_UNIT
+        self.report = (ntp, rtp_timestamp)
+        if arrived is not None:
+            self.offset = arrived - ntp if self.offset is None else min(self.offset,
+                                                                        arrived - ntp)
 
     @property
     def synced(self) -> bool:

@@ -79,7 +79,8 @@ class Arrival:
         async def reported(packet: Any) -> None:
             if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.ssrc:
                 info = packet.sender_info
-                self.clock.reported(info.ntp_timestamp, info.rtp_timestamp)
+                self.clock.reported(info.ntp_timestamp, info.rtp_timestamp,
+                                    time.monotonic())
             await handle_rtcp(packet)
 
         receiver._handle_rtp_packet = noted  # type: ignore[method-assign]

@@ -35,6 +35,10 @@ log = logging.getLogger("rapport.recorder")
 
 BACKLOG = 200  # frames handed to the writer and not yet written before reading waits
 KEYFRAME_EVERY = 0.5  # seconds between key frame requests until the first one arrives
+# After it, a key frame at least this often (asked for at most once a second, as Galène's
+# disk writer does): somewhere to start decoding for each cue of the seek index, so a
+# seek lands within this of where it was aimed. Browsers otherwise send one only on loss.
+SEEK_EVERY = 5.0
 
 FailureHook = Callable[[int, str], Awaitable[None]]
 
@@ -153,7 +157,9 @@ class RecorderManager:
     def _writer(self, live: _Live, participant_id: int) -> StreamWriter:
         live.folder.mkdir(parents=True, exist_ok=True)
         path = live.folder / f"seg{live.segment:03d}-p{participant_id}{SUFFIX}"
-        return StreamWriter(path, live.key_id, live.key, self.size)
+        writer = StreamWriter(path, live.key_id, live.key, self.size)
+        writer.epoch = live.started_at
+        return writer
 
     async def _read(self, appointment_id: int, live: _Live, writer: StreamWriter,
                     track: MediaStreamTrack, arrival: Arrival) -> None:
@@ -163,7 +169,7 @@ class RecorderManager:
         loop = asyncio.get_running_loop()
         backlog: collections.deque[asyncio.Future[None]] = collections.deque()
         keyframe = track.kind != "video"
-        asked = 0.0
+        asked = last_key = 0.0
         ended = False
         try:
             while not ended:
@@ -175,10 +181,16 @@ class RecorderManager:
                 frames = [first, *more]
                 if writer.first_at is None:
                     writer.first_at = time.monotonic()
-                if not keyframe:  # ask until one comes, so the file begins decodable
-                    keyframe = any(not isinstance(f, Encoded) or f.keyframe for f in frames)
-                    if not keyframe and time.monotonic() - asked > KEYFRAME_EVERY:
-                        asked = time.monotonic()
+                if track.kind == "video":
+                    # Ask until one comes, so the file begins decodable; then now and then.
+                    # (Decoded frames count: the re-encoder makes key frames of its own.)
+                    moment = time.monotonic()
+                    if any(not isinstance(f, Encoded) or f.keyframe for f in frames):
+                        keyframe, last_key = True, moment
+                    due = (moment - last_key > SEEK_EVERY and moment - asked > 1.0
+                           if keyframe else moment - asked > KEYFRAME_EVERY)
+                    if due:
+                        asked = moment
                         await arrival.ask_keyframe()
                 while backlog and backlog[0].done():
                     if not await self._wrote(appointment_id, live, backlog.popleft()):

@@ -27,6 +27,7 @@ import av
 from media.lipsync import TrackClock
 from media.passthrough import Encoded
 from media.sealed import SealedWriter
+from media.seek_index import SeekIndex
 
 SIZE = (640, 480)  # the size re-encoded video is scaled to (sent VP8 keeps its own)
 FORMAT = "webm"
@@ -41,12 +42,15 @@ _AUDIO_RATE = 48000
 
 
 class _NoSeek:
-    """PyAV writes a streaming (non-seekable) WebM file through this: never rewrites."""
+    """PyAV writes a streaming (non-seekable) WebM file through this: never rewrites; what
+    it writes is watched for the seek index (`media.seek_index`)."""
 
-    def __init__(self, sink: SealedWriter) -> None:
+    def __init__(self, sink: SealedWriter, index: SeekIndex) -> None:
         self.sink = sink
+        self.index = index
 
     def write(self, data: bytes) -> int:
+        self.index.feed(bytes(data))
         return self.sink.write(data)
 
     def flush(self) -> None:
@@ -78,7 +82,12 @@ class StreamWriter:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self.raw: BinaryIO = path.open("xb")
         self.sealed = SealedWriter(self.raw, key_id, key)
-        self.container: Any = av.open(_NoSeek(self.sealed), mode="w", format=FORMAT)
+        self.index = SeekIndex()
+        self.container: Any = av.open(_NoSeek(self.sealed, self.index), mode="w",
+                                      format=FORMAT)
+        # When the file's part of the recording began (monotonic seconds; the recorder sets
+        # it), so the file can say when, in that part, it began (side by side in step).
+        self.epoch: float | None = None
         self.expected: list[str] = []  # track kinds, in the order they arrived
         self.streams: dict[str, Any] = {}
         self.copied: dict[str, bool] = {}  # kind → written as received (else re-encoded)
@@ -171,6 +180,19 @@ class StreamWriter:
             stream = self.container.add_stream("libopus", rate=_AUDIO_RATE)
         self.streams[kind], self.copied[kind] = stream, copied
 
+    def _start_ms(self) -> int | None:
+        """When the file's first frame came, in ms from `epoch`, on the recorder's clock
+        (the sender's clock through its reports' arrival, when the file is timed by them)."""
+        if self.epoch is None or not self.started:
+            return None
+        began = self.origin
+        if self.synced:
+            offsets = [c.offset for c in self.clocks.values() if c.offset is not None]
+            if not offsets:
+                return None
+            began += min(offsets)
+        return round((began - self.epoch) * 1000)
+
     def _write(self, kind: str, item: Any, clock: TrackClock) -> None:
         stream = self.streams.get(kind)
         if stream is None:
@@ -219,6 +241,7 @@ class StreamWriter:
                     for packet in stream.encode(None):
                         self.container.mux(packet)
             self.container.close()
+            self.sealed.write(self.index.tail(self._start_ms()))
             self.sealed.close()
         finally:
             self.raw.close()

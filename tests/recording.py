@@ -17,6 +17,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.lipsync import TrackClock
 from media.sealed import new_key_entry, open_sealed
+from media.seek_index import overlay, read_footer
 from media.turn import server_peer_config
 from media.writer import StreamWriter
 from server import keys
@@ -146,6 +147,13 @@ def decrypt(path: Path, ring) -> bytes:
         return b"".join(open_sealed(fh, ring.keys))
 
 
+def served(plain: bytes) -> bytes:
+    """A file's plaintext as Rapport serves it: its footer's patch laid over the front (a
+    length and a seek index, `media.seek_index`)."""
+    footer = read_footer(lambda first, last: plain[first:last + 1], len(plain))
+    return b"".join(overlay([plain], 0, footer))
+
+
 def probe(data: bytes, counts: dict[str, int] | None = None
           ) -> tuple[dict[str, str], dict[str, float]]:
     """Codec per stream type, and the last timestamp (seconds) of each."""
@@ -194,11 +202,20 @@ async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
     folder = Path(settings.recordings_dir) / row.file_path
     folder.mkdir(parents=True, exist_ok=True)
     ring = parse_keys(settings.recording_keys, settings.recording_key_id)
-    writer = StreamWriter(folder / RECORDING_FILE, ring.current, ring.keys[ring.current],
-                          (160, 120))
+    write_sealed(folder / RECORDING_FILE, ring, seconds=seconds, noise=noise)
+    return row.id
+
+
+def write_sealed(path: Path, ring, *, seconds: float = 1.0, noise: bool = False,
+                 began: float = 0.0) -> None:
+    """One person's sealed WebM file (re-encoded test pictures and silence), which says it
+    began `began` seconds into its part of the recording."""
+    writer = StreamWriter(path, ring.current, ring.keys[ring.current], (160, 120))
     writer.add_stream("video")
     writer.add_stream("audio")
-    clock = TrackClock(time.monotonic())
+    anchor = time.monotonic()
+    clock = TrackClock(anchor)
+    writer.epoch = anchor - began
     for i in range(int(30 * seconds)):  # 30 fps video and 20 ms of sound, interleaved
         frame = av.VideoFrame(160, 120, "yuv420p")
         for plane in frame.planes:
@@ -213,4 +230,3 @@ async def sealed_recording(db, app, appointment, *, seconds: float = 1.0,
             writer.write("audio", sound, clock)
     writer.finish()
     writer.pool.shutdown()
-    return row.id

@@ -5,10 +5,12 @@ viewing (in the client's access log), and recordings that may no longer be playe
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 from pathlib import Path
 
+import av
 from sqlalchemy import select
 
 from consent.wording import KEEP_VERSION
@@ -17,11 +19,12 @@ from server import keys
 from server.clock import now
 from server.recordings.keyring import key_ring
 from server.store.models import Appointment, AppointmentKind, AuditEvent, Recording, RecordingState
-from tests.recording import RECORDING_FILE, decrypt, sealed_recording
+from tests.recording import RECORDING_FILE, decrypt, sealed_recording, served
 
 
 async def _recording(db, app, world, *, small_chunks: bool = True, **kw) -> tuple[int, bytes]:
-    """A finished recording of alice's client a1; its id and its file's plaintext."""
+    """A finished recording of alice's client a1; its id and its file's plaintext as served
+    (with its footer's patch laid over)."""
     async with db.begin() as s:
         appointment = Appointment(
             client_id=world.clients["a1"].id, practitioner_id=world.users["alice"].id,
@@ -40,7 +43,7 @@ async def _recording(db, app, world, *, small_chunks: bool = True, **kw) -> tupl
                                   every=None)
             writer.write(plain)
             writer.close()
-    return rid, plain
+    return rid, served(plain)
 
 
 async def _change(db, rid: int, **values) -> None:
@@ -73,6 +76,8 @@ async def test_ranges_give_back_exactly_the_plaintext(client, app, db, world, lo
     url = await _media_url(staff, rid)
     whole = await staff.get(url)
     assert whole.status == 200 and await whole.read() == plain
+    with av.open(io.BytesIO(plain)) as container:  # served with its length
+        assert container.duration is not None and 1.8e6 <= container.duration <= 2.2e6
     assert whole.headers["Accept-Ranges"] == "bytes"
     assert whole.headers["Content-Length"] == str(size)
     for header, first, last in [
@@ -222,11 +227,21 @@ async def test_several_files_side_by_side(client, app, db, world, login):
     text = await page.text()
     sources = [s.replace("&amp;", "&") for s in re.findall(r'<video[^>]* src="([^"]+)"', text)]
     assert page.status == 200 and len(sources) == 2 and "Play all" in text
+    # Each file says when it began in the part, so "Play all" keeps them in step.
+    assert re.findall(r'<video[^>]* data-start="([^"]+)"', text) == ["0.000", "0.000"]
+    assert "Play all keeps everyone in step" in text
     viewings = {re.search(r"viewing=([\w-]+)", s)[1] for s in sources}  # type: ignore[index]
     assert len(viewings) == 1  # one viewing for the page, audited once per file
     for source in sources:
         response = await staff.get(source, headers={"Range": "bytes=0-"})
         assert response.status == 206 and await response.read() == plain
     assert sorted(p.detail["file"] for p in await _plays(db)) == sorted([RECORDING_FILE, other])
+    # A file cut short (no footer) does not say when it began: no promise of step.
+    cut = folder / "seg001-p999998.webm.sealed"
+    cut.write_bytes((folder / RECORDING_FILE).read_bytes()[:-40])
+    text = await (await staff.get(f"/recordings/{rid}/play?file={RECORDING_FILE}"
+                                  f"&file={cut.name}")).text()
+    assert len(re.findall(r'<video[^>]* data-start="', text)) == 1
+    assert "may be a few seconds apart" in text
     many = "&".join(f"file={RECORDING_FILE}{'x' * i}" for i in range(5))
     assert (await staff.get(f"/recordings/{rid}/play?{many}")).status == 400

@@ -57,6 +57,8 @@ async def test_the_practitioner_plays_it_back_and_it_is_audited(client, app, db,
     with av.open(io.BytesIO(data)) as container:
         assert {s.type: s.codec_context.name for s in container.streams} == {
             "video": "vp8", "audio": "opus"}
+        # Written as a stream, served with its length and seek index (media/seek_index.py).
+        assert container.duration is not None and 1.8e6 <= container.duration <= 2.2e6
         last = max(float(p.pts * p.time_base) for p in container.demux() if p.pts is not None)
     assert 1.8 <= last <= 2.1
     [view] = await _audits(db, "recording.view")

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.sealed import SealedError
 from media.sealed_ranges import SealedIndex, is_complete, read_range
+from media.seek_index import Footer, overlay
 from media.writer import media_type
 from server import keys
 from server.clock import now
@@ -66,6 +67,7 @@ class Player:
     person: Participant | None
     media: str
     complete: bool  # False: the file ends early (cut short by a crash)
+    start: float | None  # when the file began, seconds into its part (None: not known)
 
 
 class RangeNotSatisfiable(AppError):
@@ -120,13 +122,15 @@ async def playback_page(request: web.Request) -> web.Response:
         contact_id = await db.scalar(select(ContactRecord.contact_id).where(
             ContactRecord.appointment_id == appointment.id))
     ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
-    complete = [await _complete(request, path, ring) for path in paths]
+    known = [await _complete(request, path, ring) for path in paths]
     viewing = secrets.token_urlsafe(12)  # one viewing for every file of the page
     media = request.app.router["api-recording-media"].url_for(id=str(row.id))
-    players = [Player(name, person, str(media.with_query(file=name, viewing=viewing)), whole)
-               for name, person, whole in zip(names, people, complete, strict=True)]
+    players = [Player(name, person, str(media.with_query(file=name, viewing=viewing)), whole,
+                      start)
+               for name, person, (whole, start) in zip(names, people, known, strict=True)]
+    in_step = all(p.start is not None for p in players)
     return render(request, "recording_play.html", recording=row, players=players,
-                  contact_id=contact_id, zone=_zone(request))
+                  contact_id=contact_id, zone=_zone(request), in_step=in_step)
 
 
 @allow(Role.PRACTITIONER, Role.SUPERVISOR)
@@ -148,12 +152,13 @@ async def recording_media(request: web.Request) -> web.StreamResponse:
             path = _file(files, name)
             seen = (user.id, row.id, name, viewing)
             fh, index = await _indexed(request, path)
+            footer = await _footer(request, path, fh)
             wanted = _wanted(request, index)
             if not viewings.known(seen):
                 audit.record(db, request, "recording.play", "recording", row.id,
                              client_id=appointment.client_id, file=name, viewing=viewing)
         viewings.audited(seen)  # only once the entry is committed
-        return await _send(request, fh, index, name, wanted)
+        return await _send(request, fh, index, name, wanted, footer)
     finally:
         if fh is not None:
             fh.close()
@@ -173,16 +178,31 @@ async def _indexed(request: web.Request, path: Path) -> tuple[BinaryIO, SealedIn
         raise
 
 
-async def _complete(request: web.Request, path: Path, ring: dict[str, bytes]) -> bool:
-    """Whether the file ends with its final chunk (its last chunk decrypted to know)."""
+async def _footer(request: web.Request, path: Path, fh: BinaryIO) -> Footer | None:
+    """The file's seek index footer (`media.seek_index`), None if it has none."""
+    ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
+    try:
+        return await request.app[INDEXES].footer(path, fh, ring)
+    except SealedError as exc:
+        raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
+                                  problem=str(exc)) from None
+
+
+async def _complete(request: web.Request, path: Path, ring: dict[str, bytes]
+                    ) -> tuple[bool, float | None]:
+    """Whether the file ends with its final chunk (its last chunk decrypted to know), and
+    when it began in its part of the recording (seconds; None if the file does not say)."""
     fh, index = await _indexed(request, path)
     try:
-        return await asyncio.to_thread(is_complete, fh, index, ring)
+        whole = await asyncio.to_thread(is_complete, fh, index, ring)
+        footer = await _footer(request, path, fh) if whole else None
     except SealedError as exc:
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
     finally:
         fh.close()
+    start = footer.start_ms if footer is not None else None
+    return whole, None if start is None else start / 1000
 
 
 def _wanted(request: web.Request, index: SealedIndex) -> ByteRange | None:
@@ -197,7 +217,7 @@ def _wanted(request: web.Request, index: SealedIndex) -> ByteRange | None:
 
 
 async def _send(request: web.Request, fh: BinaryIO, index: SealedIndex, name: str,
-                wanted: ByteRange | None) -> web.StreamResponse:
+                wanted: ByteRange | None, footer: Footer | None) -> web.StreamResponse:
     first, last = (wanted.first, wanted.last) if wanted else (0, index.size - 1)
     response = web.StreamResponse(status=206 if wanted else 200, headers={
         "Content-Type": media_type(name), "Accept-Ranges": "bytes", "Cache-Control": "no-store",
@@ -206,7 +226,9 @@ async def _send(request: web.Request, fh: BinaryIO, index: SealedIndex, name: st
         response.headers["Content-Range"] = wanted.content_range
     response.content_length = last - first + 1
     ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
-    pieces = read_range(fh, index, ring, first, last) if last >= first else iter(())
+    # The footer's patch gives the player the file's length and its seek index.
+    pieces = overlay(read_range(fh, index, ring, first, last), first, footer) \
+        if last >= first else iter(())
     try:
         piece = await asyncio.to_thread(next, pieces, None)
     except SealedError as exc:

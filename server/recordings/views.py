@@ -22,11 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.sealed import SealedError, open_sealed
+from media.seek_index import overlay
 from media.writer import SUFFIXES, media_type
 from server import keys
 from server.clock import now
 from server.errors import N_, AppError, NotFound
 from server.recordings.availability import ensure_playable
+from server.recordings.indexes import INDEXES
 from server.recordings.keyring import key_ring
 from server.recordings.lifecycle import folder_of
 from server.staff.access import allow
@@ -178,7 +180,13 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
                      client_id=appointment.client_id, file=name)
     settings = request.app[keys.SETTINGS]
     ring = key_ring(settings)
-    chunks = _decrypting(files[name], ring.keys)
+    try:  # its seek index footer, laid over the front: a length and Cues in any player
+        with files[name].open("rb") as fh:
+            footer = await request.app[INDEXES].footer(files[name], fh, ring.keys)
+    except SealedError as exc:
+        raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
+                                  problem=str(exc)) from None
+    chunks = overlay(_decrypting(files[name], ring.keys), 0, footer)
     try:
         first = await asyncio.to_thread(next, chunks, b"")
     except SealedError as exc:

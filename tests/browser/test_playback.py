@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from server import keys
 from server.clock import now
+from server.recordings.keyring import parse_keys
 from server.store.models import Appointment, AppointmentKind, AuditEvent, Recording
 from tests.browser.conftest import LiveServer, NewContext, sign_in
 from tests.browser.test_call_access import no_violations
 from tests.conftest import World
-from tests.recording import RECORDING_FILE, sealed_recording
+from tests.recording import RECORDING_FILE, sealed_recording, write_sealed
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +70,9 @@ async def test_a_recording_plays_seeks_and_is_audited_once(
     await page.goto(f"/recordings/{rid}/play?file={RECORDING_FILE}")
     assert await page.get_by_role("heading", name="Play a recording").is_visible()
     await _until(page, lambda v: v["ready"] >= 1, "metadata loaded")
+    # Written as a stream, served with its length (the seek index's patch): a seek bar.
+    duration = await page.evaluate("document.getElementById('player-1').duration")
+    assert abs(duration - SECONDS) < 0.5, duration
     await no_violations(page, "playback page")
 
     # It plays: a real user gesture (the keyboard) starts it; time advances with data ready.
@@ -103,13 +107,16 @@ async def test_a_recording_plays_seeks_and_is_audited_once(
 
 async def test_side_by_side_in_arabic_passes_axe_and_plays_together(
         live_server: LiveServer, world: World, new_context: NewContext) -> None:
-    rid = await _recording(live_server, world, seconds=4.0)
+    rid = await _recording(live_server, world, seconds=6.0)
     async with live_server.db() as s:
         row = await s.get(Recording, rid)
         assert row is not None and row.file_path
     folder = Path(live_server.app[keys.SETTINGS].recordings_dir) / row.file_path
-    other = "seg001-p999999.webm.sealed"  # a second person's camera in the same part
-    (folder / other).write_bytes((folder / RECORDING_FILE).read_bytes())
+    # A second person's camera in the same part, which began 2 s into it.
+    settings = live_server.app[keys.SETTINGS]
+    write_sealed(folder / "seg001-p999999.webm.sealed",
+                 parse_keys(settings.recording_keys, settings.recording_key_id),
+                 seconds=6.0, began=2.0)
     context = await new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
     page = await context.new_page()
     await sign_in(page, world.users["sue"])  # the practitioner's supervisor may play it too
@@ -121,5 +128,13 @@ async def test_side_by_side_in_arabic_passes_axe_and_plays_together(
     await _until(page, lambda v: v["ready"] >= 1, "metadata loaded")
     await no_violations(page, "side by side, in Arabic")
     await page.get_by_role("button", name="تشغيل الكل").click()  # "Play all"
-    both = "() => [...document.querySelectorAll('video')].every(v => v.currentTime > 1)"
-    await page.wait_for_function(both, timeout=20_000)
+    # In step: the later file waits its turn, then plays 2 s behind the first.
+    times = "() => [...document.querySelectorAll('video')].map(v => [v.currentTime, v.paused])"
+    await page.wait_for_function("() => document.getElementById('player-1').currentTime > 1")
+    [(first, _), (second, waiting)] = await page.evaluate(times)
+    if first < 1.8:
+        assert second == 0 and waiting, (first, second)
+    await page.wait_for_function("() => document.getElementById('player-2').currentTime > 1",
+                                 timeout=20_000)
+    [(first, _), (second, waiting)] = await page.evaluate(times)
+    assert not waiting and abs(first - second - 2.0) < 0.4, (first, second)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 
+import av
 import pytest
 from sqlalchemy import select
 
+from media.recorder import SEEK_EVERY
 from policies.policy import OnWithdrawal, RecordingRule
 from server import keys
 from server.casework.keys import POLICIES
@@ -22,7 +25,7 @@ from tests.browser.calls import WITHIN, admit, joined, phase, practitioner_page
 from tests.browser.conftest import LiveServer, NewContext
 from tests.calls import remote_call
 from tests.conftest import World
-from tests.recording import decrypt, media_files, probe, recording_settings, settled
+from tests.recording import decrypt, media_files, probe, recording_settings, served, settled
 
 pytestmark = pytest.mark.browser
 
@@ -145,7 +148,19 @@ async def test_three_consent_one_withdraws_and_the_file_plays(
     assert desk.recorder.in_sync == set(consented)
     for path, interval in consented.items():
         counts: dict[str, int] = {}
-        codecs, last = probe(decrypt(path, ring), counts)
+        plain = decrypt(path, ring)
+        codecs, last = probe(plain, counts)
+        # Served with a length and a seek index: a key frame at least every SEEK_EVERY
+        # seconds (the recorder asks for them), each with its cue.
+        with av.open(io.BytesIO(served(plain))) as container:
+            length = (container.duration or 0) / 1_000_000
+            keys_at = [float(p.pts * p.time_base) for p in container.demux(
+                container.streams.video[0]) if p.is_keyframe and p.pts is not None]
+        gaps = [b - a for a, b in zip(keys_at, keys_at[1:], strict=False)]
+        print(f"{path.name}: {length:.2f}s long, {len(keys_at)} key frames, longest gap "
+              f"{max(gaps, default=0):.1f}s")
+        assert abs(length - max(last.values())) < 0.2, (length, last)
+        assert len(keys_at) >= interval / SEEK_EVERY - 1 and max(gaps) < SEEK_EVERY + 1.5
         assert codecs == {"video": "vp8", "audio": "opus"}, path.name
         print(f"{path.name}: audio {last['audio']:.2f}s ({counts['audio']} packets) video "
               f"{last['video']:.2f}s ({counts['video']} packets) of {interval:.2f}s "
