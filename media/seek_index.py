@@ -82,7 +82,7 @@ class SeekIndex:
             while self._buf and not self._skip:
                 if not self._next():
                     break
-        except (ValueError, ebml.Incomplete):  # Incomplete inside a whole element: damage
+        except Exception:  # noqa: BLE001 - never in the way of the file itself
             self._give_up("the muxer's output could not be read")
 
     def _next(self) -> bool:

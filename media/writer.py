@@ -16,6 +16,7 @@ meanwhile is kept. Everything runs in the writer's one thread, straight into a
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -28,6 +29,8 @@ from media.lipsync import TrackClock
 from media.passthrough import Encoded
 from media.sealed import SealedWriter
 from media.seek_index import SeekIndex
+
+log = logging.getLogger("rapport.recorder")
 
 SIZE = (640, 480)  # the size re-encoded video is scaled to (sent VP8 keeps its own)
 FORMAT = "webm"
@@ -180,6 +183,15 @@ class StreamWriter:
             stream = self.container.add_stream("libopus", rate=_AUDIO_RATE)
         self.streams[kind], self.copied[kind] = stream, copied
 
+    def _tail(self) -> bytes:
+        """The seek index and footer; nothing if they cannot be made (the file is whole
+        without them, as a stream: never lose the file's end over its index)."""
+        try:
+            return self.index.tail(self._start_ms())
+        except Exception:  # noqa: BLE001 - logged; the file is finished all the same
+            log.exception("recording finished without a seek index")
+            return b""
+
     def _start_ms(self) -> int | None:
         """When the file's first frame came, in ms from `epoch`, on the recorder's clock
         (the sender's clock through its reports' arrival, when the file is timed by them)."""
@@ -241,7 +253,7 @@ class StreamWriter:
                     for packet in stream.encode(None):
                         self.container.mux(packet)
             self.container.close()
-            self.sealed.write(self.index.tail(self._start_ms()))
+            self.sealed.write(self._tail())
             self.sealed.close()
         finally:
             self.raw.close()
