@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import math
 import multiprocessing as mp
+import os
 import platform
 import resource
 import tempfile
@@ -104,7 +105,7 @@ async def measure(streams: int, seconds: float, warmup: float = 3.0) -> dict[str
     return {"streams": streams, "cpu_per_stream": cpu / streams, "cpu_total": cpu,
             "encode_share": (busy1 - busy0) / max(cpu1 - cpu0, 1e-9),
             "covered": covered, "expected": sending, "dropped": dropped,
-            "frames": frames, "sent": sent}
+            "frames": frames, "sent": sent, "load": os.getloadavg()[0]}
 
 
 def _duration(path: Path, keys: Any) -> float:
@@ -155,7 +156,13 @@ def _streams_body(results: list[dict[str, float]], command: str) -> list[str]:
         "video frames before the first key frame, which cannot be decoded). Almost all "
         "of the cost is aiortc's receive path in Python (ICE, SRTP, RTP parsing, jitter "
         "buffer); the earlier recorder decoded and re-encoded every frame and managed 4 "
-        "streams of 320×240 at 15 fps per core.",
+        "streams of 320×240 at 15 fps per core. Every frame sent is written because, when "
+        "reading stops, the frames aiortc's jitter buffer still holds (it hands a frame on "
+        "only once a later one begins, sound four frames later) are taken out and written "
+        "too (`Arrival.held`); before that, each stream's last five frames were lost.",
+        "",
+        f"Load average (1 min) during the runs: {min(r['load'] for r in results):.1f}–"
+        f"{max(r['load'] for r in results):.1f} on 2 cores.",
     ]
 
 
@@ -199,7 +206,7 @@ def main() -> None:
     parser.add_argument("--withdrawals", type=int, default=50)
     args = parser.parse_args()
     shared = (f"Measured {datetime.now(UTC):%Y-%m-%d} on a 2-core development machine (the load "
-              "average above says what else ran): re-run on the servers to be used before "
+              "average says what else ran): re-run on the servers to be used before "
               "sizing them.")
     if args.streams:
         results = [asyncio.run(measure(n, args.seconds)) for n in args.streams]

@@ -11,6 +11,7 @@ Nothing changes for tracks not marked (the echo peer, anything else in the proce
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
@@ -100,6 +101,36 @@ class Arrival:
                 return out, True
             out.append(frame)
         return out, False
+
+    def held(self) -> list[Encoded]:
+        """The whole frames aiortc's jitter buffer still holds, taken out of it (it hands a
+        frame on only once a later one begins, and sound four frames later: so when the
+        sender stops, or the recording does, its last frames are still there)."""
+        direct = getattr(self.receiver, _QUEUE, None)
+        jitter = getattr(self.receiver, "_RTCRtpReceiver__jitter_buffer", None)
+        mapper = getattr(self.receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+        codecs = getattr(self.receiver, "_RTCRtpReceiver__codecs", {})
+        if not isinstance(direct, _Direct) or jitter is None or jitter._origin is None:
+            return []
+        packets = []
+        for count in range(jitter.capacity):
+            packet = jitter._packets[(jitter._origin + count) % jitter.capacity]
+            if packet is None:
+                break
+            packets.append(packet)
+        jitter.remove(len(packets))  # never handed on twice
+        frames: list[Encoded] = []
+        for timestamp, group in itertools.groupby(packets, key=lambda p: p.timestamp):
+            same = list(group)
+            codec = codecs.get(same[0].payload_type)
+            if codec is None or codec.name.lower() not in KEPT or mapper is None:
+                continue
+            if direct.kind == "video" and not same[-1].marker:
+                continue  # a picture whose last packet has not come
+            frames.append(Encoded(direct.kind, codec.name.lower(),
+                                  b"".join(p._data for p in same), mapper.map(timestamp),
+                                  codec.clockRate))
+        return frames
 
     async def ask_keyframe(self) -> None:
         """A picture loss indication: the sender answers with a key frame."""

@@ -68,6 +68,8 @@ class _Live:
     peers: dict[int, RTCPeerConnection] = field(default_factory=dict)
     writers: dict[int, StreamWriter] = field(default_factory=dict)
     readers: set[asyncio.Task[None]] = field(default_factory=set)
+    # Every track read: what it still holds is handed to its writer when reading stops.
+    tracks: list[tuple[Arrival, StreamWriter, str]] = field(default_factory=list)
     failed: bool = False
     closed_at: float | None = None
     started_at: float = field(default_factory=time.monotonic)  # everyone had said yes
@@ -122,7 +124,9 @@ class RecorderManager:
         if live is None or live.failed:
             raise RecordingFailed("the recording is not running")
         old = live.peers.pop(participant_id, None)
-        if old is not None:
+        if old is not None:  # a new offer from the same person: their old tracks end
+            mine = live.writers.get(participant_id)
+            live.tracks = [t for t in live.tracks if t[1] is not mine]
             await old.close()
         pc = RTCPeerConnection(self.ice)
         live.peers[participant_id] = pc
@@ -142,6 +146,7 @@ class RecorderManager:
             receiver = next(t.receiver for t in pc.getTransceivers()
                             if t.receiver.track is track)
             arrival = keep_encoded(track, receiver)
+            live.tracks.append((arrival, writer, track.kind))
             task = asyncio.ensure_future(self._read(appointment_id, live, writer, track,
                                                     arrival))
             live.readers.add(task)
@@ -181,6 +186,12 @@ class RecorderManager:
                 frames = [first, *more]
                 if writer.first_at is None:
                     writer.first_at = time.monotonic()
+                if arrival.clock.anchor is None:  # another aiortc: timed from here
+                    arrival.clock.anchor = writer.first_at
+                # Handed over before any await, so a cut (which cancels this task at one)
+                # never loses frames already taken from the queue.
+                backlog.append(loop.run_in_executor(writer.pool, writer.write_many,
+                                                    track.kind, frames, arrival.clock))
                 if track.kind == "video":
                     # Ask until one comes, so the file begins decodable; then now and then.
                     # (Decoded frames count: the re-encoder makes key frames of its own.)
@@ -196,13 +207,9 @@ class RecorderManager:
                     if not await self._wrote(appointment_id, live, backlog.popleft()):
                         return
                 # Past its backlog (a stalled disk), reading waits for the writer.
-                if len(backlog) >= BACKLOG and not await self._wrote(
+                if len(backlog) > BACKLOG and not await self._wrote(
                         appointment_id, live, backlog.popleft()):
                     return
-                if arrival.clock.anchor is None:  # another aiortc: timed from here
-                    arrival.clock.anchor = writer.first_at
-                backlog.append(loop.run_in_executor(writer.pool, writer.write_many,
-                                                    track.kind, frames, arrival.clock))
         finally:
             for pending in backlog:  # their errors were already reported, or do not matter
                 pending.add_done_callback(_observe)
@@ -244,6 +251,15 @@ class RecorderManager:
             live.closed_at = time.monotonic()
         for task in tuple(live.readers):
             task.cancel()
+        # What had arrived but not been read (the track's queue, and the frames aiortc's
+        # jitter buffer holds back) goes to the writers too, without waiting: it came
+        # before the cut. Nothing arriving after it is read.
+        tracks, live.tracks = live.tracks, []
+        for arrival, writer, kind in tracks:
+            left = [f for f in arrival.waiting()[0] if f is not None] + arrival.held()
+            if left:
+                with contextlib.suppress(RuntimeError):  # a writer already shut down
+                    writer.pool.submit(writer.write_many, kind, left, arrival.clock)
         peers = tuple(live.peers.values())
         live.peers.clear()
         return _close_all(peers)

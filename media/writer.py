@@ -104,6 +104,7 @@ class StreamWriter:
         self.dropped = 0  # frames not written (video before its first key frame)
         self.busy = 0.0  # CPU seconds spent writing and sealing (for bench/recorder.py)
         self.first_at: float | None = None  # monotonic time the first frame arrived
+        self.failed = False  # a write failed: the rest is not muxed
 
     @property
     def started(self) -> bool:
@@ -115,11 +116,18 @@ class StreamWriter:
             self.expected.append(kind)
 
     def write_many(self, kind: str, items: list[Any], clock: TrackClock) -> None:
-        """In the writer's thread: frames of one track, timed by its `clock`."""
+        """In the writer's thread: frames of one track, timed by its `clock`. After a
+        write has failed (a full disk), nothing more is muxed: the container is broken."""
+        if self.failed:
+            self.dropped += len(items)
+            return
         started = time.thread_time()
         try:
             for item in items:
                 self.write(kind, item, clock)
+        except BaseException:
+            self.failed = True
+            raise
         finally:
             self.busy += time.thread_time() - started
 
@@ -249,11 +257,12 @@ class StreamWriter:
             if not self.started and self.pending:
                 self._start()
             for kind, stream in self.streams.items():
-                if not self.copied[kind] and self.frames:
+                if not self.copied[kind] and self.frames and not self.failed:
                     for packet in stream.encode(None):
                         self.container.mux(packet)
             self.container.close()
-            self.sealed.write(self._tail())
+            if not self.failed:
+                self.sealed.write(self._tail())
             self.sealed.close()
         finally:
             self.raw.close()
