@@ -188,7 +188,7 @@ class RecorderManager:
                     writer.first_at = time.monotonic()
                 if arrival.clock.anchor is None:  # another aiortc: timed from here
                     arrival.clock.anchor = writer.first_at
-                # Handed over before any await, so a cut (which cancels this task at one)
+                # Handed over before any await, so a cut (which cancels this task at once)
                 # never loses frames already taken from the queue.
                 backlog.append(loop.run_in_executor(writer.pool, writer.write_many,
                                                     track.kind, frames, arrival.clock))

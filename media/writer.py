@@ -141,8 +141,10 @@ class StreamWriter:
         waited = time.monotonic() - min(c.anchor or 0.0 for c in self.clocks.values())
         ready = all(any(k == kind and _ready(i) for k, i, _ in self.pending)
                     for kind in self.expected)
-        synced = all(kind in self.clocks and self.clocks[kind].synced
-                     for kind in self.expected)
+        # Decoded frames (re-encoded) are timed by arrival: nothing to wait for, and raw
+        # pictures are not held in memory longer than the key frame wait.
+        synced = not isinstance(item, Encoded) or all(
+            kind in self.clocks and self.clocks[kind].synced for kind in self.expected)
         if (ready and (synced or waited > SYNC_WAIT)) or waited > HEADER_WAIT and not ready:
             self._start()
 
