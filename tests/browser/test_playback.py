@@ -138,3 +138,11 @@ async def test_side_by_side_in_arabic_passes_axe_and_plays_together(
                                  timeout=20_000)
     [(first, _), (second, waiting)] = await page.evaluate(times)
     assert not waiting and abs(first - second - 2.0) < 0.4, (first, second)
+    # Moving one player while they play together moves the other with it.
+    await page.evaluate("document.getElementById('player-2').currentTime = 0.5")
+    await page.wait_for_function("""() => {
+        const [a, b] = [...document.querySelectorAll('video')];
+        return !a.seeking && !b.seeking && a.currentTime < 3 && !a.paused && !b.paused; }""",
+                                 timeout=10_000)
+    [(first, _), (second, _)] = await page.evaluate(times)
+    assert abs(first - second - 2.0) < 0.4, (first, second)

@@ -3,14 +3,16 @@
 // ended, failed); with several files side by side, "Play all" and "Pause all". Where each
 // file says when it began in the session (data-start, seconds), "Play all" keeps them in
 // step: every player is put at the same moment of the session, the one the person last
-// moved (or the start), and a file that began later waits its turn. The words come from
-// the page (translated there); the videos play without this script.
+// moved (or the start), and a file that began later waits its turn; until "Pause all",
+// moving any one player moves the others with it. The words come from the page
+// (translated there); the videos play without this script.
 const words = document.getElementById("playback-words").dataset;
 const videos = [...document.querySelectorAll(".playback video")];
 const inStep = videos.length > 1 && videos.every((v) => v.dataset.start !== undefined);
 const ours = new WeakSet(); // players being moved by "Play all", not by the person
 const waits = new Map(); // player → its timer, while it waits for its turn
 let lead = null; // the player the person moved last
+let together = false; // from "Play all" in step until "Pause all"
 
 function clock(seconds) {
   const whole = Math.max(0, Math.floor(seconds || 0));
@@ -28,7 +30,10 @@ function wire(section) {
     });
   }
   video.addEventListener("seeking", () => { if (!ours.has(video)) lead = video; });
-  video.addEventListener("seeked", () => ours.delete(video));
+  video.addEventListener("seeked", () => {
+    if (ours.delete(video)) return; // moved by "Play all"
+    if (together) playInStep(); // the person moved this one: the others follow
+  });
   video.addEventListener("playing", () => say(words.playing));
   video.addEventListener("pause", () => {
     if (!video.ended) say(words.paused.replace("{at}", clock(video.currentTime)));
@@ -79,9 +84,11 @@ document.querySelectorAll(".playback").forEach(wire);
 for (const button of document.querySelectorAll("[data-all]")) {
   button.addEventListener("click", () => {
     if (button.dataset.all === "play" && inStep) {
+      together = true;
       playInStep();
       return;
     }
+    together = false;
     stopWaiting();
     for (const video of videos) {
       if (button.dataset.all === "play") video.play().catch(() => {});
