@@ -122,6 +122,14 @@ _CONDITIONAL = ("Range", "If-Range", "If-Modified-Since", "If-None-Match",
                 "If-Unmodified-Since", "If-Match")
 
 
+CLIENT_GONE = 499
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes problem JSON (API) or a readable page (everything else)."""
@@ -134,6 +142,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error is None:
             raise
     except DATABASE_DOWN as exc:
+        if isinstance(exc, ConnectionError) and _client_gone(request):
+            # The browser went away mid-response (a player's seek cancels its range
+            # request, a download is cancelled): not the database, and nobody to answer.
+            # aiohttp finds the connection closed and logs only the access, as 499 (the
+            # status nginx gives a request its client closed).
+            log.debug("the client went away mid-response")
+            return web.Response(status=CLIENT_GONE)
         log.error("database unavailable: %s", exc.__class__.__name__)
         error = Unavailable(N_("Rapport cannot reach its database just now, so what you sent "
                                "was not saved. Please try again in a minute."),
