@@ -7,18 +7,23 @@ length, and to seek it reads every cluster before the point wanted (an hour of v
 few hundred megabytes, decrypted on the way).
 
 `SeekIndex` watches the muxer's output as it passes to the seal: where the Segment's data
-begins, the header's SeekHead, Void and Info, the video track's number, and each cluster's
-key frames. At the end of the file it appends what a seekable file would hold: a Cues
-element (one cue per video key frame; per cluster for sound alone) and a footer, a Void
-element (which every reader skips) holding a patch of the file's front: the Segment's size,
-a SeekHead that also points at the Cues, and the Info with the Duration, together exactly
-as long as what they replace (the muxer leaves a Void behind its SeekHead for this), so no
-offset moves. The footer also holds when the file began, in milliseconds from the start of
-its part of the recording, so people's files play side by side in step.
+begins, the header's SeekHead, Void and Info, the video track's number, where the first
+cluster begins, and each cluster's key frames. At the end of the file it appends a footer,
+a Void element (which every reader skips) holding what a seekable file would have: a Cues
+element (one cue per video key frame; per cluster for sound alone), to be put before the
+first cluster, where players read it on opening (Chromium, finding the Cues only at the
+end, reads the whole file through to reach them before its first seek: 54 s for an hour
+on a 20 Mbit/s line, `bench/playback.py`); and a patch of the file's front (the Segment's
+size, a SeekHead that also points at those Cues, the Info with the Duration), exactly as
+long as what it replaces (the muxer leaves a Void behind its SeekHead for this). The Cues'
+positions already count their own length. The footer also says when the file began, in
+milliseconds from the start of its part of the recording, so people's files play side by
+side in step.
 
-Whoever serves the file (`overlay`) lays the patch over the bytes it sends: the player gets
-a file with a length and an index. A file cut short by a crash has no footer and is served
-as written. Nothing here decrypts or keeps plaintext; the footer is sealed with the rest.
+Whoever serves the file (`served_range`, `served_size`) gives the player the front with the
+patch laid over it (`overlay`), the Cues, then the clusters, and not the footer: a file
+with a length and an index. A file cut short by a crash has no footer and is served as
+written. Nothing here decrypts or keeps plaintext; the footer is sealed with the rest.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ log = logging.getLogger("rapport.recorder")
 
 MAGIC = b"RapSeek1"  # ends every file that has a footer
 TAIL = 12  # the footer's last bytes: its length (4) and MAGIC
-_HEAD = struct.Struct(">QqH")  # patch offset, start (ms, or NO_START), patch length
+# patch offset, start (ms, or NO_START), patch length, where the Cues go, where the muxer's
+# output ended (the footer follows it), the Cues' length
+_HEAD = struct.Struct(">QqHQQI")
 NO_START = -(1 << 63)
 _SEGMENT_SIZE = 8  # bytes of the Segment's size field that the patch rewrites
 _FRONT = (ebml.SEEK_HEAD, ebml.VOID)  # what may lie between the Segment's start and Info
@@ -48,6 +55,9 @@ class Footer:
     patch_at: int  # where the patch goes in the plaintext
     patch: bytes
     start_ms: int | None  # when the file began, from the start of its part
+    insert_at: int  # where the Cues go: before the first cluster
+    real_end: int  # where the muxer's output ended (the served file ends there)
+    cues: bytes
 
 
 class SeekIndex:
@@ -66,6 +76,7 @@ class SeekIndex:
         self.cues: list[tuple[int, int, int]] = []  # (ms, track, cluster position)
         self.last_ms = 0
         self.clusters = 0
+        self.first_cluster: int | None = None  # its position in the Segment's data
         self.broken = False  # a layout this does not know: the file is left as written
 
     def feed(self, data: bytes) -> None:
@@ -149,6 +160,8 @@ class SeekIndex:
             self._cluster(at - self.segment_data, body)
 
     def _cluster(self, position: int, body: bytes) -> None:
+        if self.first_cluster is None:
+            self.first_cluster = position
         self.clusters += 1
         start = 0
         cued = False
@@ -170,27 +183,34 @@ class SeekIndex:
                     cued = True
 
     def tail(self, start_ms: int | None) -> bytes:
-        """The Cues and the footer, to append after the muxer's last byte ("" if the
-        file's layout did not allow it)."""
-        if self.broken or not self.cues or self.segment_data is None or self._buf:
+        """The footer, to append after the muxer's last byte ("" if the file's layout did
+        not allow it): the Cues, for whoever serves the file to put before its first
+        cluster (where players read them on opening), and the patch of the front."""
+        data = self.segment_data
+        if self.broken or not self.cues or data is None or self._buf \
+                or self.first_cluster is None:
             return b""
-        cues = ebml.element(ebml.CUES, b"".join(
-            ebml.element(ebml.CUE_POINT, ebml.uint(ebml.CUE_TIME, ms) + ebml.element(
-                ebml.CUE_TRACK_POSITIONS, ebml.uint(ebml.CUE_TRACK, track)
-                + ebml.uint(ebml.CUE_CLUSTER_POSITION, position)))
-            for ms, track, position in self.cues))
-        cues_at = self.written
-        # The footer's length does not depend on the Segment's size: compute it, then patch.
-        footer_len = 9 + _HEAD.size + self._patch_len() + TAIL
-        patched = self._patch(cues_at - self.segment_data, cues_at + len(cues) + footer_len)
+        insert_at, real_end = data + self.first_cluster, self.written
+
+        def cues(shift: int) -> bytes:  # fixed-width numbers: the length is the same for any
+            return ebml.element(ebml.CUES, b"".join(
+                ebml.element(ebml.CUE_POINT, ebml.uint(ebml.CUE_TIME, ms, 8) + ebml.element(
+                    ebml.CUE_TRACK_POSITIONS, ebml.uint(ebml.CUE_TRACK, track, 1)
+                    + ebml.uint(ebml.CUE_CLUSTER_POSITION, position + shift, 8)))
+                for ms, track, position in self.cues), 8)
+
+        inserted = cues(len(cues(0)))  # every cluster moves back by the Cues' length
+        patched = self._patch(insert_at - data, real_end + len(inserted))
         if patched is None:
             return b""
         at, patch = patched
-        body = (_HEAD.pack(at, NO_START if start_ms is None else start_ms, len(patch)) + patch
-                + struct.pack(">I", footer_len) + MAGIC)
+        footer_len = 9 + _HEAD.size + len(patch) + len(inserted) + TAIL
+        body = (_HEAD.pack(at, NO_START if start_ms is None else start_ms, len(patch),
+                           insert_at, real_end, len(inserted))
+                + patch + inserted + struct.pack(">I", footer_len) + MAGIC)
         footer = ebml.element(ebml.VOID, body, 8)
         assert len(footer) == footer_len
-        return cues + footer
+        return footer
 
     def _patch_len(self) -> int:
         info = self.front.get(ebml.SEEK_HEAD), self.info
@@ -264,7 +284,11 @@ def read_footer(read: Callable[[int, int], bytes], size: int) -> Footer | None:
     length = footer_length(read(size - TAIL, size - 1))
     if length is None or length > size:
         return None
-    return parse_footer(read(size - length, size - 1))
+    footer = parse_footer(read(size - length, size - 1))
+    if footer is None or footer.real_end != size - length or not (
+            footer.patch_at + len(footer.patch) <= footer.insert_at <= footer.real_end):
+        return None
+    return footer
 
 
 def footer_length(last: bytes) -> int | None:
@@ -280,11 +304,37 @@ def parse_footer(footer: bytes) -> Footer | None:
     if len(footer) < 9 + _HEAD.size + TAIL or footer[:9] != ebml.VOID.to_bytes(
             1, "big") + ebml.size_field(len(footer) - 9, 8):
         return None
-    at, start, length = _HEAD.unpack_from(footer, 9)
-    patch = footer[9 + _HEAD.size:9 + _HEAD.size + length]
-    if len(patch) != length or 9 + _HEAD.size + length + TAIL != len(footer):
+    at, start, length, insert_at, real_end, cues_len = _HEAD.unpack_from(footer, 9)
+    begin = 9 + _HEAD.size
+    if begin + length + cues_len + TAIL != len(footer):
         return None
-    return Footer(at, patch, None if start == NO_START else start)
+    return Footer(at, footer[begin:begin + length], None if start == NO_START else start,
+                  insert_at, real_end, footer[begin + length:begin + length + cues_len])
+
+
+def served_size(footer: Footer | None, size: int) -> int:
+    """The length of the file as served: the muxer's output with the Cues put in."""
+    return size if footer is None else footer.real_end + len(footer.cues)
+
+
+def served_range(read: Callable[[int, int], Iterable[bytes]], footer: Footer | None,
+                 first: int, last: int) -> Iterator[bytes]:
+    """Bytes `first`..`last` (inclusive) of the file as served, from `read(a, b)`, which
+    gives the plaintext's bytes a..b in pieces: the front with its patch, the Cues, then
+    every cluster, one Cues' length further on than in the file; the footer is not served.
+    Without a footer, the plaintext as it is."""
+    if footer is None:
+        yield from read(first, last)
+        return
+    cut, length = footer.insert_at, len(footer.cues)
+    if first < cut:
+        yield from overlay(read(first, min(last, cut - 1)), first, footer)
+    lo, hi = max(first, cut), min(last, cut + length - 1)
+    if lo <= hi:
+        yield footer.cues[lo - cut:hi - cut + 1]
+    lo = max(first, cut + length)
+    if lo <= last:
+        yield from read(lo - length, last - length)
 
 
 def overlay(pieces: Iterable[bytes], first: int, footer: Footer | None) -> Iterator[bytes]:

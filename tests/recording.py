@@ -17,7 +17,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.lipsync import TrackClock
 from media.sealed import new_key_entry, open_sealed
-from media.seek_index import overlay, read_footer
+from media.seek_index import read_footer, served_range, served_size
 from media.turn import server_peer_config
 from media.writer import StreamWriter
 from server import keys
@@ -148,10 +148,11 @@ def decrypt(path: Path, ring) -> bytes:
 
 
 def served(plain: bytes) -> bytes:
-    """A file's plaintext as Rapport serves it: its footer's patch laid over the front (a
-    length and a seek index, `media.seek_index`)."""
+    """A file's plaintext as Rapport serves it (`media.seek_index`): the front patched (a
+    length), the Cues before the clusters, no footer."""
     footer = read_footer(lambda first, last: plain[first:last + 1], len(plain))
-    return b"".join(overlay([plain], 0, footer))
+    return b"".join(served_range(lambda first, last: [plain[first:last + 1]], footer, 0,
+                                 served_size(footer, len(plain)) - 1))
 
 
 def probe(data: bytes, counts: dict[str, int] | None = None

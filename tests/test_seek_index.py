@@ -15,7 +15,7 @@ from media import ebml, seek_index
 from media.lipsync import TrackClock
 from media.passthrough import Encoded
 from media.sealed import open_sealed
-from media.seek_index import SeekIndex, overlay, parse_footer, read_footer
+from media.seek_index import SeekIndex, parse_footer, read_footer, served_range, served_size
 from media.writer import StreamWriter
 from tests.test_lipsync import KEY, KEY_ID, OPUS, VP8_DELTA, VP8_KEY
 
@@ -51,11 +51,16 @@ def plain(path: Path) -> bytes:
         return b"".join(open_sealed(fh, {KEY_ID: KEY}, allow_truncated=True))
 
 
+def reader(data: bytes, piece: int = 4096):  # type: ignore[no-untyped-def]
+    """`read(a, b)` over a plaintext, in pieces as the sealed chunks come."""
+    return lambda a, b: (data[i:min(i + piece, b + 1)] for i in range(a, b + 1, piece))
+
+
 def served(data: bytes, piece: int = 4096) -> bytes:
-    """The bytes as the server sends them: in pieces, the footer's patch laid over."""
+    """The whole file as the server sends it."""
     footer = read_footer(lambda a, b: data[a:b + 1], len(data))
-    return b"".join(overlay((data[i:i + piece] for i in range(0, len(data), piece)), 0,
-                            footer))
+    return b"".join(served_range(reader(data, piece), footer, 0,
+                                 served_size(footer, len(data)) - 1))
 
 
 class Counting(io.RawIOBase):
@@ -101,7 +106,8 @@ def test_a_long_recording_seeks_without_reading_what_is_before(tmp_path: Path) -
     with av.open(io.BytesIO(data)) as container:
         assert container.duration is None  # as written: a live stream, no length
     fixed = served(data)
-    assert len(fixed) == len(data)  # the patch moves nothing
+    footer = read_footer(lambda a, b: data[a:b + 1], len(data))
+    assert footer is not None and len(fixed) == footer.real_end + len(footer.cues)
     with av.open(io.BytesIO(fixed)) as container:
         assert container.duration == pytest.approx(120_000_000, abs=100_000)
         frames = sum(1 for p in container.demux(container.streams.video[0]) if p.size)
@@ -111,6 +117,11 @@ def test_a_long_recording_seeks_without_reading_what_is_before(tmp_path: Path) -
     print(f"\nseek to 110 s of 120: {unindexed} bytes read without the index, {indexed} with")
     assert landed == pytest.approx(110.0, abs=0.01)  # the key frame there (one each 5 s)
     assert indexed * 50 < unindexed
+    # The Cues come before the first cluster, so a player has them on opening.
+    at = footer.insert_at
+    assert fixed[at:at + 4] == ebml.CUES.to_bytes(4, "big")
+    assert fixed[at + len(footer.cues):at + len(footer.cues) + 4] == \
+        ebml.CLUSTER.to_bytes(4, "big")
 
 
 def test_the_footer_says_when_the_file_began(tmp_path: Path) -> None:
@@ -132,16 +143,20 @@ def test_a_file_cut_short_has_no_footer_and_is_served_as_written(tmp_path: Path)
 
 
 @pytest.mark.parametrize("piece", [1, 7, 41, 64 * 1024])
-def test_the_patch_lands_wherever_the_pieces_break(tmp_path: Path, piece: int) -> None:
+def test_any_range_is_that_part_of_the_served_file(tmp_path: Path, piece: int) -> None:
     streamed(tmp_path / "p.webm.sealed", 2)
     data = plain(tmp_path / "p.webm.sealed")
     footer = read_footer(lambda a, b: data[a:b + 1], len(data))
     assert footer is not None
-    whole = bytearray(data)
-    whole[footer.patch_at:footer.patch_at + len(footer.patch)] = footer.patch
-    for first in (0, footer.patch_at + 3, footer.patch_at + len(footer.patch)):
-        pieces = (data[i:i + piece] for i in range(first, len(data), piece))
-        assert b"".join(overlay(pieces, first, footer)) == bytes(whole[first:])
+    whole = served(data, 1 << 20)
+    edges = [0, footer.patch_at, footer.patch_at + len(footer.patch), footer.insert_at,
+             footer.insert_at + len(footer.cues), len(whole) - 1]
+    for first in edges:
+        for last in edges:
+            for a, b in ((first, last), (max(first - 3, 0), min(last + 5, len(whole) - 1))):
+                if a <= b:
+                    got = b"".join(served_range(reader(data, piece), footer, a, b))
+                    assert got == whole[a:b + 1], (a, b)
 
 
 def test_a_layout_it_does_not_know_is_left_as_written() -> None:

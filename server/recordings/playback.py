@@ -17,6 +17,7 @@ import asyncio
 import logging
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.sealed import SealedError
 from media.sealed_ranges import SealedIndex, is_complete, read_range
-from media.seek_index import Footer, overlay
+from media.seek_index import Footer, served_range, served_size
 from media.writer import media_type
 from server import keys
 from server.clock import now
@@ -153,7 +154,7 @@ async def recording_media(request: web.Request) -> web.StreamResponse:
             seen = (user.id, row.id, name, viewing)
             fh, index = await _indexed(request, path)
             footer = await _footer(request, path, fh)
-            wanted = _wanted(request, index)
+            wanted = _wanted(request, served_size(footer, index.size))
             if not viewings.known(seen):
                 audit.record(db, request, "recording.play", "recording", row.id,
                              client_id=appointment.client_id, file=name, viewing=viewing)
@@ -205,20 +206,21 @@ async def _complete(request: web.Request, path: Path, ring: dict[str, bytes]
     return whole, None if start is None else start / 1000
 
 
-def _wanted(request: web.Request, index: SealedIndex) -> ByteRange | None:
+def _wanted(request: web.Request, size: int) -> ByteRange | None:
     try:
-        return byte_range(request.headers.get(hdrs.RANGE), index.size)
+        return byte_range(request.headers.get(hdrs.RANGE), size)
     except Unsatisfiable as exc:
         raise RangeNotSatisfiable(
             N_("This part of the recording cannot be sent ({problem}); it has {size} bytes."),
-            problem=str(exc), size=index.size,
-            headers={"Content-Range": f"bytes */{index.size}", "Accept-Ranges": "bytes",
+            problem=str(exc), size=size,
+            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes",
                      "Cache-Control": "no-store"}) from None
 
 
 async def _send(request: web.Request, fh: BinaryIO, index: SealedIndex, name: str,
                 wanted: ByteRange | None, footer: Footer | None) -> web.StreamResponse:
-    first, last = (wanted.first, wanted.last) if wanted else (0, index.size - 1)
+    size = served_size(footer, index.size)
+    first, last = (wanted.first, wanted.last) if wanted else (0, size - 1)
     response = web.StreamResponse(status=206 if wanted else 200, headers={
         "Content-Type": media_type(name), "Accept-Ranges": "bytes", "Cache-Control": "no-store",
         "Content-Disposition": "inline"})
@@ -226,9 +228,11 @@ async def _send(request: web.Request, fh: BinaryIO, index: SealedIndex, name: st
         response.headers["Content-Range"] = wanted.content_range
     response.content_length = last - first + 1
     ring = dict(key_ring(request.app[keys.SETTINGS]).keys)
-    # The footer's patch gives the player the file's length and its seek index.
-    pieces = overlay(read_range(fh, index, ring, first, last), first, footer) \
-        if last >= first else iter(())
+    # Served with its seek index before the clusters and its length (`media.seek_index`).
+    def read(a: int, b: int) -> Iterator[bytes]:
+        return read_range(fh, index, ring, a, b)
+
+    pieces = served_range(read, footer, first, last) if last >= first else iter(())
     try:
         piece = await asyncio.to_thread(next, pieces, None)
     except SealedError as exc:

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from media.sealed import SealedError, open_sealed
-from media.seek_index import overlay
+from media.sealed_ranges import SealedIndex, read_range
+from media.seek_index import Footer, served_range, served_size
 from media.writer import SUFFIXES, media_type
 from server import keys
 from server.clock import now
@@ -180,13 +181,16 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
                      client_id=appointment.client_id, file=name)
     settings = request.app[keys.SETTINGS]
     ring = key_ring(settings)
-    try:  # its seek index footer, laid over the front: a length and Cues in any player
-        with files[name].open("rb") as fh:
-            footer = await request.app[INDEXES].footer(files[name], fh, ring.keys)
+    path = files[name]
+    try:  # its seek index footer: served with a length and Cues, for any player
+        with path.open("rb") as fh:
+            index = await request.app[INDEXES].of(path, fh)
+            footer = await request.app[INDEXES].footer(path, fh, ring.keys)
     except SealedError as exc:
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
-    chunks = overlay(_decrypting(files[name], ring.keys), 0, footer)
+    chunks = _decrypting(path, ring.keys) if footer is None else _served(
+        path, ring.keys, index, footer)
     try:
         first = await asyncio.to_thread(next, chunks, b"")
     except SealedError as exc:
@@ -217,6 +221,13 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
 def _decrypting(path: Path, ring: Any) -> Iterator[bytes]:
     with path.open("rb") as fh:
         yield from open_sealed(fh, ring)
+
+
+def _served(path: Path, ring: Any, index: SealedIndex, footer: Footer) -> Iterator[bytes]:
+    """The whole file as served (`media.seek_index`: the Cues before the clusters)."""
+    with path.open("rb") as fh:
+        yield from served_range(lambda a, b: read_range(fh, index, ring, a, b), footer, 0,
+                                served_size(footer, index.size) - 1)
 
 
 # --- retention --------------------------------------------------------------------------------
