@@ -1,6 +1,6 @@
 """Seeking in a long recording, in Chromium: what the seek index saves.
 
-Run: `python -m bench.playback [--minutes 60] [--mbit 20]`. Writes a recording of
+Run: `python -m bench.playback [--minutes 60] [--mbit 20] [--no-write]`. Writes a recording of
 `--minutes` of real VP8 (320×240 at 15 fps, a key frame every 5 s, as the recorder asks for
 them) and Opus through the recorder's own writer (`media.writer.StreamWriter`: sealed, with
 its seek index and length), and the same media written without them (as files were before
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -235,8 +236,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--mbit", type=float, default=20.0)
+    parser.add_argument("--no-write", action="store_true", help="do not update the doc")
     args = parser.parse_args()
     result = asyncio.run(measure(args.minutes, args.mbit))
+    print("RESULT " + json.dumps(result, default=str))
+    if args.no_write:
+        return
     write_section(HEADING, "\n".join(_body(result, f"python -m bench.playback --minutes "
                                                    f"{args.minutes:g} --mbit {args.mbit:g}")))
     print(f"wrote the {HEADING!r} section of {DOC}")
