@@ -11,10 +11,14 @@ from aiohttp.test_utils import make_mocked_request
 from server.middleware import CLIENT_GONE, error_middleware
 
 
-async def test_a_reset_by_a_departed_client_is_not_the_database(caplog) -> None:
+def _request(path: str, *, client_gone: bool):  # type: ignore[no-untyped-def]
     transport = mock.Mock()
-    transport.is_closing.return_value = True
-    request = make_mocked_request("GET", "/api/v1/recordings/1/media", transport=transport)
+    transport.is_closing.return_value = client_gone
+    return make_mocked_request("GET", path, transport=transport)
+
+
+async def test_a_reset_by_a_departed_client_is_not_the_database(caplog) -> None:
+    request = _request("/api/v1/recordings/1/media", client_gone=True)
 
     async def handler(_request):
         raise ConnectionResetError("Cannot write to closing transport")
@@ -26,9 +30,7 @@ async def test_a_reset_by_a_departed_client_is_not_the_database(caplog) -> None:
 
 
 async def test_a_reset_while_the_client_is_there_is_still_the_database(caplog) -> None:
-    transport = mock.Mock()
-    transport.is_closing.return_value = False
-    request = make_mocked_request("GET", "/api/v1/caseload", transport=transport)
+    request = _request("/api/v1/caseload", client_gone=False)
 
     async def handler(_request):
         raise ConnectionRefusedError("database")
