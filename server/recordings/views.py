@@ -182,13 +182,15 @@ async def recording_download(request: web.Request) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     ring = key_ring(settings)
     path = files[name]
+    fh = await asyncio.to_thread(path.open, "rb")  # not on the event loop
     try:  # its seek index footer: served with a length and Cues, for any player
-        with path.open("rb") as fh:
-            index = await request.app[INDEXES].of(path, fh)
-            footer = await request.app[INDEXES].footer(path, fh, ring.keys)
+        index = await request.app[INDEXES].of(path, fh)
+        footer = await request.app[INDEXES].footer(path, fh, ring.keys)
     except SealedError as exc:
         raise RecordingUnreadable(N_("The recording cannot be opened: {problem}"),
                                   problem=str(exc)) from None
+    finally:
+        fh.close()
     chunks = _decrypting(path, ring.keys) if footer is None else _served(
         path, ring.keys, index, footer)
     try:
